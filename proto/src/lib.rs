@@ -1,0 +1,39 @@
+//! The `hygie.v1` contract between Hygie agents and the collector, and the domain types both
+//! sides share.
+//!
+//! - [`pb`]: the generated protobuf messages and gRPC client/server stubs.
+//! - [`MacAddr`], [`Observation`], [`AgentHello`], [`ObservationBatch`]: the domain types.
+//!   Converting a wire message with `TryFrom` either yields a checked, normalised domain value or
+//!   an [`InvalidMessage`] that names the offending field.
+//! - [`limits`]: the bounds both sides enforce.
+
+mod convert;
+mod invalid;
+pub mod limits;
+mod mac;
+mod observation;
+mod session;
+
+#[cfg(test)]
+mod tests;
+
+/// Generated `hygie.v1` messages and gRPC stubs.
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::all,
+    reason = "generated code"
+)]
+pub mod pb {
+    tonic::include_proto!("hygie.v1");
+}
+
+pub use convert::{timestamp_from_wire, timestamp_to_wire};
+pub use invalid::{Invalid, InvalidMessage};
+pub use mac::{MacAddr, MacParseError};
+pub use observation::{MdnsService, Observation, Source, UnknownSource};
+pub use session::{AgentHello, AgentInterface, ObservationBatch, OutboxId};
+
+/// The contract's package version, reported in logs and the collector's Welcome.
+pub const CONTRACT: &str = "hygie.v1";
