@@ -1,1 +1,16 @@
-//! placeholder
+//! The Hygie collector: receives observations from agents over mutual-TLS gRPC and keeps the
+//! facility's device inventory in SQLite.
+//!
+//! Data flows one way: [`grpc`] (certificate identity, wire → domain) → [`ingest`] (the single
+//! writer and its group commits) → [`inventory`] (the pure merge) → [`store`] (SQLite).
+//! [`report`] and the command line read through their own connections.
+
+pub mod ca;
+pub mod config;
+pub mod grpc;
+pub mod identity;
+pub mod ingest;
+pub mod inventory;
+pub mod report;
+pub mod server;
+pub mod store;

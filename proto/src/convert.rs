@@ -160,8 +160,8 @@ impl TryFrom<pb::Observation> for Observation {
 
 fn service_from_wire(wire: pb::MdnsService) -> Result<MdnsService, InvalidMessage> {
     check_count("txt", wire.txt.len(), limits::MAX_TXT_ENTRIES)?;
-    let port =
-        u16::try_from(wire.port).map_err(|_| InvalidMessage::new("port", Invalid::PortRange(wire.port)))?;
+    let port = u16::try_from(wire.port)
+        .map_err(|_| InvalidMessage::new("port", Invalid::PortRange(wire.port)))?;
     let mut txt = BTreeMap::new();
     for entry in wire.txt {
         // RFC 6763 §6.4: a key that appears twice keeps its first value.

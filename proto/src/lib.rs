@@ -37,3 +37,8 @@ pub use session::{AgentHello, AgentInterface, ObservationBatch, OutboxId};
 
 /// The contract's package version, reported in logs and the collector's Welcome.
 pub const CONTRACT: &str = "hygie.v1";
+
+/// gRPC metadata key set on an `invalid_argument` status that refuses one batch: its value is
+/// the refused batch's sequence. The agent sets that batch aside and resumes with the next one;
+/// an `invalid_argument` without it (a bad Hello) is fatal to the stream.
+pub const REJECTED_SEQUENCE_METADATA: &str = "hygie-rejected-sequence";

@@ -54,8 +54,9 @@ impl MacAddr {
 
     /// True for `00:00:00:00:00:00`.
     pub const fn is_zero(self) -> bool {
-        u64::from_be_bytes([0, 0, self.0[0], self.0[1], self.0[2], self.0[3], self.0[4], self.0[5]])
-            == 0
+        u64::from_be_bytes([
+            0, 0, self.0[0], self.0[1], self.0[2], self.0[3], self.0[4], self.0[5],
+        ]) == 0
     }
 
     /// True for an address that can identify a single device: unicast and not all-zero.
@@ -174,17 +175,18 @@ mod tests {
             "00095c112201",
             "  00:09:5c:11:22:01\n",
         ] {
-            assert_eq!(spelling.parse::<MacAddr>(), Ok(PHILIPS_MONITOR), "{spelling}");
+            assert_eq!(
+                spelling.parse::<MacAddr>(),
+                Ok(PHILIPS_MONITOR),
+                "{spelling}"
+            );
         }
     }
 
     #[test]
     fn displays_the_normal_form() {
         assert_eq!(PHILIPS_MONITOR.to_string(), "00:09:5c:11:22:01");
-        assert_eq!(
-            format!("{PHILIPS_MONITOR:?}"),
-            "MacAddr(00:09:5c:11:22:01)"
-        );
+        assert_eq!(format!("{PHILIPS_MONITOR:?}"), "MacAddr(00:09:5c:11:22:01)");
     }
 
     #[test]

@@ -347,7 +347,10 @@ mod tests {
             json,
             r#"{"mac":"00:09:5c:11:22:01","ips":["198.18.0.11"],"seen_at":"2026-11-25T10:00:00Z","source":"mdns","interface":"eth0","hostname":"MON-ICU-01.local.","services":[{"instance":"MON-ICU-01._http._tcp.local.","service_type":"_http._tcp.local.","port":80,"txt":{"md":"IntelliVue MX450"}}]}"#
         );
-        assert_eq!(serde_json::from_str::<Observation>(&json).unwrap(), monitor());
+        assert_eq!(
+            serde_json::from_str::<Observation>(&json).unwrap(),
+            monitor()
+        );
         let unknown_field = json.replace("\"interface\"", "\"colour\":1,\"interface\"");
         assert!(serde_json::from_str::<Observation>(&unknown_field).is_err());
     }

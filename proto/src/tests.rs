@@ -191,7 +191,10 @@ fn every_observation_refusal_names_its_field() {
 #[test]
 fn batch_refusals_name_the_observation() {
     assert_eq!(
-        ObservationBatch::try_from(wire_batch(3)).unwrap().observations.len(),
+        ObservationBatch::try_from(wire_batch(3))
+            .unwrap()
+            .observations
+            .len(),
         3
     );
 
@@ -240,7 +243,10 @@ fn hello_converts_and_round_trips() {
     let hello = AgentHello::try_from(wire_hello()).unwrap();
     assert_eq!(hello.interfaces[0].networks[0].to_string(), "198.18.0.2/24");
     assert_eq!(hello.outbox_id.to_string(), "07".repeat(16));
-    assert_eq!(AgentHello::try_from(pb::Hello::from(&hello)).unwrap(), hello);
+    assert_eq!(
+        AgentHello::try_from(pb::Hello::from(&hello)).unwrap(),
+        hello
+    );
 }
 
 #[test]

@@ -1,0 +1,409 @@
+//! A small certificate authority for the collector and its agents (rcgen).
+//!
+//! Hospital IT should get working mutual TLS without PKI skills: `ca init` creates a CA and the
+//! collector's server certificate; `ca issue-agent` creates one client certificate per agent,
+//! with the agent name as its common name (CN) and the site as its organizational unit (OU).
+//! Keys are ECDSA P-256 and written with mode 0600. The CA key never leaves the collector host.
+
+use std::fs;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use jiff::{SignedDuration, Timestamp};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+
+use crate::identity::AgentIdentity;
+
+/// Failures of certificate tooling, with the file or name involved.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} already exists; refusing to overwrite a CA (every agent certificate would stop working). Use --force to replace it"
+    )]
+    AlreadyExists { path: PathBuf },
+    #[error("{path} is not a usable {what}")]
+    Parse {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: rcgen::Error,
+    },
+    #[error("cannot create the {what}")]
+    Generate {
+        what: &'static str,
+        #[source]
+        source: rcgen::Error,
+    },
+    #[error("invalid name {name:?} for the server certificate")]
+    ServerName {
+        name: String,
+        #[source]
+        source: rcgen::Error,
+    },
+    #[error("a server certificate needs at least one --dns name or --ip address")]
+    NoServerNames,
+    #[error("validity period out of range")]
+    Validity,
+}
+
+/// The files of a collector's PKI directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PkiPaths {
+    /// CA certificate (PEM), given to every agent.
+    pub ca_cert: PathBuf,
+    /// CA private key (PEM), secret.
+    pub ca_key: PathBuf,
+    /// Collector server certificate (PEM).
+    pub server_cert: PathBuf,
+    /// Collector server key (PEM), secret.
+    pub server_key: PathBuf,
+}
+
+impl PkiPaths {
+    /// The standard layout inside `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        PkiPaths {
+            ca_cert: dir.join("ca.pem"),
+            ca_key: dir.join("ca.key"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+        }
+    }
+}
+
+/// When a certificate is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    /// Start of validity.
+    pub not_before: Timestamp,
+    /// End of validity.
+    pub not_after: Timestamp,
+}
+
+impl Validity {
+    /// From `now` (minus an hour, to tolerate clock skew between hosts) for `days` days.
+    pub fn days_from(now: Timestamp, days: u32) -> Self {
+        let hour = SignedDuration::from_hours(1);
+        let span = SignedDuration::from_hours(24 * i64::from(days));
+        Validity {
+            not_before: now.saturating_sub(hour).unwrap_or(now),
+            not_after: now.saturating_add(span).unwrap_or(now),
+        }
+    }
+}
+
+/// A certificate and its private key, both PEM.
+#[derive(Debug, Clone)]
+pub struct IssuedCertificate {
+    /// The certificate.
+    pub cert_pem: String,
+    /// The private key (secret).
+    pub key_pem: String,
+}
+
+/// A CA able to issue agent and server certificates.
+#[derive(Debug)]
+pub struct CertificateAuthority {
+    cert_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl CertificateAuthority {
+    /// Creates a new self-signed CA.
+    pub fn create(common_name: &str, validity: Validity) -> Result<Self, CaError> {
+        let key = generate_key("CA key")?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Hygie");
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        set_validity(&mut params, validity)?;
+        params.serial_number = Some(random_serial());
+        let certificate = params
+            .self_signed(&key)
+            .map_err(|source| CaError::Generate {
+                what: "CA certificate",
+                source,
+            })?;
+        Ok(CertificateAuthority {
+            cert_pem: certificate.pem(),
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// Loads a CA from its certificate and key files.
+    pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self, CaError> {
+        let cert_pem = read(cert_path)?;
+        let key_pem = read(key_path)?;
+        let key = KeyPair::from_pem(&key_pem).map_err(|source| CaError::Parse {
+            path: key_path.to_owned(),
+            what: "private key",
+            source,
+        })?;
+        let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|source| CaError::Parse {
+            path: cert_path.to_owned(),
+            what: "CA certificate",
+            source,
+        })?;
+        Ok(CertificateAuthority { cert_pem, issuer })
+    }
+
+    /// Writes the CA certificate and key, refusing to replace an existing CA unless `force`.
+    pub fn save(&self, paths: &PkiPaths, force: bool) -> Result<(), CaError> {
+        if !force && paths.ca_key.exists() {
+            return Err(CaError::AlreadyExists {
+                path: paths.ca_key.clone(),
+            });
+        }
+        write_public(&paths.ca_cert, &self.cert_pem)?;
+        write_secret(&paths.ca_key, &self.issuer.key().serialize_pem())
+    }
+
+    /// The CA certificate (PEM).
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// Issues a client certificate for an agent: CN = name, OU = site, EKU clientAuth.
+    pub fn issue_agent(
+        &self,
+        identity: &AgentIdentity,
+        validity: Validity,
+    ) -> Result<IssuedCertificate, CaError> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, identity.name());
+        params
+            .distinguished_name
+            .push(DnType::OrganizationalUnitName, identity.site());
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Hygie agents");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        self.sign(params, validity, "agent certificate")
+    }
+
+    /// Issues the collector's server certificate for the given names and addresses.
+    pub fn issue_server(
+        &self,
+        dns_names: &[String],
+        ips: &[IpAddr],
+        validity: Validity,
+    ) -> Result<IssuedCertificate, CaError> {
+        if dns_names.is_empty() && ips.is_empty() {
+            return Err(CaError::NoServerNames);
+        }
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        let common_name = dns_names
+            .first()
+            .cloned()
+            .or_else(|| ips.first().map(ToString::to_string))
+            .unwrap_or_default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Hygie collector");
+        for name in dns_names {
+            let dns = name
+                .clone()
+                .try_into()
+                .map_err(|source| CaError::ServerName {
+                    name: name.clone(),
+                    source,
+                })?;
+            params.subject_alt_names.push(SanType::DnsName(dns));
+        }
+        params
+            .subject_alt_names
+            .extend(ips.iter().copied().map(SanType::IpAddress));
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        self.sign(params, validity, "server certificate")
+    }
+
+    fn sign(
+        &self,
+        mut params: CertificateParams,
+        validity: Validity,
+        what: &'static str,
+    ) -> Result<IssuedCertificate, CaError> {
+        set_validity(&mut params, validity)?;
+        params.serial_number = Some(random_serial());
+        params.use_authority_key_identifier_extension = true;
+        let key = generate_key(what)?;
+        let certificate = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|source| CaError::Generate { what, source })?;
+        Ok(IssuedCertificate {
+            cert_pem: certificate.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+impl IssuedCertificate {
+    /// Writes the certificate (0644) and key (0600).
+    pub fn save(&self, cert_path: &Path, key_path: &Path) -> Result<(), CaError> {
+        write_public(cert_path, &self.cert_pem)?;
+        write_secret(key_path, &self.key_pem)
+    }
+}
+
+fn generate_key(what: &'static str) -> Result<KeyPair, CaError> {
+    KeyPair::generate().map_err(|source| CaError::Generate { what, source })
+}
+
+fn random_serial() -> SerialNumber {
+    let mut bytes: [u8; 16] = rand::random();
+    // Positive and without a leading zero byte, as DER integers prefer.
+    bytes[0] = (bytes[0] & 0x7f) | 0x01;
+    SerialNumber::from_slice(&bytes)
+}
+
+fn set_validity(params: &mut CertificateParams, validity: Validity) -> Result<(), CaError> {
+    let convert = |timestamp: Timestamp| {
+        time::OffsetDateTime::from_unix_timestamp(timestamp.as_second())
+            .map_err(|_| CaError::Validity)
+    };
+    params.not_before = convert(validity.not_before)?;
+    params.not_after = convert(validity.not_after)?;
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<String, CaError> {
+    fs::read_to_string(path).map_err(|source| CaError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn create_parent(path: &Path) -> Result<(), CaError> {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => {
+            fs::create_dir_all(parent).map_err(|source| CaError::Write {
+                path: parent.to_owned(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn write_public(path: &Path, contents: &str) -> Result<(), CaError> {
+    create_parent(path)?;
+    fs::write(path, contents).map_err(|source| CaError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes a private key readable by its owner only; the mode is set at creation, so the key is
+/// never briefly world-readable.
+pub fn write_secret(path: &Path, contents: &str) -> Result<(), CaError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    create_parent(path)?;
+    let write_error = |source| CaError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let _ = fs::remove_file(path);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(write_error)?;
+    file.write_all(contents.as_bytes()).map_err(write_error)?;
+    file.sync_all().map_err(write_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grpc::peer::identity_from_certificate;
+
+    fn now() -> Timestamp {
+        "2026-11-25T10:00:00Z".parse().unwrap()
+    }
+
+    fn der(pem: &str) -> Vec<u8> {
+        x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .unwrap()
+            .1
+            .contents
+    }
+
+    #[test]
+    fn agent_certificate_carries_name_and_site() {
+        let ca = CertificateAuthority::create("Test CA", Validity::days_from(now(), 10)).unwrap();
+        let identity = AgentIdentity::new("ward-3", "chu-nord").unwrap();
+        let issued = ca
+            .issue_agent(&identity, Validity::days_from(now(), 1))
+            .unwrap();
+        assert_eq!(
+            identity_from_certificate(&der(&issued.cert_pem)).unwrap(),
+            identity
+        );
+    }
+
+    #[test]
+    fn saved_ca_loads_back_and_keys_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = PkiPaths::in_dir(dir.path());
+        let ca = CertificateAuthority::create("Test CA", Validity::days_from(now(), 10)).unwrap();
+        ca.save(&paths, false).unwrap();
+        let mode = fs::metadata(&paths.ca_key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        assert!(matches!(
+            ca.save(&paths, false),
+            Err(CaError::AlreadyExists { .. })
+        ));
+        let loaded = CertificateAuthority::load(&paths.ca_cert, &paths.ca_key).unwrap();
+        let server = loaded
+            .issue_server(
+                &["localhost".into()],
+                &["127.0.0.1".parse().unwrap()],
+                Validity::days_from(now(), 1),
+            )
+            .unwrap();
+        assert!(server.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+
+    #[test]
+    fn server_certificate_needs_a_name() {
+        let ca = CertificateAuthority::create("Test CA", Validity::days_from(now(), 10)).unwrap();
+        assert!(matches!(
+            ca.issue_server(&[], &[], Validity::days_from(now(), 1)),
+            Err(CaError::NoServerNames)
+        ));
+    }
+}

@@ -1,0 +1,292 @@
+//! The collector's configuration: TOML, unknown keys refused, validated into typed settings.
+//!
+//! Relative paths are resolved once, here: `data_dir` against the configuration file's directory
+//! (or the working directory when there is no file), and every other path against `data_dir`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::ca::PkiPaths;
+use crate::ingest::WriterSettings;
+use crate::store::{Durability, Retention};
+
+/// Where the embedded default listens: loopback only, so a first start exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7443";
+/// Where the embedded default keeps its data, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "hygie-data";
+
+/// A configuration that cannot be used, with the offending file or key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    tls: TlsSection,
+    #[serde(default)]
+    database: DatabaseSection,
+    #[serde(default)]
+    history: HistorySection,
+    #[serde(default)]
+    ingest: IngestSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    ca_cert: Option<PathBuf>,
+    ca_key: Option<PathBuf>,
+    server_cert: Option<PathBuf>,
+    server_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseSection {
+    path: Option<PathBuf>,
+    durability: Option<Durability>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistorySection {
+    max_rows: Option<u64>,
+    #[serde(default, with = "humantime_serde")]
+    max_age: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    prune_interval: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestSection {
+    queue_batches: Option<usize>,
+    max_group_observations: Option<usize>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    /// Address the gRPC server listens on.
+    pub listen: SocketAddr,
+    /// Directory holding the database and, by default, the PKI.
+    pub data_dir: PathBuf,
+    /// CA and server certificate files.
+    pub pki: PkiPaths,
+    /// True when the PKI files are the defaults under `data_dir`: `serve` may then create them
+    /// on first start. Explicitly configured files are never created behind the operator's back.
+    pub pki_is_default: bool,
+    /// The inventory database file.
+    pub database: PathBuf,
+    /// Commit durability.
+    pub durability: Durability,
+    /// Writer tuning and history retention.
+    pub writer: WriterSettings,
+}
+
+impl CollectorConfig {
+    /// The embedded default: loopback on port 7443, data under `./hygie-data/`.
+    pub fn embedded_default() -> Self {
+        // Parsing an empty document cannot fail.
+        Self::from_toml("", Path::new(".")).unwrap_or_else(|_| unreachable!())
+    }
+
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, base).map_err(|error| match error {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// The configuration at `path`, or the embedded default when there is none.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, ConfigError> {
+        path.map_or_else(|| Ok(Self::embedded_default()), Self::load)
+    }
+
+    /// Parses and validates TOML text; relative `data_dir` is taken against `base`.
+    pub fn from_toml(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let file: File = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: PathBuf::new(),
+            source: Box::new(source),
+        })?;
+        let listen = file.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen: SocketAddr = listen.parse().map_err(|_| ConfigError::Invalid {
+            key: "listen",
+            reason: format!("{listen:?} is not an address:port such as 0.0.0.0:7443"),
+        })?;
+        let data_dir = base.join(
+            file.data_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        );
+        let within = |path: Option<PathBuf>, default: PathBuf| {
+            path.map_or(default, |path| data_dir.join(path))
+        };
+        let defaults = PkiPaths::in_dir(&data_dir.join("pki"));
+        let tls = file.tls;
+        let pki_is_default = tls.ca_cert.is_none()
+            && tls.ca_key.is_none()
+            && tls.server_cert.is_none()
+            && tls.server_key.is_none();
+        let pki = PkiPaths {
+            ca_cert: within(tls.ca_cert, defaults.ca_cert),
+            ca_key: within(tls.ca_key, defaults.ca_key),
+            server_cert: within(tls.server_cert, defaults.server_cert),
+            server_key: within(tls.server_key, defaults.server_key),
+        };
+
+        let mut writer = WriterSettings::default();
+        if let Some(max_rows) = file.history.max_rows {
+            if max_rows == 0 {
+                return Err(ConfigError::Invalid {
+                    key: "history.max_rows",
+                    reason: "must be at least 1".into(),
+                });
+            }
+            writer.retention = Retention {
+                max_rows,
+                ..writer.retention
+            };
+        }
+        if let Some(max_age) = file.history.max_age {
+            let max_age =
+                jiff::SignedDuration::try_from(max_age).map_err(|_| ConfigError::Invalid {
+                    key: "history.max_age",
+                    reason: "too large".into(),
+                })?;
+            writer.retention.max_age = max_age;
+        }
+        if let Some(interval) = file.history.prune_interval {
+            writer.prune_interval = interval;
+        }
+        if let Some(queue) = file.ingest.queue_batches {
+            writer.queue_batches = positive("ingest.queue_batches", queue)?;
+        }
+        if let Some(group) = file.ingest.max_group_observations {
+            writer.max_group_observations = positive("ingest.max_group_observations", group)?;
+        }
+
+        Ok(CollectorConfig {
+            listen,
+            database: within(file.database.path, data_dir.join("inventory.sqlite")),
+            durability: file.database.durability.unwrap_or_default(),
+            pki,
+            pki_is_default,
+            data_dir,
+            writer,
+        })
+    }
+}
+
+fn positive(key: &'static str, value: usize) -> Result<usize, ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_loopback_under_hygie_data() {
+        let config = CollectorConfig::embedded_default();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7443");
+        assert_eq!(config.database, Path::new("./hygie-data/inventory.sqlite"));
+        assert_eq!(config.pki.ca_cert, Path::new("./hygie-data/pki/ca.pem"));
+        assert!(config.pki_is_default);
+        assert_eq!(config.durability, Durability::Full);
+    }
+
+    #[test]
+    fn paths_resolve_against_the_file_and_the_data_dir() {
+        let config = CollectorConfig::from_toml(
+            r#"
+            listen = "0.0.0.0:7443"
+            data_dir = "data"
+            [tls]
+            server_cert = "/etc/hygie/server.pem"
+            [database]
+            path = "inv.sqlite"
+            durability = "normal"
+            [history]
+            max_rows = 1000
+            max_age = "30days"
+            "#,
+            Path::new("/etc/hygie"),
+        )
+        .unwrap();
+        assert_eq!(config.data_dir, Path::new("/etc/hygie/data"));
+        assert_eq!(config.database, Path::new("/etc/hygie/data/inv.sqlite"));
+        assert_eq!(config.pki.server_cert, Path::new("/etc/hygie/server.pem"));
+        assert_eq!(config.pki.ca_cert, Path::new("/etc/hygie/data/pki/ca.pem"));
+        assert!(!config.pki_is_default);
+        assert_eq!(config.durability, Durability::Normal);
+        assert_eq!(config.writer.retention.max_rows, 1000);
+        assert_eq!(
+            config.writer.retention.max_age,
+            jiff::SignedDuration::from_hours(24 * 30)
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_bad_values() {
+        let base = Path::new(".");
+        let unknown = CollectorConfig::from_toml("lisen = \"127.0.0.1:1\"", base).unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown field `lisen`"),
+            "{unknown}"
+        );
+        let nested = CollectorConfig::from_toml("[database]\nfile = \"x\"", base).unwrap_err();
+        assert!(
+            nested.to_string().contains("unknown field `file`"),
+            "{nested}"
+        );
+        let listen = CollectorConfig::from_toml("listen = \"everywhere\"", base).unwrap_err();
+        assert_eq!(
+            listen.to_string(),
+            "listen: \"everywhere\" is not an address:port such as 0.0.0.0:7443"
+        );
+        let rows = CollectorConfig::from_toml("[history]\nmax_rows = 0", base).unwrap_err();
+        assert_eq!(rows.to_string(), "history.max_rows: must be at least 1");
+        let durability =
+            CollectorConfig::from_toml("[database]\ndurability = \"maybe\"", base).unwrap_err();
+        assert!(
+            durability.to_string().contains("unknown variant"),
+            "{durability}"
+        );
+    }
+}

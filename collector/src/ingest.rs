@@ -1,0 +1,423 @@
+//! The single writer: every change to the inventory goes through here.
+//!
+//! gRPC sessions submit checked batches through an [`IngestHandle`]; a dedicated thread owns the
+//! write connection and the in-memory [`Inventory`]. It drains whatever is queued into one
+//! *group commit* (one transaction, one fsync), then answers each submitter. A submitter's
+//! answer therefore means "committed to disk", which is exactly when an agent may delete the
+//! batch from its outbox.
+//!
+//! Idempotency: per (agent, outbox) the writer keeps the highest committed sequence. Agents
+//! send batches in order on one stream, and the writer commits them in arrival order, so a
+//! batch at or below the cursor is a replay (its Ack was lost, or the collector crashed after
+//! the commit): it is acknowledged again as a duplicate and not applied.
+//!
+//! If a commit fails, the in-memory inventory may be ahead of the database, so the writer
+//! reloads both inventory and cursors from the database before taking more work; the agents
+//! whose batches failed resend them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hygie_proto::{AgentHello, ObservationBatch, OutboxId};
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::identity::AgentIdentity;
+use crate::inventory::{AgentId, Dirty, Inventory};
+use crate::store::{Commit, HistoryEntry, InventoryWriter, OutboxCursor, Retention, StoreError};
+
+/// A clock, passed in so tests control time.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Observations dated further in the future than this (agent clock ahead) are clamped to the
+/// time of arrival, so a wrong clock cannot push `last_seen` into the future.
+pub const MAX_CLOCK_AHEAD: SignedDuration = SignedDuration::from_mins(5);
+
+/// Why a submission was not committed. Both are transient for the agent: it keeps the batch and
+/// sends it again.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IngestError {
+    #[error("the inventory writer has stopped")]
+    WriterStopped,
+    #[error("the inventory database refused the commit: {0}")]
+    Store(String),
+}
+
+/// The outcome of one committed batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// The batch sequence.
+    pub sequence: u64,
+    /// Observations applied (0 for a duplicate).
+    pub accepted: u32,
+    /// The batch had been committed before and was not applied again.
+    pub duplicate: bool,
+}
+
+/// Tuning of the writer.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterSettings {
+    /// Stop adding batches to a group commit past this many observations.
+    pub max_group_observations: usize,
+    /// Batches that may wait for the writer before submitters are slowed down.
+    pub queue_batches: usize,
+    /// History retention.
+    pub retention: Retention,
+    /// How often to prune the history.
+    pub prune_interval: Duration,
+}
+
+impl Default for WriterSettings {
+    fn default() -> Self {
+        WriterSettings {
+            max_group_observations: 50_000,
+            queue_batches: 256,
+            retention: Retention {
+                max_rows: 10_000_000,
+                max_age: SignedDuration::from_hours(24 * 400),
+            },
+            prune_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+struct BatchRequest {
+    agent: AgentId,
+    outbox: OutboxId,
+    batch: ObservationBatch,
+    received_at: Timestamp,
+    reply: oneshot::Sender<Result<BatchOutcome, IngestError>>,
+}
+
+enum Command {
+    Register {
+        identity: AgentIdentity,
+        hello: AgentHello,
+        reply: oneshot::Sender<Result<AgentId, IngestError>>,
+    },
+    Batch(BatchRequest),
+}
+
+/// Submits work to the writer. Cheap to clone; the writer stops when every handle is dropped.
+#[derive(Clone)]
+pub struct IngestHandle {
+    commands: mpsc::Sender<Command>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for IngestHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestHandle")
+            .field(
+                "queued",
+                &(self.commands.max_capacity() - self.commands.capacity()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// A batch accepted into the writer's queue; await it for the commit outcome.
+pub type PendingAck = oneshot::Receiver<Result<BatchOutcome, IngestError>>;
+
+impl IngestHandle {
+    /// Registers the agent behind a new stream; returns its id.
+    pub async fn register(
+        &self,
+        identity: AgentIdentity,
+        hello: AgentHello,
+    ) -> Result<AgentId, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Register {
+                identity,
+                hello,
+                reply,
+            })
+            .await
+            .map_err(|_| IngestError::WriterStopped)?;
+        answer.await.map_err(|_| IngestError::WriterStopped)?
+    }
+
+    /// Queues a checked batch (waiting while the queue is full) and returns the receiver of its
+    /// outcome, so a session can keep reading while earlier batches commit.
+    pub async fn submit(
+        &self,
+        agent: AgentId,
+        outbox: OutboxId,
+        batch: ObservationBatch,
+    ) -> Result<PendingAck, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        let request = BatchRequest {
+            agent,
+            outbox,
+            batch,
+            received_at: (self.clock)(),
+            reply,
+        };
+        self.commands
+            .send(Command::Batch(request))
+            .await
+            .map_err(|_| IngestError::WriterStopped)?;
+        Ok(answer)
+    }
+}
+
+/// The running writer thread.
+#[derive(Debug)]
+pub struct WriterThread {
+    thread: thread::JoinHandle<()>,
+}
+
+impl WriterThread {
+    /// Waits for the writer to finish; it does once every [`IngestHandle`] is dropped.
+    pub fn join(self) {
+        if self.thread.join().is_err() {
+            tracing::error!("the inventory writer thread panicked");
+        }
+    }
+}
+
+/// Loads the inventory from `store` and starts the writer thread.
+pub fn start_writer<S>(
+    store: S,
+    settings: WriterSettings,
+    clock: Clock,
+) -> Result<(IngestHandle, WriterThread), StoreError>
+where
+    S: InventoryWriter + Send + 'static,
+{
+    let mut writer = Writer::new(store, settings, clock.clone())?;
+    tracing::info!(assets = writer.inventory.len(), "inventory loaded");
+    let (commands, mut receiver) = mpsc::channel(settings.queue_batches.max(1));
+    let thread = thread::Builder::new()
+        .name("hygie-writer".into())
+        .spawn(move || writer.run(&mut receiver))
+        .map_err(|error| StoreError::Corrupt(format!("cannot start the writer thread: {error}")))?;
+    Ok((IngestHandle { commands, clock }, WriterThread { thread }))
+}
+
+struct Writer<S> {
+    store: S,
+    settings: WriterSettings,
+    clock: Clock,
+    inventory: Inventory,
+    cursors: HashMap<(AgentId, OutboxId), u64>,
+    /// Set when a failed commit could not be followed by a reload: refuse work until a reload
+    /// succeeds, rather than persist from a model that disagrees with the database.
+    needs_reload: bool,
+    last_prune: Instant,
+}
+
+impl<S: InventoryWriter> Writer<S> {
+    fn new(store: S, settings: WriterSettings, clock: Clock) -> Result<Self, StoreError> {
+        let inventory = store.load_inventory()?;
+        let cursors = store.load_cursors()?;
+        Ok(Writer {
+            store,
+            settings,
+            clock,
+            inventory,
+            cursors,
+            needs_reload: false,
+            // Prune soon after start, not immediately: start-up should be quick.
+            last_prune: Instant::now(),
+        })
+    }
+
+    fn run(&mut self, receiver: &mut mpsc::Receiver<Command>) {
+        let mut group = Vec::new();
+        while let Some(command) = receiver.blocking_recv() {
+            let mut observations = 0;
+            let mut next = Some(command);
+            // Drain what is already queued into one group commit.
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Register {
+                        identity,
+                        hello,
+                        reply,
+                    } => {
+                        let now = (self.clock)();
+                        let result = self
+                            .store
+                            .register_agent(&identity, &hello, now)
+                            .map_err(|error| {
+                                tracing::error!(agent = %identity, error = %error_chain(&error), "cannot register agent");
+                                IngestError::Store(error.to_string())
+                            });
+                        let _ = reply.send(result);
+                    }
+                    Command::Batch(request) => {
+                        observations += request.batch.observations.len();
+                        group.push(request);
+                    }
+                }
+                if observations < self.settings.max_group_observations {
+                    next = receiver.try_recv().ok();
+                }
+            }
+            if !group.is_empty() {
+                self.commit_group(&mut group);
+            }
+            self.prune_if_due();
+        }
+        tracing::info!("inventory writer stopped");
+    }
+
+    fn commit_group(&mut self, group: &mut Vec<BatchRequest>) {
+        if self.needs_reload && !self.reload() {
+            for request in group.drain(..) {
+                let _ = request.reply.send(Err(IngestError::Store(
+                    "the inventory database is unavailable".into(),
+                )));
+            }
+            return;
+        }
+        let now = (self.clock)();
+        let mut dirty = Dirty::default();
+        let mut advanced: HashMap<(AgentId, OutboxId), u64> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(group.len());
+        for request in group.iter_mut() {
+            let key = (request.agent, request.outbox);
+            let committed = advanced
+                .get(&key)
+                .or_else(|| self.cursors.get(&key))
+                .copied()
+                .unwrap_or(0);
+            let sequence = request.batch.sequence;
+            if sequence <= committed {
+                outcomes.push(BatchOutcome {
+                    sequence,
+                    accepted: 0,
+                    duplicate: true,
+                });
+                continue;
+            }
+            let latest_acceptable = request
+                .received_at
+                .saturating_add(MAX_CLOCK_AHEAD)
+                .unwrap_or(request.received_at);
+            let mut clamped = 0;
+            for observation in &mut request.batch.observations {
+                if observation.seen_at > latest_acceptable {
+                    observation.seen_at = request.received_at;
+                    clamped += 1;
+                }
+                self.inventory.merge(request.agent, observation, &mut dirty);
+            }
+            if clamped > 0 {
+                tracing::warn!(
+                    agent_id = request.agent,
+                    sequence,
+                    clamped,
+                    "observations dated in the future (agent clock ahead?) were stamped with their arrival time"
+                );
+            }
+            advanced.insert(key, sequence);
+            outcomes.push(BatchOutcome {
+                sequence,
+                accepted: u32::try_from(request.batch.observations.len()).unwrap_or(u32::MAX),
+                duplicate: false,
+            });
+        }
+
+        let history: Vec<HistoryEntry<'_>> = group
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| !outcome.duplicate)
+            .flat_map(|(request, _)| {
+                request
+                    .batch
+                    .observations
+                    .iter()
+                    .map(|observation| HistoryEntry {
+                        agent: request.agent,
+                        received_at: request.received_at,
+                        observation,
+                    })
+            })
+            .collect();
+        let cursors: Vec<OutboxCursor> = advanced
+            .iter()
+            .map(|(&(agent, outbox), &sequence)| OutboxCursor {
+                agent,
+                outbox,
+                sequence,
+            })
+            .collect();
+        let result = self.store.commit(&Commit {
+            inventory: &self.inventory,
+            dirty: &dirty,
+            history: &history,
+            cursors: &cursors,
+            now,
+        });
+        drop(history);
+
+        match result {
+            Ok(()) => {
+                self.cursors.extend(advanced);
+                for (request, outcome) in group.drain(..).zip(outcomes) {
+                    let _ = request.reply.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error_chain(&error), batches = group.len(), "group commit failed; agents will resend");
+                let message = error.to_string();
+                for request in group.drain(..) {
+                    let _ = request.reply.send(Err(IngestError::Store(message.clone())));
+                }
+                self.needs_reload = true;
+                self.reload();
+            }
+        }
+    }
+
+    /// Reloads the in-memory model from the database; returns whether it succeeded.
+    fn reload(&mut self) -> bool {
+        match (self.store.load_inventory(), self.store.load_cursors()) {
+            (Ok(inventory), Ok(cursors)) => {
+                self.inventory = inventory;
+                self.cursors = cursors;
+                self.needs_reload = false;
+                true
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(error = %error_chain(&error), "cannot reload the inventory");
+                false
+            }
+        }
+    }
+
+    fn prune_if_due(&mut self) {
+        if self.last_prune.elapsed() < self.settings.prune_interval {
+            return;
+        }
+        self.last_prune = Instant::now();
+        match self
+            .store
+            .prune_history(self.settings.retention, (self.clock)())
+        {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "observation history pruned"),
+            Err(error) => tracing::warn!(error = %error_chain(&error), "cannot prune the history"),
+        }
+    }
+}
+
+/// An error and its causes on one line, for logs.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,215 @@
+//! The writer's logic against an in-memory store: group commits, replays, failures.
+
+use std::sync::Mutex;
+
+use hygie_proto::{MacAddr, Observation, Source};
+
+use super::*;
+
+/// What the fake database holds.
+#[derive(Default)]
+struct Shelf {
+    inventory: Inventory,
+    cursors: HashMap<(AgentId, OutboxId), u64>,
+    history: usize,
+    commits: usize,
+    fail_commits: usize,
+    /// Makes each commit slow, so submissions pile up behind it.
+    commit_delay: std::time::Duration,
+}
+
+#[derive(Clone, Default)]
+struct MemoryStore(Arc<Mutex<Shelf>>);
+
+impl InventoryWriter for MemoryStore {
+    fn load_inventory(&self) -> Result<Inventory, StoreError> {
+        Ok(self.0.lock().unwrap().inventory.clone())
+    }
+
+    fn load_cursors(&self) -> Result<HashMap<(AgentId, OutboxId), u64>, StoreError> {
+        Ok(self.0.lock().unwrap().cursors.clone())
+    }
+
+    fn register_agent(
+        &mut self,
+        _identity: &AgentIdentity,
+        _hello: &AgentHello,
+        _now: Timestamp,
+    ) -> Result<AgentId, StoreError> {
+        Ok(1)
+    }
+
+    fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        let mut shelf = self.0.lock().unwrap();
+        std::thread::sleep(shelf.commit_delay);
+        if shelf.fail_commits > 0 {
+            shelf.fail_commits -= 1;
+            return Err(StoreError::Corrupt("disk full (simulated)".into()));
+        }
+        shelf.inventory = commit.inventory.clone();
+        for cursor in commit.cursors {
+            shelf
+                .cursors
+                .insert((cursor.agent, cursor.outbox), cursor.sequence);
+        }
+        shelf.history += commit.history.len();
+        shelf.commits += 1;
+        Ok(())
+    }
+
+    fn prune_history(&mut self, _: Retention, _: Timestamp) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+fn fixed_clock() -> Clock {
+    Arc::new(|| "2026-11-25T10:00:00Z".parse().unwrap())
+}
+
+fn batch(sequence: u64, first_mac: u64, count: u64) -> ObservationBatch {
+    let observations = (first_mac..first_mac + count)
+        .map(|mac| {
+            Observation::new(
+                MacAddr::from_u64(0x0009_5c00_0000 + mac),
+                "2026-11-25T09:59:00Z".parse().unwrap(),
+                Source::ArpPassive,
+            )
+        })
+        .collect();
+    ObservationBatch {
+        sequence,
+        observations,
+    }
+}
+
+const OUTBOX: OutboxId = OutboxId([9; 16]);
+
+/// Submits a batch and waits for its commit.
+async fn commit(
+    ingest: &IngestHandle,
+    outbox: OutboxId,
+    batch: ObservationBatch,
+) -> Result<BatchOutcome, IngestError> {
+    ingest.submit(1, outbox, batch).await?.await.unwrap()
+}
+
+fn start(store: &MemoryStore) -> (IngestHandle, WriterThread) {
+    start_writer(store.clone(), WriterSettings::default(), fixed_clock()).unwrap()
+}
+
+#[tokio::test]
+async fn committed_batches_are_acknowledged_with_their_counts() {
+    let store = MemoryStore::default();
+    let (ingest, writer) = start(&store);
+    let outcome = commit(&ingest, OUTBOX, batch(1, 0, 3)).await.unwrap();
+    assert_eq!(
+        outcome,
+        BatchOutcome {
+            sequence: 1,
+            accepted: 3,
+            duplicate: false
+        }
+    );
+    drop(ingest);
+    writer.join();
+    let shelf = store.0.lock().unwrap();
+    assert_eq!(shelf.inventory.len(), 3);
+    assert_eq!(shelf.history, 3);
+    assert_eq!(shelf.cursors[&(1, OUTBOX)], 1);
+}
+
+#[tokio::test]
+async fn a_replayed_batch_is_acknowledged_but_counted_once() {
+    let store = MemoryStore::default();
+    let (ingest, writer) = start(&store);
+    for _ in 0..3 {
+        commit(&ingest, OUTBOX, batch(1, 0, 2)).await.unwrap();
+    }
+    let replay = commit(&ingest, OUTBOX, batch(1, 0, 2)).await.unwrap();
+    assert!(replay.duplicate);
+    assert_eq!(replay.accepted, 0);
+    // The same sequence from another outbox of the same agent is new.
+    let other = commit(&ingest, OutboxId([1; 16]), batch(1, 10, 2))
+        .await
+        .unwrap();
+    assert!(!other.duplicate);
+    drop(ingest);
+    writer.join();
+    assert_eq!(store.0.lock().unwrap().history, 4);
+}
+
+#[tokio::test]
+async fn cursors_survive_a_restart() {
+    let store = MemoryStore::default();
+    let (ingest, writer) = start(&store);
+    commit(&ingest, OUTBOX, batch(5, 0, 1)).await.unwrap();
+    drop(ingest);
+    writer.join();
+
+    let (ingest, writer) = start(&store);
+    let replay = commit(&ingest, OUTBOX, batch(5, 0, 1)).await.unwrap();
+    assert!(replay.duplicate);
+    drop(ingest);
+    writer.join();
+}
+
+#[tokio::test]
+async fn a_failed_commit_is_reported_and_the_retry_applies_cleanly() {
+    let store = MemoryStore::default();
+    store.0.lock().unwrap().fail_commits = 1;
+    let (ingest, writer) = start(&store);
+
+    let failed = commit(&ingest, OUTBOX, batch(1, 0, 2)).await;
+    assert!(matches!(failed, Err(IngestError::Store(_))));
+    // The agent resends the same batch: it must not be mistaken for a replay.
+    let retried = commit(&ingest, OUTBOX, batch(1, 0, 2)).await;
+    assert_eq!(retried.unwrap().accepted, 2);
+    drop(ingest);
+    writer.join();
+    let shelf = store.0.lock().unwrap();
+    assert_eq!(shelf.history, 2);
+    assert_eq!(shelf.inventory.len(), 2);
+}
+
+#[tokio::test]
+async fn observations_from_the_future_are_stamped_on_arrival() {
+    let store = MemoryStore::default();
+    let (ingest, writer) = start(&store);
+    let mut future = batch(1, 0, 1);
+    future.observations[0].seen_at = "2027-01-01T00:00:00Z".parse().unwrap();
+    commit(&ingest, OUTBOX, future).await.unwrap();
+    drop(ingest);
+    writer.join();
+    let shelf = store.0.lock().unwrap();
+    let asset = shelf.inventory.assets().next().unwrap();
+    assert_eq!(asset.seen.last, (fixed_clock())());
+}
+
+#[tokio::test]
+async fn queued_batches_share_one_commit() {
+    let store = MemoryStore::default();
+    store.0.lock().unwrap().commit_delay = std::time::Duration::from_millis(20);
+    let (ingest, writer) = start(&store);
+    // Queue many batches before awaiting any outcome: the writer groups what is waiting.
+    let mut pending = Vec::new();
+    for sequence in 1..=50 {
+        pending.push(
+            ingest
+                .submit(1, OUTBOX, batch(sequence, sequence * 10, 10))
+                .await
+                .unwrap(),
+        );
+    }
+    for answer in pending {
+        answer.await.unwrap().unwrap();
+    }
+    drop(ingest);
+    writer.join();
+    let shelf = store.0.lock().unwrap();
+    assert_eq!(shelf.history, 500);
+    assert!(
+        shelf.commits < 50,
+        "{} commits for 50 batches",
+        shelf.commits
+    );
+}

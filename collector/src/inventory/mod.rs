@@ -1,0 +1,276 @@
+//! The pure core: the inventory model and how observations merge into it.
+//!
+//! Nothing here touches the network, the clock or the database. The ingest writer keeps one
+//! [`Inventory`] in memory as the authoritative copy of what the database holds, merges each
+//! committed batch into it, and writes back only the rows the merge marked [`Dirty`]. Merging is
+//! order-insensitive for times: `first_seen` only moves back and `last_seen` only forward, so a
+//! late-arriving batch (an agent draining its outbox after an outage) cannot rewind anything.
+
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use hygie_proto::{MacAddr, MdnsService, Observation};
+use jiff::Timestamp;
+
+/// Database id of a registered agent.
+pub type AgentId = i64;
+
+/// The first and last time a fact was observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// Earliest observation.
+    pub first: Timestamp,
+    /// Latest observation.
+    pub last: Timestamp,
+}
+
+impl Seen {
+    /// A fact seen once, at `at`.
+    pub fn at(at: Timestamp) -> Self {
+        Seen {
+            first: at,
+            last: at,
+        }
+    }
+
+    /// Widens the interval to include `at`; returns whether anything changed.
+    pub fn include(&mut self, at: Timestamp) -> bool {
+        if at < self.first {
+            self.first = at;
+            true
+        } else if at > self.last {
+            self.last = at;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Identifies a DNS-SD service of an asset.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    /// e.g. `_ipp._tcp.local.`
+    pub service_type: String,
+    /// e.g. `Ward 3 Printer._ipp._tcp.local.`
+    pub instance: String,
+}
+
+/// The latest announcement of a service, and when it was seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRecord {
+    /// The service as last announced (port and TXT may change over time).
+    pub latest: MdnsService,
+    /// When the latest announcement was made; older announcements never overwrite it.
+    pub seen: Seen,
+}
+
+/// Which agent saw an asset, on which interface, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    /// Interface of the most recent sighting.
+    pub interface: String,
+    /// When.
+    pub seen: Seen,
+}
+
+/// Everything the inventory knows about one device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asset {
+    /// Identity of the asset.
+    pub mac: MacAddr,
+    /// When the device was first and last seen by any agent.
+    pub seen: Seen,
+    /// IP addresses the device has used.
+    pub addresses: BTreeMap<IpAddr, Seen>,
+    /// Host names the device has claimed.
+    pub hostnames: BTreeMap<String, Seen>,
+    /// DNS-SD services the device has announced.
+    pub services: BTreeMap<ServiceKey, ServiceRecord>,
+    /// Agents that have seen the device.
+    pub sightings: BTreeMap<AgentId, Sighting>,
+}
+
+impl Asset {
+    fn new(mac: MacAddr, at: Timestamp) -> Self {
+        Asset {
+            mac,
+            seen: Seen::at(at),
+            addresses: BTreeMap::new(),
+            hostnames: BTreeMap::new(),
+            services: BTreeMap::new(),
+            sightings: BTreeMap::new(),
+        }
+    }
+}
+
+/// The rows a merge changed, so the store writes each of them once per commit however many
+/// observations touched it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Dirty {
+    /// Assets whose first/last seen changed (or that are new).
+    pub assets: BTreeSet<MacAddr>,
+    /// (asset, address) rows.
+    pub addresses: BTreeSet<(MacAddr, IpAddr)>,
+    /// (asset, host name) rows.
+    pub hostnames: BTreeSet<(MacAddr, String)>,
+    /// (asset, service) rows.
+    pub services: BTreeSet<(MacAddr, ServiceKey)>,
+    /// (asset, agent) rows.
+    pub sightings: BTreeSet<(MacAddr, AgentId)>,
+}
+
+impl Dirty {
+    /// True when nothing needs writing.
+    pub fn is_empty(&self) -> bool {
+        self.assets.is_empty()
+            && self.addresses.is_empty()
+            && self.hostnames.is_empty()
+            && self.services.is_empty()
+            && self.sightings.is_empty()
+    }
+}
+
+/// All assets, keyed by MAC address.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    assets: HashMap<MacAddr, Asset>,
+}
+
+impl Inventory {
+    /// An empty inventory.
+    pub fn new() -> Self {
+        Inventory::default()
+    }
+
+    /// Builds an inventory from stored assets (used when the collector starts).
+    pub fn from_assets(assets: impl IntoIterator<Item = Asset>) -> Self {
+        Inventory {
+            assets: assets.into_iter().map(|asset| (asset.mac, asset)).collect(),
+        }
+    }
+
+    /// The asset with this MAC address, if known.
+    pub fn get(&self, mac: &MacAddr) -> Option<&Asset> {
+        self.assets.get(mac)
+    }
+
+    /// Number of assets.
+    pub fn len(&self) -> usize {
+        self.assets.len()
+    }
+
+    /// True when no asset is known.
+    pub fn is_empty(&self) -> bool {
+        self.assets.is_empty()
+    }
+
+    /// Every asset, in no particular order.
+    pub fn assets(&self) -> impl Iterator<Item = &Asset> {
+        self.assets.values()
+    }
+
+    /// Merges one checked observation made by `agent`, recording in `dirty` every row that
+    /// changed.
+    pub fn merge(&mut self, agent: AgentId, observation: &Observation, dirty: &mut Dirty) {
+        let at = observation.seen_at;
+        let mac = observation.mac;
+        let asset = match self.assets.entry(mac) {
+            std::collections::hash_map::Entry::Occupied(entry) => {
+                let asset = entry.into_mut();
+                if asset.seen.include(at) {
+                    dirty.assets.insert(mac);
+                }
+                asset
+            }
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                dirty.assets.insert(mac);
+                entry.insert(Asset::new(mac, at))
+            }
+        };
+
+        for ip in &observation.ips {
+            if include(&mut asset.addresses, ip, at) {
+                dirty.addresses.insert((mac, *ip));
+            }
+        }
+        if let Some(hostname) = &observation.hostname
+            && include(&mut asset.hostnames, hostname.as_str(), at)
+        {
+            dirty.hostnames.insert((mac, hostname.clone()));
+        }
+        for service in &observation.services {
+            let key = ServiceKey {
+                service_type: service.service_type.clone(),
+                instance: service.instance.clone(),
+            };
+            let changed = match asset.services.get_mut(&key) {
+                Some(record) => {
+                    // The most recent announcement describes the service; older ones only
+                    // widen the interval.
+                    let newer = at >= record.seen.last && record.latest != *service;
+                    if newer {
+                        record.latest = service.clone();
+                    }
+                    record.seen.include(at) | newer
+                }
+                None => {
+                    asset.services.insert(
+                        key.clone(),
+                        ServiceRecord {
+                            latest: service.clone(),
+                            seen: Seen::at(at),
+                        },
+                    );
+                    true
+                }
+            };
+            if changed {
+                dirty.services.insert((mac, key));
+            }
+        }
+
+        let changed = match asset.sightings.get_mut(&agent) {
+            Some(sighting) => {
+                let newer = at >= sighting.seen.last && sighting.interface != observation.interface;
+                if newer {
+                    sighting.interface.clone_from(&observation.interface);
+                }
+                sighting.seen.include(at) | newer
+            }
+            None => {
+                asset.sightings.insert(
+                    agent,
+                    Sighting {
+                        interface: observation.interface.clone(),
+                        seen: Seen::at(at),
+                    },
+                );
+                true
+            }
+        };
+        if changed {
+            dirty.sightings.insert((mac, agent));
+        }
+    }
+}
+
+/// Records a sighting of `key` at `at` in an interval map; returns whether the map changed.
+/// Takes the key borrowed so the common case (already known) allocates nothing.
+fn include<K, Q>(map: &mut BTreeMap<K, Seen>, key: &Q, at: Timestamp) -> bool
+where
+    K: Ord + Borrow<Q>,
+    Q: Ord + ToOwned<Owned = K> + ?Sized,
+{
+    match map.get_mut(key) {
+        Some(seen) => seen.include(at),
+        None => {
+            map.insert(key.to_owned(), Seen::at(at));
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

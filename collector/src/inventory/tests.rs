@@ -1,0 +1,130 @@
+use super::*;
+use hygie_proto::Source;
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn sighting(mac: &str, ip: &str, when: &str) -> Observation {
+    let mut observation = Observation::new(mac.parse().unwrap(), at(when), Source::ArpPassive);
+    observation.ips = vec![ip.parse().unwrap()];
+    observation.interface = "eth0".into();
+    observation
+}
+
+const PUMP: &str = "00:80:f4:00:00:01";
+
+#[test]
+fn first_sighting_creates_the_asset_and_marks_every_row() {
+    let mut inventory = Inventory::new();
+    let mut dirty = Dirty::default();
+    inventory.merge(
+        1,
+        &sighting(PUMP, "198.18.0.20", "2026-11-25T10:00:00Z"),
+        &mut dirty,
+    );
+
+    let mac: MacAddr = PUMP.parse().unwrap();
+    let asset = inventory.get(&mac).unwrap();
+    assert_eq!(asset.seen, Seen::at(at("2026-11-25T10:00:00Z")));
+    assert_eq!(asset.addresses.len(), 1);
+    assert_eq!(asset.sightings[&1].interface, "eth0");
+    assert_eq!(dirty.assets.len(), 1);
+    assert_eq!(dirty.addresses.len(), 1);
+    assert_eq!(dirty.sightings.len(), 1);
+}
+
+#[test]
+fn a_repeated_sighting_at_the_same_time_changes_nothing() {
+    let mut inventory = Inventory::new();
+    let observation = sighting(PUMP, "198.18.0.20", "2026-11-25T10:00:00Z");
+    inventory.merge(1, &observation, &mut Dirty::default());
+    let mut dirty = Dirty::default();
+    inventory.merge(1, &observation, &mut dirty);
+    assert!(dirty.is_empty());
+}
+
+#[test]
+fn late_observations_widen_but_never_rewind() {
+    let mut inventory = Inventory::new();
+    inventory.merge(
+        1,
+        &sighting(PUMP, "198.18.0.20", "2026-11-25T10:00:00Z"),
+        &mut Dirty::default(),
+    );
+    inventory.merge(
+        1,
+        &sighting(PUMP, "198.18.0.20", "2026-11-25T12:00:00Z"),
+        &mut Dirty::default(),
+    );
+    // An agent drains an outbox filled during an outage: older than what we know.
+    inventory.merge(
+        1,
+        &sighting(PUMP, "198.18.0.20", "2026-11-25T08:00:00Z"),
+        &mut Dirty::default(),
+    );
+    inventory.merge(
+        1,
+        &sighting(PUMP, "198.18.0.20", "2026-11-25T11:00:00Z"),
+        &mut Dirty::default(),
+    );
+
+    let asset = inventory.get(&PUMP.parse().unwrap()).unwrap();
+    assert_eq!(asset.seen.first, at("2026-11-25T08:00:00Z"));
+    assert_eq!(asset.seen.last, at("2026-11-25T12:00:00Z"));
+}
+
+#[test]
+fn new_address_and_hostname_are_recorded_separately() {
+    let mut inventory = Inventory::new();
+    inventory.merge(
+        1,
+        &sighting(PUMP, "198.18.0.20", "2026-11-25T10:00:00Z"),
+        &mut Dirty::default(),
+    );
+    let mut moved = sighting(PUMP, "198.18.0.21", "2026-11-25T10:05:00Z");
+    moved.hostname = Some("pump-3".into());
+    let mut dirty = Dirty::default();
+    inventory.merge(2, &moved, &mut dirty);
+
+    let asset = inventory.get(&PUMP.parse().unwrap()).unwrap();
+    assert_eq!(asset.addresses.len(), 2);
+    assert_eq!(asset.hostnames.keys().collect::<Vec<_>>(), ["pump-3"]);
+    assert_eq!(asset.sightings.len(), 2, "both agents are recorded");
+    assert_eq!(dirty.addresses.len(), 1);
+    assert_eq!(dirty.hostnames.len(), 1);
+}
+
+#[test]
+fn a_service_keeps_its_latest_announcement() {
+    let mut inventory = Inventory::new();
+    let service = |port, when: &str| {
+        let mut observation = sighting(PUMP, "198.18.0.20", when);
+        observation.services = vec![MdnsService {
+            instance: "Pump 3._http._tcp.local.".into(),
+            service_type: "_http._tcp.local.".into(),
+            port,
+            txt: Default::default(),
+        }];
+        observation
+    };
+    inventory.merge(
+        1,
+        &service(80, "2026-11-25T10:00:00Z"),
+        &mut Dirty::default(),
+    );
+    let mut dirty = Dirty::default();
+    inventory.merge(1, &service(8080, "2026-11-25T11:00:00Z"), &mut dirty);
+    assert_eq!(dirty.services.len(), 1);
+    // An older announcement arriving late must not overwrite the newer port.
+    inventory.merge(
+        1,
+        &service(80, "2026-11-25T09:00:00Z"),
+        &mut Dirty::default(),
+    );
+
+    let asset = inventory.get(&PUMP.parse().unwrap()).unwrap();
+    let record = asset.services.values().next().unwrap();
+    assert_eq!(record.latest.port, 8080);
+    assert_eq!(record.seen.first, at("2026-11-25T09:00:00Z"));
+}

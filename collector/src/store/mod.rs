@@ -1,0 +1,156 @@
+//! Persistence of the inventory, behind two small traits.
+//!
+//! [`InventoryWriter`] is implemented by the single writer's connection: it loads the inventory
+//! at start-up and persists each group commit in one transaction. [`InventoryReader`] is for
+//! command-line queries and exports, each on its own read-only connection. The SQLite
+//! implementation lives in [`sqlite`]; its schema evolves through append-only migrations
+//! ([`schema`]).
+
+pub mod schema;
+pub mod sqlite;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use hygie_proto::{AgentHello, AgentInterface, Observation, OutboxId};
+use jiff::Timestamp;
+
+use crate::identity::AgentIdentity;
+use crate::inventory::{AgentId, Dirty, Inventory};
+
+pub use sqlite::{Durability, SqliteStore};
+
+/// Everything that can go wrong with the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the inventory database {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the inventory database {path} has schema version {found}, newer than this collector knows ({known}); upgrade hygie-collector"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: usize,
+        known: usize,
+    },
+    #[error("migration to schema version {version} failed")]
+    Migration {
+        version: usize,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database error while {context}")]
+    Sqlite {
+        context: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("stored row is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub(crate) fn sqlite(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+        move |source| StoreError::Sqlite { context, source }
+    }
+}
+
+/// One observation to append to the history, as it arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryEntry<'a> {
+    /// The agent that sent it.
+    pub agent: AgentId,
+    /// When the collector received it.
+    pub received_at: Timestamp,
+    /// The observation itself.
+    pub observation: &'a Observation,
+}
+
+/// The highest batch sequence committed for one agent outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxCursor {
+    /// The agent.
+    pub agent: AgentId,
+    /// The agent's outbox.
+    pub outbox: OutboxId,
+    /// Highest committed sequence.
+    pub sequence: u64,
+}
+
+/// What one group commit persists, atomically.
+#[derive(Debug)]
+pub struct Commit<'a> {
+    /// The inventory after merging, the source of the values of `dirty` rows.
+    pub inventory: &'a Inventory,
+    /// Rows the merge changed.
+    pub dirty: &'a Dirty,
+    /// Observations to append to the history.
+    pub history: &'a [HistoryEntry<'a>],
+    /// New outbox cursors: a batch at or below its cursor is never applied again.
+    pub cursors: &'a [OutboxCursor],
+    /// Time of the commit.
+    pub now: Timestamp,
+}
+
+/// How much observation history to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Most rows kept.
+    pub max_rows: u64,
+    /// Rows received longer ago than this are deleted.
+    pub max_age: jiff::SignedDuration,
+}
+
+/// The write side of the inventory: used by the single ingest writer only.
+pub trait InventoryWriter {
+    /// Loads every asset, for the writer's in-memory inventory.
+    fn load_inventory(&self) -> Result<Inventory, StoreError>;
+    /// Loads the outbox cursors that make ingest idempotent.
+    fn load_cursors(&self) -> Result<HashMap<(AgentId, OutboxId), u64>, StoreError>;
+    /// Records (or refreshes) an agent that said Hello; returns its id.
+    fn register_agent(
+        &mut self,
+        identity: &AgentIdentity,
+        hello: &AgentHello,
+        now: Timestamp,
+    ) -> Result<AgentId, StoreError>;
+    /// Persists one group commit in a single transaction: all of it or nothing.
+    fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StoreError>;
+    /// Deletes history beyond the retention bounds; returns the number of rows deleted.
+    fn prune_history(&mut self, retention: Retention, now: Timestamp) -> Result<u64, StoreError>;
+}
+
+/// A registered agent, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AgentRecord {
+    /// Database id.
+    pub id: AgentId,
+    /// Name from its certificate.
+    pub name: String,
+    /// Site from its certificate.
+    pub site: String,
+    /// Host name from its last Hello.
+    pub hostname: String,
+    /// Software version from its last Hello.
+    pub version: String,
+    /// Interfaces from its last Hello.
+    pub interfaces: Vec<AgentInterface>,
+    /// First Hello.
+    pub first_connected: Timestamp,
+    /// Latest Hello.
+    pub last_connected: Timestamp,
+}
+
+/// The read side of the inventory.
+pub trait InventoryReader {
+    /// Every asset.
+    fn inventory(&self) -> Result<Inventory, StoreError>;
+    /// Every registered agent.
+    fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+    /// Number of observations in the history.
+    fn history_len(&self) -> Result<u64, StoreError>;
+}

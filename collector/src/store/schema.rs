@@ -1,0 +1,143 @@
+//! The inventory schema, as append-only migrations tracked in SQLite's `user_version`.
+//!
+//! Rules: never edit a migration that has shipped; add a new one at the end. Each migration
+//! runs in its own transaction together with the `user_version` bump, so a crash mid-migration
+//! leaves the previous version intact.
+//!
+//! Conventions: MAC addresses are stored as 48-bit integers (`assets.mac` is the rowid, the
+//! fastest key SQLite has; the `asset_macs` view shows the usual spelling); times are Unix
+//! microseconds (UTC); IP addresses are text in their canonical form. Referential integrity is
+//! kept by the single writer rather than by foreign keys, which would cost a lookup per row.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Migrations, in order; index + 1 is the schema version each one produces.
+const MIGRATIONS: &[&str] = &[
+    // 1: agents, assets and their facts, observation history, outbox cursors.
+    r#"
+    CREATE TABLE agents (
+        id              INTEGER PRIMARY KEY,
+        name            TEXT NOT NULL,
+        site            TEXT NOT NULL,
+        hostname        TEXT NOT NULL DEFAULT '',
+        version         TEXT NOT NULL DEFAULT '',
+        interfaces      TEXT NOT NULL DEFAULT '[]',   -- JSON, from the agent's last Hello
+        first_connected INTEGER NOT NULL,
+        last_connected  INTEGER NOT NULL,
+        UNIQUE (site, name)
+    );
+
+    CREATE TABLE assets (
+        mac        INTEGER PRIMARY KEY,                -- EUI-48 as an integer
+        first_seen INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL
+    );
+
+    CREATE TABLE asset_addresses (
+        mac        INTEGER NOT NULL,
+        ip         TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        PRIMARY KEY (mac, ip)
+    ) WITHOUT ROWID;
+    CREATE INDEX asset_addresses_by_ip ON asset_addresses (ip);
+
+    CREATE TABLE asset_hostnames (
+        mac        INTEGER NOT NULL,
+        hostname   TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        PRIMARY KEY (mac, hostname)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE asset_services (
+        mac          INTEGER NOT NULL,
+        service_type TEXT NOT NULL,
+        instance     TEXT NOT NULL,
+        port         INTEGER NOT NULL,
+        txt          TEXT NOT NULL DEFAULT '{}',      -- JSON object, latest announcement
+        first_seen   INTEGER NOT NULL,
+        last_seen    INTEGER NOT NULL,
+        PRIMARY KEY (mac, service_type, instance)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE asset_sightings (
+        mac        INTEGER NOT NULL,
+        agent_id   INTEGER NOT NULL,
+        interface  TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        PRIMARY KEY (mac, agent_id)
+    ) WITHOUT ROWID;
+
+    -- Every observation as received, bounded by the retention settings.
+    CREATE TABLE observations (
+        id          INTEGER PRIMARY KEY,
+        mac         INTEGER NOT NULL,
+        agent_id    INTEGER NOT NULL,
+        seen_at     INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        source      TEXT NOT NULL,
+        interface   TEXT NOT NULL,
+        ips         TEXT NOT NULL,                    -- JSON array
+        hostname    TEXT,
+        services    TEXT                              -- JSON array, NULL when none
+    );
+    CREATE INDEX observations_by_mac ON observations (mac, seen_at);
+
+    -- Highest committed batch per agent outbox: a batch at or below it is a replay.
+    CREATE TABLE outbox_cursors (
+        agent_id     INTEGER NOT NULL,
+        outbox_id    BLOB NOT NULL,
+        sequence     INTEGER NOT NULL,
+        committed_at INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, outbox_id)
+    ) WITHOUT ROWID;
+
+    CREATE VIEW asset_macs AS
+        SELECT mac,
+               printf('%02x:%02x:%02x:%02x:%02x:%02x',
+                      (mac >> 40) & 255, (mac >> 32) & 255, (mac >> 24) & 255,
+                      (mac >> 16) & 255, (mac >> 8) & 255, mac & 255) AS mac_text
+        FROM assets;
+    "#,
+];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: usize = MIGRATIONS.len();
+
+/// Brings the database to [`CURRENT_VERSION`], refusing one written by a newer collector.
+pub fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let found = schema_version(connection)?;
+    if found > CURRENT_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found,
+            known: CURRENT_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+        let version = index + 1;
+        let migration = |source| StoreError::Migration { version, source };
+        let transaction = connection.transaction().map_err(migration)?;
+        transaction.execute_batch(sql).map_err(migration)?;
+        transaction
+            .pragma_update(None, "user_version", version as i64)
+            .map_err(migration)?;
+        transaction.commit().map_err(migration)?;
+        tracing::info!(version, "inventory schema migrated");
+    }
+    Ok(())
+}
+
+/// The schema version a database is at (0 for a new file).
+pub fn schema_version(connection: &Connection) -> Result<usize, StoreError> {
+    let version: i64 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(StoreError::sqlite("reading the schema version"))?;
+    Ok(usize::try_from(version).unwrap_or(usize::MAX))
+}

@@ -1,0 +1,589 @@
+//! The SQLite implementation of the store (rusqlite, bundled SQLite, WAL).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use hygie_proto::{AgentHello, MacAddr, MdnsService, OutboxId};
+use jiff::Timestamp;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{AgentRecord, Commit, InventoryReader, InventoryWriter, Retention, StoreError, schema};
+use crate::identity::AgentIdentity;
+use crate::inventory::{AgentId, Asset, Inventory, Seen, ServiceKey, ServiceRecord, Sighting};
+
+/// How hard a commit tries to reach the disk before the collector acknowledges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// `synchronous = FULL`: an acknowledged batch survives a power cut.
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: survives a collector crash, may lose the last commits on a power
+    /// cut (the agents then resend them, since their outboxes are durable too).
+    Normal,
+}
+
+/// An inventory database connection: the writer's, or a read-only one.
+#[derive(Debug)]
+pub struct SqliteStore {
+    connection: Connection,
+    path: PathBuf,
+}
+
+fn micros(timestamp: Timestamp) -> i64 {
+    timestamp.as_microsecond()
+}
+
+fn from_micros(value: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_microsecond(value)
+        .map_err(|_| StoreError::Corrupt(format!("timestamp {value} out of range")))
+}
+
+fn mac_key(mac: MacAddr) -> i64 {
+    // 48 bits always fit in an i64.
+    mac.to_u64() as i64
+}
+
+fn mac_from_key(value: i64) -> MacAddr {
+    MacAddr::from_u64(value as u64)
+}
+
+fn parse_ip(text: &str) -> Result<IpAddr, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("address {text:?}")))
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+    // Serializing maps of strings and plain structs cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database for the single writer and migrates it.
+    pub fn open_writer(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut connection = Connection::open(path).map_err(open_error)?;
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        connection
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = {synchronous};
+                 PRAGMA busy_timeout = 5000;
+                 PRAGMA cache_size = -65536;"
+            ))
+            .map_err(open_error)?;
+        connection.set_prepared_statement_cache_capacity(64);
+        schema::migrate(&mut connection, path)?;
+        Ok(SqliteStore {
+            connection,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Opens an existing database read-only, for queries and exports.
+    pub fn open_reader(path: &Path) -> Result<Self, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_error)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_error)?;
+        let found = schema::schema_version(&connection)?;
+        if found > schema::CURRENT_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                path: path.to_owned(),
+                found,
+                known: schema::CURRENT_VERSION,
+            });
+        }
+        if found == 0 {
+            return Err(StoreError::Corrupt(format!(
+                "{} holds no inventory (has the collector run?)",
+                path.display()
+            )));
+        }
+        Ok(SqliteStore {
+            connection,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection, for read queries of other modules.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    fn load_inventory_rows(&self) -> Result<Inventory, StoreError> {
+        let connection = &self.connection;
+        let mut assets: HashMap<MacAddr, Asset> = HashMap::new();
+        for_each_row(
+            connection,
+            "SELECT mac, first_seen, last_seen FROM assets",
+            "loading assets",
+            |row| {
+                let mac = mac_from_key(row.get(0)?);
+                let seen = seen_at_columns(row, 1)?;
+                assets.insert(
+                    mac,
+                    Asset {
+                        mac,
+                        seen,
+                        addresses: BTreeMap::new(),
+                        hostnames: BTreeMap::new(),
+                        services: BTreeMap::new(),
+                        sightings: BTreeMap::new(),
+                    },
+                );
+                Ok(())
+            },
+        )?;
+
+        fn asset_of(
+            assets: &mut HashMap<MacAddr, Asset>,
+            key: i64,
+        ) -> Result<&mut Asset, StoreError> {
+            let mac = mac_from_key(key);
+            assets
+                .get_mut(&mac)
+                .ok_or_else(|| StoreError::Corrupt(format!("row for unknown asset {mac}")))
+        }
+
+        for_each_row(
+            connection,
+            "SELECT mac, ip, first_seen, last_seen FROM asset_addresses",
+            "loading addresses",
+            |row| {
+                let ip = parse_ip(&row.get::<_, String>(1)?)?;
+                let seen = seen_at_columns(row, 2)?;
+                asset_of(&mut assets, row.get(0)?)?
+                    .addresses
+                    .insert(ip, seen);
+                Ok(())
+            },
+        )?;
+        for_each_row(
+            connection,
+            "SELECT mac, hostname, first_seen, last_seen FROM asset_hostnames",
+            "loading host names",
+            |row| {
+                let seen = seen_at_columns(row, 2)?;
+                asset_of(&mut assets, row.get(0)?)?
+                    .hostnames
+                    .insert(row.get(1)?, seen);
+                Ok(())
+            },
+        )?;
+        for_each_row(
+            connection,
+            "SELECT mac, service_type, instance, port, txt, first_seen, last_seen
+             FROM asset_services",
+            "loading services",
+            |row| {
+                let key = ServiceKey {
+                    service_type: row.get(1)?,
+                    instance: row.get(2)?,
+                };
+                let txt: String = row.get(4)?;
+                let txt: BTreeMap<String, String> = serde_json::from_str(&txt)
+                    .map_err(|_| StoreError::Corrupt(format!("TXT of {}", key.instance)))?;
+                let latest = MdnsService {
+                    instance: key.instance.clone(),
+                    service_type: key.service_type.clone(),
+                    port: row.get(3)?,
+                    txt,
+                };
+                let seen = seen_at_columns(row, 5)?;
+                asset_of(&mut assets, row.get(0)?)?
+                    .services
+                    .insert(key, ServiceRecord { latest, seen });
+                Ok(())
+            },
+        )?;
+        for_each_row(
+            connection,
+            "SELECT mac, agent_id, interface, first_seen, last_seen FROM asset_sightings",
+            "loading sightings",
+            |row| {
+                let sighting = Sighting {
+                    interface: row.get(2)?,
+                    seen: seen_at_columns(row, 3)?,
+                };
+                asset_of(&mut assets, row.get(0)?)?
+                    .sightings
+                    .insert(row.get(1)?, sighting);
+                Ok(())
+            },
+        )?;
+        Ok(Inventory::from_assets(assets.into_values()))
+    }
+}
+
+/// Runs `query` and hands each row to `each`; a column error becomes a [`StoreError`].
+fn for_each_row(
+    connection: &Connection,
+    query: &str,
+    context: &'static str,
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<(), RowError>,
+) -> Result<(), StoreError> {
+    let mut statement = connection
+        .prepare(query)
+        .map_err(StoreError::sqlite(context))?;
+    let mut rows = statement.query([]).map_err(StoreError::sqlite(context))?;
+    while let Some(row) = rows.next().map_err(StoreError::sqlite(context))? {
+        each(row).map_err(|error| match error {
+            RowError::Sqlite(source) => StoreError::Sqlite { context, source },
+            RowError::Store(error) => error,
+        })?;
+    }
+    Ok(())
+}
+
+/// A failure while decoding one row.
+enum RowError {
+    Sqlite(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for RowError {
+    fn from(error: rusqlite::Error) -> Self {
+        RowError::Sqlite(error)
+    }
+}
+
+impl From<StoreError> for RowError {
+    fn from(error: StoreError) -> Self {
+        RowError::Store(error)
+    }
+}
+
+/// Reads a first/last seen pair from two consecutive columns starting at `first`.
+fn seen_at_columns(row: &rusqlite::Row<'_>, first: usize) -> Result<Seen, RowError> {
+    Ok(Seen {
+        first: from_micros(row.get(first)?)?,
+        last: from_micros(row.get(first + 1)?)?,
+    })
+}
+
+impl InventoryWriter for SqliteStore {
+    fn load_inventory(&self) -> Result<Inventory, StoreError> {
+        self.load_inventory_rows()
+    }
+
+    fn load_cursors(&self) -> Result<HashMap<(AgentId, OutboxId), u64>, StoreError> {
+        let mut cursors = HashMap::new();
+        for_each_row(
+            &self.connection,
+            "SELECT agent_id, outbox_id, sequence FROM outbox_cursors",
+            "loading outbox cursors",
+            |row| {
+                let outbox: Vec<u8> = row.get(1)?;
+                let outbox = OutboxId::from_slice(&outbox)
+                    .ok_or_else(|| StoreError::Corrupt("outbox id length".into()))?;
+                let sequence: i64 = row.get(2)?;
+                cursors.insert((row.get(0)?, outbox), sequence as u64);
+                Ok(())
+            },
+        )?;
+        Ok(cursors)
+    }
+
+    fn register_agent(
+        &mut self,
+        identity: &AgentIdentity,
+        hello: &AgentHello,
+        now: Timestamp,
+    ) -> Result<AgentId, StoreError> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO agents
+                    (name, site, hostname, version, interfaces, first_connected, last_connected)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT (site, name) DO UPDATE SET
+                    hostname = excluded.hostname,
+                    version = excluded.version,
+                    interfaces = excluded.interfaces,
+                    last_connected = excluded.last_connected
+                 RETURNING id",
+            )
+            .and_then(|mut statement| {
+                statement.query_row(
+                    params![
+                        identity.name(),
+                        identity.site(),
+                        hello.hostname,
+                        hello.agent_version,
+                        to_json(&hello.interfaces),
+                        micros(now),
+                    ],
+                    |row| row.get(0),
+                )
+            })
+            .map_err(StoreError::sqlite("registering an agent"))
+    }
+
+    fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        let transaction = self
+            .connection
+            .transaction()
+            .map_err(StoreError::sqlite("starting a commit"))?;
+        write_commit(&transaction, commit)?;
+        transaction
+            .commit()
+            .map_err(StoreError::sqlite("committing"))
+    }
+
+    fn prune_history(&mut self, retention: Retention, now: Timestamp) -> Result<u64, StoreError> {
+        let context = "pruning the observation history";
+        let connection = &self.connection;
+        let mut deleted = 0;
+        // Ids grow with arrival time, so both bounds delete from the low end, in slices small
+        // enough not to stall ingest.
+        let max_rows = i64::try_from(retention.max_rows).unwrap_or(i64::MAX);
+        let newest: Option<i64> = connection
+            .query_row("SELECT max(id) FROM observations", [], |row| row.get(0))
+            .map_err(StoreError::sqlite(context))?;
+        if let Some(newest) = newest {
+            deleted += connection
+                .execute(
+                    "DELETE FROM observations WHERE id <= ?1",
+                    [newest.saturating_sub(max_rows)],
+                )
+                .map_err(StoreError::sqlite(context))? as u64;
+        }
+        let cutoff = micros(now.saturating_sub(retention.max_age).unwrap_or(now));
+        loop {
+            let slice = connection
+                .execute(
+                    "DELETE FROM observations
+                     WHERE id < (SELECT coalesce(min(id), 0) + 10000 FROM observations)
+                       AND received_at < ?1",
+                    [cutoff],
+                )
+                .map_err(StoreError::sqlite(context))? as u64;
+            deleted += slice;
+            if slice == 0 {
+                break;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+fn write_commit(connection: &Connection, commit: &Commit<'_>) -> Result<(), StoreError> {
+    let inventory = commit.inventory;
+    let dirty = commit.dirty;
+    let asset = |mac: &MacAddr| {
+        inventory
+            .get(mac)
+            .ok_or_else(|| StoreError::Corrupt(format!("dirty row for unknown asset {mac}")))
+    };
+    let context = "writing the inventory";
+    let prepare = |sql| {
+        connection
+            .prepare_cached(sql)
+            .map_err(StoreError::sqlite(context))
+    };
+
+    let mut statement = prepare(
+        "INSERT INTO assets (mac, first_seen, last_seen) VALUES (?1, ?2, ?3)
+         ON CONFLICT (mac) DO UPDATE SET
+            first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+    )?;
+    for mac in &dirty.assets {
+        let seen = asset(mac)?.seen;
+        statement
+            .execute(params![
+                mac_key(*mac),
+                micros(seen.first),
+                micros(seen.last)
+            ])
+            .map_err(StoreError::sqlite(context))?;
+    }
+
+    let mut statement = prepare(
+        "INSERT INTO asset_addresses (mac, ip, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (mac, ip) DO UPDATE SET
+            first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+    )?;
+    for (mac, ip) in &dirty.addresses {
+        if let Some(seen) = asset(mac)?.addresses.get(ip) {
+            statement
+                .execute(params![
+                    mac_key(*mac),
+                    ip.to_string(),
+                    micros(seen.first),
+                    micros(seen.last)
+                ])
+                .map_err(StoreError::sqlite(context))?;
+        }
+    }
+
+    let mut statement = prepare(
+        "INSERT INTO asset_hostnames (mac, hostname, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (mac, hostname) DO UPDATE SET
+            first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+    )?;
+    for (mac, hostname) in &dirty.hostnames {
+        if let Some(seen) = asset(mac)?.hostnames.get(hostname) {
+            statement
+                .execute(params![
+                    mac_key(*mac),
+                    hostname,
+                    micros(seen.first),
+                    micros(seen.last)
+                ])
+                .map_err(StoreError::sqlite(context))?;
+        }
+    }
+
+    let mut statement = prepare(
+        "INSERT INTO asset_services
+            (mac, service_type, instance, port, txt, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (mac, service_type, instance) DO UPDATE SET
+            port = excluded.port, txt = excluded.txt,
+            first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+    )?;
+    for (mac, key) in &dirty.services {
+        if let Some(record) = asset(mac)?.services.get(key) {
+            statement
+                .execute(params![
+                    mac_key(*mac),
+                    key.service_type,
+                    key.instance,
+                    record.latest.port,
+                    to_json(&record.latest.txt),
+                    micros(record.seen.first),
+                    micros(record.seen.last)
+                ])
+                .map_err(StoreError::sqlite(context))?;
+        }
+    }
+
+    let mut statement = prepare(
+        "INSERT INTO asset_sightings (mac, agent_id, interface, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (mac, agent_id) DO UPDATE SET
+            interface = excluded.interface,
+            first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+    )?;
+    for (mac, agent) in &dirty.sightings {
+        if let Some(sighting) = asset(mac)?.sightings.get(agent) {
+            statement
+                .execute(params![
+                    mac_key(*mac),
+                    agent,
+                    sighting.interface,
+                    micros(sighting.seen.first),
+                    micros(sighting.seen.last)
+                ])
+                .map_err(StoreError::sqlite(context))?;
+        }
+    }
+
+    let mut statement = prepare(
+        "INSERT INTO observations
+            (mac, agent_id, seen_at, received_at, source, interface, ips, hostname, services)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for entry in commit.history {
+        let observation = entry.observation;
+        let services = (!observation.services.is_empty()).then(|| to_json(&observation.services));
+        statement
+            .execute(params![
+                mac_key(observation.mac),
+                entry.agent,
+                micros(observation.seen_at),
+                micros(entry.received_at),
+                observation.source.as_str(),
+                observation.interface,
+                to_json(&observation.ips),
+                observation.hostname,
+                services,
+            ])
+            .map_err(StoreError::sqlite(context))?;
+    }
+
+    let mut statement = prepare(
+        "INSERT INTO outbox_cursors (agent_id, outbox_id, sequence, committed_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (agent_id, outbox_id) DO UPDATE SET
+            sequence = excluded.sequence, committed_at = excluded.committed_at",
+    )?;
+    for cursor in commit.cursors {
+        statement
+            .execute(params![
+                cursor.agent,
+                cursor.outbox.0.as_slice(),
+                cursor.sequence as i64,
+                micros(commit.now)
+            ])
+            .map_err(StoreError::sqlite(context))?;
+    }
+    Ok(())
+}
+
+impl InventoryReader for SqliteStore {
+    fn inventory(&self) -> Result<Inventory, StoreError> {
+        self.load_inventory_rows()
+    }
+
+    fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        let mut agents = Vec::new();
+        for_each_row(
+            &self.connection,
+            "SELECT id, name, site, hostname, version, interfaces, first_connected,
+                    last_connected
+             FROM agents ORDER BY site, name",
+            "loading agents",
+            |row| {
+                let interfaces: String = row.get(5)?;
+                agents.push(AgentRecord {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    site: row.get(2)?,
+                    hostname: row.get(3)?,
+                    version: row.get(4)?,
+                    interfaces: serde_json::from_str(&interfaces).unwrap_or_default(),
+                    first_connected: from_micros(row.get(6)?)?,
+                    last_connected: from_micros(row.get(7)?)?,
+                });
+                Ok(())
+            },
+        )?;
+        Ok(agents)
+    }
+
+    fn history_len(&self) -> Result<u64, StoreError> {
+        self.connection
+            .query_row("SELECT count(*) FROM observations", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .optional()
+            .map(|count| count.unwrap_or(0) as u64)
+            .map_err(StoreError::sqlite("counting observations"))
+    }
+}
+
+#[cfg(test)]
+mod tests;
