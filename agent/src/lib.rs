@@ -1,1 +1,10 @@
-//! placeholder
+//! The Hygie agent: discovers the devices of a facility subnet and streams what it sees to the
+//! collector, buffering on disk so nothing is lost while the collector is unreachable.
+//!
+//! Data flows one way: [`sources`] → [`outbox`] (durable) → [`uplink`] (mutual-TLS gRPC).
+
+pub mod config;
+pub mod outbox;
+pub mod run;
+pub mod sources;
+pub mod uplink;

@@ -284,51 +284,52 @@ mod tests {
 
     #[test]
     fn check_names_each_refused_field() {
-        let cases: Vec<(Box<dyn Fn(&mut Observation)>, &str)> = vec![
+        type Mutation = fn(&mut Observation);
+        let cases: &[(Mutation, &str)] = &[
             (
-                Box::new(|o| o.mac = "01:00:5e:00:00:fb".parse().unwrap()),
+                |o| o.mac = "01:00:5e:00:00:fb".parse().unwrap(),
                 "mac: 01:00:5e:00:00:fb is a multicast or broadcast address, not a device",
             ),
             (
-                Box::new(|o| o.mac = MacAddr::ZERO),
+                |o| o.mac = MacAddr::ZERO,
                 "mac: the all-zero MAC address does not name a device",
             ),
             (
-                Box::new(|o| o.ips = vec!["0.0.0.0".parse().unwrap()]),
+                |o| o.ips = vec!["0.0.0.0".parse().unwrap()],
                 "ips[0]: 0.0.0.0 cannot be the address of a device",
             ),
             (
-                Box::new(|o| o.ips.push("224.0.0.251".parse().unwrap())),
+                |o| o.ips.push("224.0.0.251".parse().unwrap()),
                 "ips[1]: 224.0.0.251 cannot be the address of a device",
             ),
             (
-                Box::new(|o| o.ips = vec!["198.18.0.1".parse().unwrap(); 33]),
+                |o| o.ips = vec!["198.18.0.1".parse().unwrap(); 33],
                 "ips: 33 entries exceed the limit of 32",
             ),
             (
-                Box::new(|o| o.hostname = Some("a".repeat(254))),
+                |o| o.hostname = Some("a".repeat(254)),
                 "hostname: 254 bytes exceed the limit of 253",
             ),
             (
-                Box::new(|o| o.hostname = Some("evil\u{1b}[2Jhost".into())),
+                |o| o.hostname = Some("evil\u{1b}[2Jhost".into()),
                 "hostname: contains a control character",
             ),
             (
-                Box::new(|o| o.interface = "eth0\n".into()),
+                |o| o.interface = "eth0\n".into(),
                 "interface: contains a control character",
             ),
             (
-                Box::new(|o| o.services[0].service_type.clear()),
+                |o| o.services[0].service_type.clear(),
                 "services[0].service_type: must not be empty",
             ),
             (
-                Box::new(|o| {
+                |o| {
                     o.services[0].txt.insert("k".into(), "v".repeat(513));
-                }),
+                },
                 "services[0].txt.value: 513 bytes exceed the limit of 512",
             ),
             (
-                Box::new(|o| o.services = vec![o.services[0].clone(); 65]),
+                |o| o.services = vec![o.services[0].clone(); 65],
                 "services: 65 entries exceed the limit of 64",
             ),
         ];
@@ -336,7 +337,7 @@ mod tests {
             let mut observation = monitor();
             mutate(&mut observation);
             let error = observation.check().unwrap_err();
-            assert_eq!(error.to_string(), expected);
+            assert_eq!(error.to_string(), *expected);
         }
     }
 

@@ -165,7 +165,7 @@ fn pruning_keeps_the_newest_rows_within_bounds() {
     let observations: Vec<_> = (0..50)
         .map(|minute| {
             let mut observation = monitor("2026-11-25T10:00:00Z");
-            observation.seen_at = observation.seen_at + SignedDuration::from_mins(minute);
+            observation.seen_at += SignedDuration::from_mins(minute);
             observation
         })
         .collect();

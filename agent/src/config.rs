@@ -1,0 +1,360 @@
+//! The agent's configuration: TOML, unknown keys refused, validated into typed settings.
+//!
+//! Relative paths are taken against the configuration file's directory, so a unit file or a
+//! test can point at a config anywhere.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+use tonic::transport::Uri;
+
+/// A configuration that cannot be used, with the offending file or key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    collector: CollectorSection,
+    #[serde(default)]
+    uplink: UplinkSection,
+    outbox: OutboxSection,
+    #[serde(default)]
+    sources: SourcesSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CollectorSection {
+    endpoint: String,
+    server_name: Option<String>,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    #[serde(default, with = "humantime_serde")]
+    connect_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UplinkSection {
+    batch_max_observations: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    batch_max_delay: Option<Duration>,
+    in_flight_batches: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    backoff_initial: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    backoff_max: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboxSection {
+    path: PathBuf,
+    max_size: Option<ByteSize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourcesSection {
+    #[serde(default)]
+    file: Vec<FileSourceSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSourceSection {
+    path: PathBuf,
+    #[serde(default)]
+    follow: bool,
+    #[serde(default, with = "humantime_serde")]
+    poll_interval: Option<Duration>,
+}
+
+/// How to reach the collector.
+#[derive(Debug, Clone)]
+pub struct CollectorSettings {
+    /// `https://host:port`.
+    pub endpoint: Uri,
+    /// Name to verify in the collector's certificate, when it differs from the endpoint host.
+    pub server_name: Option<String>,
+    /// CA certificate that signed the collector's certificate (PEM).
+    pub ca: PathBuf,
+    /// This agent's client certificate (PEM).
+    pub cert: PathBuf,
+    /// This agent's private key (PEM).
+    pub key: PathBuf,
+    /// Give up a connection attempt after this long.
+    pub connect_timeout: Duration,
+}
+
+/// Batching, pipelining and retry of the uplink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UplinkSettings {
+    /// Largest batch sent.
+    pub batch_max_observations: usize,
+    /// How long a partial batch may wait for more observations.
+    pub batch_max_delay: Duration,
+    /// Batches sent but not yet acknowledged.
+    pub in_flight_batches: usize,
+    /// First reconnection delay.
+    pub backoff_initial: Duration,
+    /// Longest reconnection delay.
+    pub backoff_max: Duration,
+}
+
+impl Default for UplinkSettings {
+    fn default() -> Self {
+        UplinkSettings {
+            batch_max_observations: 500,
+            batch_max_delay: Duration::from_millis(500),
+            in_flight_batches: 16,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The durable outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxSettings {
+    /// SQLite file.
+    pub path: PathBuf,
+    /// Bound on stored observations, in bytes.
+    pub max_bytes: u64,
+}
+
+/// A JSON-lines file of observations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSourceSettings {
+    /// The file.
+    pub path: PathBuf,
+    /// Keep reading lines appended after the end (like `tail -f`).
+    pub follow: bool,
+    /// How often to look for appended lines when following.
+    pub poll_interval: Duration,
+}
+
+/// The validated agent configuration.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// How to reach the collector.
+    pub collector: CollectorSettings,
+    /// Uplink tuning.
+    pub uplink: UplinkSettings,
+    /// The outbox.
+    pub outbox: OutboxSettings,
+    /// JSON-lines file sources.
+    pub file_sources: Vec<FileSourceSettings>,
+}
+
+/// Default outbox bound.
+pub const DEFAULT_OUTBOX_BYTES: u64 = 256 * 1024 * 1024;
+/// Smallest outbox bound accepted: below it one burst could evict everything.
+pub const MIN_OUTBOX_BYTES: u64 = 1024 * 1024;
+
+impl AgentConfig {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, base).map_err(|error| match error {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text, resolving relative paths against `base`.
+    pub fn from_toml(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let file: File = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: PathBuf::new(),
+            source: Box::new(source),
+        })?;
+        let collector = file.collector;
+        let endpoint: Uri = collector.endpoint.parse().map_err(|_| {
+            invalid(
+                "collector.endpoint",
+                format!("{:?} is not a URL", collector.endpoint),
+            )
+        })?;
+        if endpoint.scheme_str() != Some("https") || endpoint.host().is_none() {
+            return Err(invalid(
+                "collector.endpoint",
+                "must be https://HOST:PORT (the uplink always uses mutual TLS)",
+            ));
+        }
+        let defaults = UplinkSettings::default();
+        let uplink = file.uplink;
+        let uplink = UplinkSettings {
+            batch_max_observations: uplink
+                .batch_max_observations
+                .unwrap_or(defaults.batch_max_observations),
+            batch_max_delay: uplink.batch_max_delay.unwrap_or(defaults.batch_max_delay),
+            in_flight_batches: uplink
+                .in_flight_batches
+                .unwrap_or(defaults.in_flight_batches),
+            backoff_initial: uplink.backoff_initial.unwrap_or(defaults.backoff_initial),
+            backoff_max: uplink.backoff_max.unwrap_or(defaults.backoff_max),
+        };
+        let max_batch = hygie_proto::limits::MAX_BATCH_OBSERVATIONS;
+        if !(1..=max_batch).contains(&uplink.batch_max_observations) {
+            return Err(invalid(
+                "uplink.batch_max_observations",
+                format!("must be between 1 and {max_batch}"),
+            ));
+        }
+        if !(1..=1024).contains(&uplink.in_flight_batches) {
+            return Err(invalid(
+                "uplink.in_flight_batches",
+                "must be between 1 and 1024",
+            ));
+        }
+        if uplink.backoff_initial.is_zero() || uplink.backoff_max < uplink.backoff_initial {
+            return Err(invalid(
+                "uplink.backoff_max",
+                "backoff_initial must be positive and backoff_max at least backoff_initial",
+            ));
+        }
+        let max_bytes = file
+            .outbox
+            .max_size
+            .map_or(DEFAULT_OUTBOX_BYTES, |size| size.as_u64());
+        if max_bytes < MIN_OUTBOX_BYTES {
+            return Err(invalid("outbox.max_size", "must be at least 1 MiB"));
+        }
+        let file_sources = file
+            .sources
+            .file
+            .into_iter()
+            .map(|source| FileSourceSettings {
+                path: base.join(source.path),
+                follow: source.follow,
+                poll_interval: source.poll_interval.unwrap_or(Duration::from_millis(500)),
+            })
+            .collect();
+        Ok(AgentConfig {
+            collector: CollectorSettings {
+                endpoint,
+                server_name: collector.server_name,
+                ca: base.join(collector.ca),
+                cert: base.join(collector.cert),
+                key: base.join(collector.key),
+                connect_timeout: collector.connect_timeout.unwrap_or(Duration::from_secs(10)),
+            },
+            uplink,
+            outbox: OutboxSettings {
+                path: base.join(file.outbox.path),
+                max_bytes,
+            },
+            file_sources,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [collector]
+        endpoint = "https://127.0.0.1:7443"
+        ca = "pki/ca.pem"
+        cert = "pki/agent.pem"
+        key = "pki/agent.key"
+
+        [outbox]
+        path = "outbox.sqlite"
+    "#;
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let config = AgentConfig::from_toml(MINIMAL, Path::new("/etc/hygie")).unwrap();
+        assert_eq!(config.collector.ca, Path::new("/etc/hygie/pki/ca.pem"));
+        assert_eq!(config.outbox.path, Path::new("/etc/hygie/outbox.sqlite"));
+        assert_eq!(config.outbox.max_bytes, 256 * 1024 * 1024);
+        assert_eq!(config.uplink, UplinkSettings::default());
+        assert!(config.file_sources.is_empty());
+    }
+
+    #[test]
+    fn sizes_durations_and_sources_parse() {
+        let text = format!(
+            "{MINIMAL}\nmax_size = \"64 MiB\"\n[uplink]\nbatch_max_delay = \"250ms\"\n\
+             [[sources.file]]\npath = \"/tmp/obs.jsonl\"\nfollow = true\n"
+        );
+        let config = AgentConfig::from_toml(&text, Path::new("/etc/hygie")).unwrap();
+        assert_eq!(config.outbox.max_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.uplink.batch_max_delay, Duration::from_millis(250));
+        assert_eq!(config.file_sources[0].path, Path::new("/tmp/obs.jsonl"));
+        assert!(config.file_sources[0].follow);
+    }
+
+    #[test]
+    fn refuses_what_cannot_work() {
+        let base = Path::new(".");
+        let plain = MINIMAL.replace("https://", "http://");
+        assert_eq!(
+            AgentConfig::from_toml(&plain, base)
+                .unwrap_err()
+                .to_string(),
+            "collector.endpoint: must be https://HOST:PORT (the uplink always uses mutual TLS)"
+        );
+        let typo = MINIMAL.replace("[outbox]", "[outbox]\nmax_sise = 1");
+        assert!(
+            AgentConfig::from_toml(&typo, base)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field `max_sise`")
+        );
+        let tiny = format!("{MINIMAL}\nmax_size = \"10 KiB\"");
+        assert_eq!(
+            AgentConfig::from_toml(&tiny, base).unwrap_err().to_string(),
+            "outbox.max_size: must be at least 1 MiB"
+        );
+        let huge_batch = format!("{MINIMAL}\n[uplink]\nbatch_max_observations = 100000");
+        assert_eq!(
+            AgentConfig::from_toml(&huge_batch, base)
+                .unwrap_err()
+                .to_string(),
+            "uplink.batch_max_observations: must be between 1 and 5000"
+        );
+        let missing = "[outbox]\npath = \"x\"";
+        assert!(
+            AgentConfig::from_toml(missing, base)
+                .unwrap_err()
+                .to_string()
+                .contains("missing field `collector`")
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! The outbox shared between async tasks: each operation runs on the blocking pool, so a slow
+//! disk never stalls the runtime.
+
+use std::sync::{Arc, Mutex};
+
+use hygie_proto::{Observation, OutboxId, pb};
+
+use super::{AppendOutcome, BatchSpan, Outbox, OutboxError, OutboxStats, SourcePosition};
+
+/// A cloneable handle on the one [`Outbox`].
+#[derive(Debug, Clone)]
+pub struct SharedOutbox {
+    inner: Arc<Mutex<Outbox>>,
+    id: OutboxId,
+}
+
+impl SharedOutbox {
+    /// Wraps an open outbox.
+    pub fn new(outbox: Outbox) -> Self {
+        SharedOutbox {
+            id: outbox.id(),
+            inner: Arc::new(Mutex::new(outbox)),
+        }
+    }
+
+    /// The outbox identity.
+    pub fn id(&self) -> OutboxId {
+        self.id
+    }
+
+    async fn with<T, F>(&self, operation: F) -> Result<T, OutboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Outbox) -> Result<T, OutboxError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave SQLite inconsistent (transactions
+            // roll back), so a poisoned lock is still safe to use.
+            let mut outbox = inner.lock().unwrap_or_else(|poison| poison.into_inner());
+            operation(&mut outbox)
+        })
+        .await
+        .map_err(|error| OutboxError::Corrupt {
+            path: Default::default(),
+            reason: format!("outbox task failed: {error}"),
+        })?
+    }
+
+    /// See [`Outbox::append`].
+    pub async fn append(
+        &self,
+        observations: Vec<Observation>,
+        positions: Vec<SourcePosition>,
+    ) -> Result<AppendOutcome, OutboxError> {
+        self.with(move |outbox| outbox.append(&observations, &positions))
+            .await
+    }
+
+    /// See [`Outbox::source_position`].
+    pub async fn source_position(
+        &self,
+        source: String,
+    ) -> Result<Option<SourcePosition>, OutboxError> {
+        self.with(move |outbox| outbox.source_position(&source))
+            .await
+    }
+
+    /// See [`Outbox::unacked`].
+    pub async fn unacked(&self) -> Result<Vec<BatchSpan>, OutboxError> {
+        self.with(|outbox| outbox.unacked()).await
+    }
+
+    /// See [`Outbox::form_batch`].
+    pub async fn form_batch(&self, max: usize) -> Result<Option<BatchSpan>, OutboxError> {
+        self.with(move |outbox| outbox.form_batch(max)).await
+    }
+
+    /// See [`Outbox::load`].
+    pub async fn load(&self, sequence: u64) -> Result<Option<pb::ObservationBatch>, OutboxError> {
+        self.with(move |outbox| outbox.load(sequence)).await
+    }
+
+    /// See [`Outbox::ack`].
+    pub async fn ack(&self, sequence: u64) -> Result<(), OutboxError> {
+        self.with(move |outbox| outbox.ack(sequence)).await
+    }
+
+    /// See [`Outbox::set_aside`].
+    pub async fn set_aside(&self, sequence: u64, reason: String) -> Result<(), OutboxError> {
+        self.with(move |outbox| outbox.set_aside(sequence, &reason))
+            .await
+    }
+
+    /// See [`Outbox::stats`].
+    pub async fn stats(&self) -> Result<OutboxStats, OutboxError> {
+        self.with(|outbox| outbox.stats()).await
+    }
+
+    /// Observations stored but not yet in a batch.
+    pub async fn unbatched(&self) -> Result<u64, OutboxError> {
+        self.with(|outbox| outbox.unbatched()).await
+    }
+}

@@ -1,0 +1,206 @@
+//! What to do after the stream fails: retry later, set one batch aside, or stop retrying.
+//!
+//! Never retried, because retrying cannot succeed and would hammer the collector:
+//! - the collector refuses this agent's identity (`unauthenticated`, `permission_denied`) or its
+//!   certificate at the TLS layer (unknown CA, expired, revoked, missing);
+//! - this agent refuses the collector's certificate (wrong CA, wrong name, expired);
+//! - the collector refuses the Hello (`invalid_argument` without a batch number) or does not
+//!   speak `hygie.v1` (`unimplemented`).
+//!
+//! A batch refused as `invalid_argument` with a batch number is set aside and the stream
+//! resumes with the next one. Everything else (collector down, network cut, database busy) is
+//! retried with backoff.
+
+use std::error::Error as StdError;
+
+use tonic::{Code, Status};
+
+/// The decision after a failed stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Transient: reconnect after a backoff delay.
+    Retry(String),
+    /// The collector refused this batch as invalid: keep it aside and carry on.
+    SetAside { sequence: u64, reason: String },
+    /// Permanent: stop the uplink and say why; an operator must fix something.
+    Fatal(String),
+}
+
+/// Classifies a gRPC status (which may wrap a transport or TLS error).
+pub fn classify_status(status: &Status) -> Disposition {
+    if let Some(reason) = tls_refusal(status) {
+        return Disposition::Fatal(reason);
+    }
+    let message = status.message().to_owned();
+    match status.code() {
+        Code::InvalidArgument => {
+            let sequence = status
+                .metadata()
+                .get(hygie_proto::REJECTED_SEQUENCE_METADATA)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse().ok());
+            match sequence {
+                Some(sequence) => Disposition::SetAside {
+                    sequence,
+                    reason: message,
+                },
+                None => Disposition::Fatal(format!(
+                    "the collector refused this agent's Hello: {message}"
+                )),
+            }
+        }
+        Code::Unauthenticated | Code::PermissionDenied => Disposition::Fatal(format!(
+            "the collector refused this agent's identity: {message}"
+        )),
+        Code::Unimplemented => Disposition::Fatal(format!(
+            "the endpoint does not serve {} (wrong address or port?): {message}",
+            hygie_proto::CONTRACT
+        )),
+        _ => Disposition::Retry(describe(status)),
+    }
+}
+
+/// Classifies a failure to connect at all.
+pub fn classify_transport(error: &tonic::transport::Error) -> Disposition {
+    match tls_refusal(error) {
+        Some(reason) => Disposition::Fatal(reason),
+        None => Disposition::Retry(describe(error)),
+    }
+}
+
+/// A certificate problem somewhere in the error's causes, described for an operator.
+fn tls_refusal(error: &(dyn StdError + 'static)) -> Option<String> {
+    use rustls::AlertDescription as Alert;
+    let tls = find_tls_error(error)?;
+    let reason = match &tls {
+        rustls::Error::AlertReceived(
+            alert @ (Alert::BadCertificate
+            | Alert::UnknownCA
+            | Alert::CertificateExpired
+            | Alert::CertificateRevoked
+            | Alert::CertificateRequired
+            | Alert::CertificateUnknown
+            | Alert::UnsupportedCertificate
+            | Alert::AccessDenied),
+        ) => format!(
+            "the collector refused this agent's certificate (TLS alert: {alert:?}); check agent.pem/agent.key and that they were issued by the collector's CA"
+        ),
+        rustls::Error::InvalidCertificate(problem) => format!(
+            "the collector's certificate is not trusted ({problem:?}); check `ca` and `server_name` in the [collector] section"
+        ),
+        rustls::Error::NoCertificatesPresented => {
+            "the collector presented no certificate".to_owned()
+        }
+        _ => return None,
+    };
+    Some(reason)
+}
+
+/// Walks an error's causes for a rustls error. `std::io::Error` hides the error it wraps from
+/// `source()` (it reports that error's own source), so look inside it explicitly.
+fn find_tls_error(error: &(dyn StdError + 'static)) -> Option<rustls::Error> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls.clone());
+        }
+        if let Some(inner) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            let inner: &(dyn StdError + 'static) = inner;
+            if let Some(found) = find_tls_error(inner) {
+                return Some(found);
+            }
+        }
+        current = error.source();
+    }
+    None
+}
+
+/// An error and its causes on one line.
+pub fn describe(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::metadata::MetadataValue;
+
+    use super::*;
+
+    #[test]
+    fn transient_codes_are_retried() {
+        for code in [
+            Code::Unavailable,
+            Code::Unknown,
+            Code::DeadlineExceeded,
+            Code::Internal,
+            Code::ResourceExhausted,
+            Code::Aborted,
+        ] {
+            assert!(
+                matches!(
+                    classify_status(&Status::new(code, "x")),
+                    Disposition::Retry(_)
+                ),
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn identity_and_contract_refusals_are_fatal() {
+        for code in [
+            Code::Unauthenticated,
+            Code::PermissionDenied,
+            Code::Unimplemented,
+            Code::InvalidArgument,
+        ] {
+            assert!(
+                matches!(
+                    classify_status(&Status::new(code, "x")),
+                    Disposition::Fatal(_)
+                ),
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_batch_is_set_aside() {
+        let mut status = Status::invalid_argument("batch 7 refused: observations[0].mac: ...");
+        status.metadata_mut().insert(
+            hygie_proto::REJECTED_SEQUENCE_METADATA,
+            MetadataValue::from(7u64),
+        );
+        assert_eq!(
+            classify_status(&status),
+            Disposition::SetAside {
+                sequence: 7,
+                reason: "batch 7 refused: observations[0].mac: ...".into()
+            }
+        );
+    }
+
+    #[test]
+    fn tls_errors_are_found_inside_io_errors() {
+        let tls = rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls.clone());
+        let status = Status::from_error(Box::new(io));
+        assert_eq!(find_tls_error(&status), Some(tls));
+        assert!(
+            matches!(classify_status(&status), Disposition::Fatal(reason) if reason.contains("UnknownCA"))
+        );
+    }
+}
