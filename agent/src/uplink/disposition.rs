@@ -68,32 +68,75 @@ pub fn classify_transport(error: &tonic::transport::Error) -> Disposition {
     }
 }
 
+/// TLS alerts by which a collector refuses a client certificate. `DecryptError` is what a
+/// certificate signed by another CA with the same name earns (its signature does not verify).
+const CERTIFICATE_ALERTS: &[&str] = &[
+    "BadCertificate",
+    "UnknownCA",
+    "CertificateExpired",
+    "CertificateRevoked",
+    "CertificateRequired",
+    "CertificateUnknown",
+    "UnsupportedCertificate",
+    "AccessDenied",
+    "DecryptError",
+];
+
 /// A certificate problem somewhere in the error's causes, described for an operator.
 fn tls_refusal(error: &(dyn StdError + 'static)) -> Option<String> {
-    use rustls::AlertDescription as Alert;
-    let tls = find_tls_error(error)?;
-    let reason = match &tls {
-        rustls::Error::AlertReceived(
-            alert @ (Alert::BadCertificate
-            | Alert::UnknownCA
-            | Alert::CertificateExpired
-            | Alert::CertificateRevoked
-            | Alert::CertificateRequired
-            | Alert::CertificateUnknown
-            | Alert::UnsupportedCertificate
-            | Alert::AccessDenied),
-        ) => format!(
-            "the collector refused this agent's certificate (TLS alert: {alert:?}); check agent.pem/agent.key and that they were issued by the collector's CA"
-        ),
-        rustls::Error::InvalidCertificate(problem) => format!(
-            "the collector's certificate is not trusted ({problem:?}); check `ca` and `server_name` in the [collector] section"
-        ),
-        rustls::Error::NoCertificatesPresented => {
-            "the collector presented no certificate".to_owned()
-        }
-        _ => return None,
+    let refused_alert = |alert: &str| {
+        format!(
+            "the collector refused this agent's certificate (TLS alert {alert}); check agent.pem and agent.key, and that the collector's CA issued them and they have not expired"
+        )
     };
-    Some(reason)
+    let untrusted = |problem: &str| {
+        format!(
+            "the collector's certificate is not trusted ({problem}); check `ca` and `server_name` in the [collector] section"
+        )
+    };
+    if let Some(tls) = find_tls_error(error) {
+        return match &tls {
+            rustls::Error::AlertReceived(alert)
+                if CERTIFICATE_ALERTS.contains(&format!("{alert:?}").as_str()) =>
+            {
+                Some(refused_alert(&format!("{alert:?}")))
+            }
+            rustls::Error::InvalidCertificate(problem) => Some(untrusted(&format!("{problem:?}"))),
+            rustls::Error::NoCertificatesPresented => {
+                Some("the collector presented no certificate".to_owned())
+            }
+            _ => None,
+        };
+    }
+    // Some layers between rustls and tonic keep only the text of the TLS error; rustls words
+    // these two cases stably ("received fatal alert: X", "invalid peer certificate: Y").
+    let mut current = Some(error);
+    while let Some(error) = current {
+        let text = error.to_string();
+        if let Some(alert) = after(&text, "received fatal alert: ")
+            && CERTIFICATE_ALERTS.contains(&alert)
+        {
+            return Some(refused_alert(alert));
+        }
+        if let Some(problem) = after(&text, "invalid peer certificate: ") {
+            return Some(untrusted(problem));
+        }
+        current = error.source().or_else(|| {
+            error
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .map(|inner| inner as &(dyn StdError + 'static))
+        });
+    }
+    None
+}
+
+/// The word following `marker` in `text`.
+fn after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    rest.split(|c: char| !c.is_alphanumeric() && c != '_')
+        .next()
+        .filter(|word| !word.is_empty())
 }
 
 /// Walks an error's causes for a rustls error. `std::io::Error` hides the error it wraps from
@@ -202,5 +245,24 @@ mod tests {
         assert!(
             matches!(classify_status(&status), Disposition::Fatal(reason) if reason.contains("UnknownCA"))
         );
+    }
+
+    #[test]
+    fn tls_errors_kept_only_as_text_are_recognised() {
+        let fatal = |text: &'static str| {
+            let io = std::io::Error::new(std::io::ErrorKind::InvalidData, text);
+            classify_status(&Status::from_error(Box::new(io)))
+        };
+        assert!(
+            matches!(fatal("received fatal alert: DecryptError"), Disposition::Fatal(reason) if reason.contains("DecryptError"))
+        );
+        assert!(
+            matches!(fatal("invalid peer certificate: UnknownIssuer"), Disposition::Fatal(reason) if reason.contains("UnknownIssuer"))
+        );
+        assert!(matches!(fatal("connection refused"), Disposition::Retry(_)));
+        assert!(matches!(
+            fatal("received fatal alert: InternalError"),
+            Disposition::Retry(_)
+        ));
     }
 }

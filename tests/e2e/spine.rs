@@ -1,0 +1,471 @@
+//! The spine: agent → collector → SQLite, crash safety, outages and refusals.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hygie_collector::ca::Validity;
+use hygie_proto::{MacAddr, Observation, OutboxId, pb};
+use hygie_tests::observations::{append_jsonl, devices};
+use hygie_tests::pki::{AgentCerts, TestPki};
+use hygie_tests::process::{Agent, AgentSpec, Collector};
+use hygie_tests::{free_port, wait_until};
+use jiff::{SignedDuration, Timestamp};
+use rand::{Rng, SeedableRng};
+use tempfile::TempDir;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+struct Facility {
+    dir: TempDir,
+    pki: TestPki,
+    collector: Collector,
+}
+
+impl Facility {
+    fn new(extra_collector_toml: &str) -> Facility {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = TestPki::create(&dir.path().join("pki")).unwrap();
+        let collector = Collector::configure(
+            &dir.path().join("collector"),
+            &pki.paths,
+            free_port().unwrap(),
+            extra_collector_toml,
+        )
+        .unwrap();
+        Facility {
+            dir,
+            pki,
+            collector,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn agent(&self, name: &str, files: Vec<(PathBuf, bool)>) -> Agent {
+        let certs = self.pki.agent(name, "chu-test").unwrap();
+        Agent::start(
+            &self.path(name),
+            &AgentSpec::new(certs, self.collector.port, files),
+        )
+        .unwrap()
+    }
+
+    /// Waits until the history holds `count` observations; on timeout, shows the logs.
+    fn wait_for_history(&self, count: u64, timeout: Duration, agent: &Agent) {
+        let reached = wait_until(timeout, Duration::from_millis(100), || {
+            self.collector.history_len() >= count
+        });
+        assert!(
+            reached,
+            "history has {} of {count} observations\n--- collector log ---\n{}\n--- agent log ---\n{}",
+            self.collector.history_len(),
+            self.collector.log(),
+            agent.log()
+        );
+    }
+}
+
+fn start() -> Timestamp {
+    "2026-11-25T08:00:00Z".parse().unwrap()
+}
+
+/// (mac, seen_at) pairs in the history, and how many rows it has.
+fn history_pairs(database: &Path) -> (BTreeSet<(i64, i64)>, u64) {
+    let connection =
+        rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut statement = connection
+        .prepare("SELECT mac, seen_at FROM observations")
+        .unwrap();
+    let pairs: Vec<(i64, i64)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let rows = pairs.len() as u64;
+    (pairs.into_iter().collect(), rows)
+}
+
+/// Every expected observation is in the inventory exactly as sent, and nothing else is.
+fn assert_inventory_matches(collector: &Collector, expected: &[Observation], agent_name: &str) {
+    let snapshot = collector.snapshot().unwrap();
+    assert_eq!(snapshot.inventory.len(), expected.len(), "asset count");
+    let agent = snapshot
+        .agents
+        .iter()
+        .find(|agent| agent.name == agent_name)
+        .expect("the agent is registered");
+    assert_eq!(agent.site, "chu-test");
+    for observation in expected {
+        let asset = snapshot
+            .inventory
+            .get(&observation.mac)
+            .unwrap_or_else(|| panic!("{} missing", observation.mac));
+        assert_eq!(asset.seen.first, observation.seen_at);
+        assert_eq!(asset.seen.last, observation.seen_at);
+        assert_eq!(
+            asset.addresses.keys().copied().collect::<Vec<_>>(),
+            observation.ips
+        );
+        assert_eq!(
+            asset.hostnames.keys().cloned().collect::<Vec<_>>(),
+            observation.hostname.iter().cloned().collect::<Vec<_>>()
+        );
+        let services: Vec<_> = asset.services.values().map(|r| r.latest.clone()).collect();
+        assert_eq!(services, observation.services);
+        let sighting = &asset.sightings[&agent.id];
+        assert_eq!(sighting.interface, observation.interface);
+    }
+}
+
+#[test]
+fn observations_travel_from_agent_to_sqlite_exactly() {
+    let mut facility = Facility::new("");
+    facility.collector.start().unwrap();
+    let expected = devices(0, 300, start());
+    let file = facility.path("observations.jsonl");
+    append_jsonl(&file, &expected).unwrap();
+    let agent = facility.agent("ward-3", vec![(file, false)]);
+
+    facility.wait_for_history(300, Duration::from_secs(60), &agent);
+    assert_inventory_matches(&facility.collector, &expected, "ward-3");
+    assert_eq!(facility.collector.snapshot().unwrap().history, 300);
+
+    // The command-line view agrees.
+    let output = facility
+        .collector
+        .command()
+        .unwrap()
+        .args(["assets", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(rows.len(), 300);
+    assert_eq!(rows[1]["mac"], "00:09:5c:00:00:01");
+    assert_eq!(rows[1]["ips"][0], "198.18.0.1");
+    assert_eq!(rows[1]["seen_by"][0], "chu-test/ward-3");
+}
+
+#[test]
+fn sigkilled_collector_loses_and_duplicates_nothing() {
+    const CHUNKS: u32 = 16;
+    const PER_CHUNK: u32 = 250;
+    const KILLS: usize = 12;
+    let mut facility = Facility::new("");
+    facility.collector.start().unwrap();
+    let file = facility.path("observations.jsonl");
+    std::fs::write(&file, "").unwrap();
+    let agent = facility.agent("ward-3", vec![(file.clone(), true)]);
+
+    // The agent keeps producing while the collector is killed at random moments.
+    let producer = std::thread::spawn(move || {
+        for chunk in 0..CHUNKS {
+            append_jsonl(&file, &devices(chunk * PER_CHUNK, PER_CHUNK, start())).unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    });
+    let seed = rand::random();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    eprintln!("kill schedule seed: {seed}");
+    for _ in 0..KILLS {
+        std::thread::sleep(Duration::from_millis(rng.random_range(50..400)));
+        facility.collector.kill();
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..200)));
+        facility.collector.start().unwrap();
+    }
+    producer.join().unwrap();
+
+    let total = u64::from(CHUNKS * PER_CHUNK);
+    facility.wait_for_history(total, Duration::from_secs(120), &agent);
+    // Give any straggling replay a chance to (wrongly) apply twice before checking.
+    std::thread::sleep(Duration::from_millis(500));
+    let (pairs, rows) = history_pairs(&facility.collector.database());
+    assert_eq!(
+        rows, total,
+        "every observation exactly once in the history (seed {seed})"
+    );
+    assert_eq!(pairs.len() as u64, total);
+    assert_inventory_matches(
+        &facility.collector,
+        &devices(0, CHUNKS * PER_CHUNK, start()),
+        "ward-3",
+    );
+}
+
+#[test]
+fn outbox_holds_everything_through_an_outage_and_an_agent_crash() {
+    let mut facility = Facility::new("");
+    let file = facility.path("observations.jsonl");
+    std::fs::write(&file, "").unwrap();
+    // The collector is down from the start.
+    let mut agent = facility.agent("ward-3", vec![(file.clone(), true)]);
+    for chunk in 0..5 {
+        append_jsonl(&file, &devices(chunk * 200, 200, start())).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        if chunk == 2 {
+            // The agent itself dies mid-outage; its outbox and file position survive.
+            drop(agent);
+            agent = Agent::start(
+                &facility.path("ward-3"),
+                &AgentSpec::new(
+                    facility.pki.agent("ward-3", "chu-test").unwrap(),
+                    facility.collector.port,
+                    vec![(file.clone(), true)],
+                ),
+            )
+            .unwrap();
+        }
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            agent.log().contains("collector unreachable")
+        }),
+        "{}",
+        agent.log()
+    );
+    assert!(!facility.collector.database().exists());
+
+    facility.collector.start().unwrap();
+    facility.wait_for_history(1000, Duration::from_secs(60), &agent);
+    let (pairs, rows) = history_pairs(&facility.collector.database());
+    assert_eq!((rows, pairs.len()), (1000, 1000));
+    assert_inventory_matches(&facility.collector, &devices(0, 1000, start()), "ward-3");
+}
+
+async fn channel(port: u16, ca: &Path, identity: Option<&AgentCerts>) -> Result<Channel, String> {
+    let mut tls =
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(ca).unwrap()));
+    if let Some(certs) = identity {
+        tls = tls.identity(Identity::from_pem(
+            std::fs::read(&certs.cert).unwrap(),
+            std::fs::read(&certs.key).unwrap(),
+        ));
+    }
+    Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .map_err(|error| error.to_string())
+}
+
+fn hello() -> pb::AgentMessage {
+    pb::AgentMessage {
+        kind: Some(pb::agent_message::Kind::Hello(pb::Hello {
+            agent_version: "test".into(),
+            hostname: "raw-client".into(),
+            interfaces: vec![],
+            outbox_id: OutboxId(rand::random()).0.to_vec(),
+        })),
+    }
+}
+
+fn batch(sequence: u64, observations: Vec<pb::Observation>) -> pb::AgentMessage {
+    pb::AgentMessage {
+        kind: Some(pb::agent_message::Kind::Batch(pb::ObservationBatch {
+            sequence,
+            observations,
+        })),
+    }
+}
+
+/// Opens a stream, sends `messages`, and returns the collector's replies until the stream ends
+/// (or the first error, as `Err`).
+async fn exchange(
+    channel: Channel,
+    messages: Vec<pb::AgentMessage>,
+    replies: usize,
+) -> Result<Vec<pb::CollectorMessage>, tonic::Status> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    for message in messages {
+        sender.send(message).await.unwrap();
+    }
+    let mut client = pb::inventory_client::InventoryClient::new(channel);
+    let mut inbound = client
+        .report(ReceiverStream::new(receiver))
+        .await?
+        .into_inner();
+    let mut received = Vec::new();
+    while received.len() < replies {
+        match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
+            Ok(Ok(Some(message))) => received.push(message),
+            Ok(Ok(None)) | Err(_) => break,
+            Ok(Err(status)) => return Err(status),
+        }
+    }
+    Ok(received)
+}
+
+/// Connecting and saying Hello: either step may fail for a refused client (TLS 1.3 reports a
+/// refused client certificate on the first request, not at connect).
+async fn try_hello(port: u16, ca: &Path, identity: Option<&AgentCerts>) -> Result<(), String> {
+    let channel = channel(port, ca, identity).await?;
+    exchange(channel, vec![hello()], 1)
+        .await
+        .map_err(|status| status.to_string())
+        .and_then(|replies| match replies.first() {
+            Some(pb::CollectorMessage {
+                kind: Some(pb::collector_message::Kind::Welcome(_)),
+            }) => Ok(()),
+            other => Err(format!("no Welcome: {other:?}")),
+        })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_certificates_do_not_stop_the_collector() {
+    let mut facility = Facility::new("");
+    facility.collector.start().unwrap();
+    let port = facility.collector.port;
+    let ca = facility.pki.paths.ca_cert.clone();
+    let file = facility.path("observations.jsonl");
+    append_jsonl(&file, &devices(0, 50, start())).unwrap();
+    let good = facility.agent("ward-3", vec![(file.clone(), true)]);
+
+    // Without a certificate, with one from another CA, with an expired one: all refused.
+    let other_ca = TestPki::create(&facility.path("other-pki")).unwrap();
+    let foreign = other_ca.agent("intruder", "chu-test").unwrap();
+    let foreign = AgentCerts {
+        ca: ca.clone(),
+        ..foreign
+    };
+    let past = Timestamp::now() - SignedDuration::from_hours(24 * 10);
+    let expired = facility
+        .pki
+        .agent_valid("stale", "chu-test", Validity::days_from(past, 2))
+        .unwrap();
+    let valid = facility.pki.agent("raw", "chu-test").unwrap();
+
+    assert!(try_hello(port, &ca, None).await.is_err(), "no certificate");
+    assert!(
+        try_hello(port, &ca, Some(&foreign)).await.is_err(),
+        "other CA"
+    );
+    assert!(
+        try_hello(port, &ca, Some(&expired)).await.is_err(),
+        "expired"
+    );
+    assert_eq!(
+        try_hello(port, &ca, Some(&valid)).await,
+        Ok(()),
+        "a valid client is welcome"
+    );
+
+    // A real agent with a foreign certificate stops retrying and says why, but keeps running.
+    let mut intruder = Agent::start(
+        &facility.path("intruder"),
+        &AgentSpec::new(foreign.clone(), port, vec![(file.clone(), false)]),
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+            intruder.log().contains("not retrying")
+        }),
+        "{}",
+        intruder.log()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        intruder.log().matches("uplink stopped").count(),
+        1,
+        "never retried"
+    );
+    assert!(
+        intruder.is_running(),
+        "collection goes on while the uplink is halted"
+    );
+
+    // The collector kept serving the legitimate agent throughout.
+    append_jsonl(&file, &devices(50, 50, start())).unwrap();
+    facility.wait_for_history(100, Duration::from_secs(30), &good);
+    let names: Vec<_> = facility
+        .collector
+        .snapshot()
+        .unwrap()
+        .agents
+        .into_iter()
+        .map(|agent| agent.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["raw", "ward-3"],
+        "refused clients were never registered"
+    );
+    assert!(facility.collector.is_running());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_messages_are_refused_with_the_reason() {
+    let mut facility = Facility::new("");
+    facility.collector.start().unwrap();
+    let port = facility.collector.port;
+    let ca = facility.pki.paths.ca_cert.clone();
+    let certs = facility.pki.agent("raw", "chu-test").unwrap();
+    let good = pb::Observation::from(&devices(1, 1, start())[0]);
+
+    // A batch before any Hello.
+    let status = exchange(
+        channel(port, &ca, Some(&certs)).await.unwrap(),
+        vec![batch(1, vec![good.clone()])],
+        1,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+
+    // A Hello with a malformed outbox id.
+    let mut bad_hello = hello();
+    if let Some(pb::agent_message::Kind::Hello(hello)) = &mut bad_hello.kind {
+        hello.outbox_id = vec![1, 2, 3];
+    }
+    let status = exchange(
+        channel(port, &ca, Some(&certs)).await.unwrap(),
+        vec![bad_hello],
+        1,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        status.message(),
+        "hello refused: outbox_id: expected 16 bytes, got 3"
+    );
+
+    // A good batch, then one with a multicast MAC: the first is acknowledged, the second refused
+    // with its sequence, so an agent can set exactly that batch aside.
+    let mut multicast = good.clone();
+    multicast.mac = MacAddr::new([0x01, 0x00, 0x5e, 0, 0, 1]).octets().to_vec();
+    let replies = exchange(
+        channel(port, &ca, Some(&certs)).await.unwrap(),
+        vec![
+            hello(),
+            batch(1, vec![good.clone()]),
+            batch(2, vec![good, multicast]),
+        ],
+        3,
+    )
+    .await;
+    let status = replies.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        status.message(),
+        "batch 2 refused: observations[1].mac: 01:00:5e:00:00:01 is a multicast or broadcast address, not a device"
+    );
+    assert_eq!(
+        status
+            .metadata()
+            .get(hygie_proto::REJECTED_SEQUENCE_METADATA)
+            .unwrap(),
+        "2"
+    );
+    assert!(wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || facility.collector.history_len() == 1
+    ));
+    assert!(facility.collector.is_running());
+}
