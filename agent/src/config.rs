@@ -321,6 +321,14 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_example_is_valid() {
+        let text = include_str!("../../packaging/agent.toml");
+        let config = AgentConfig::from_toml(text, Path::new("/etc/hygie")).unwrap();
+        assert_eq!(config.outbox.max_bytes, DEFAULT_OUTBOX_BYTES);
+        assert_eq!(config.uplink, UplinkSettings::default());
+    }
+
+    #[test]
     fn refuses_what_cannot_work() {
         let base = Path::new(".");
         let plain = MINIMAL.replace("https://", "http://");

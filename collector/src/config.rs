@@ -263,6 +263,24 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_example_is_valid() {
+        let text = include_str!("../../packaging/collector.toml");
+        let config = CollectorConfig::from_toml(text, Path::new("/etc/hygie")).unwrap();
+        assert_eq!(
+            config.database,
+            Path::new("/var/lib/hygie-collector/inventory.sqlite")
+        );
+        assert!(!config.pki_is_default);
+        let defaults = WriterSettings::default();
+        assert_eq!(config.writer.queue_batches, defaults.queue_batches);
+        assert_eq!(
+            config.writer.max_group_observations,
+            defaults.max_group_observations
+        );
+        assert_eq!(config.writer.retention, defaults.retention);
+    }
+
+    #[test]
     fn refuses_unknown_keys_and_bad_values() {
         let base = Path::new(".");
         let unknown = CollectorConfig::from_toml("lisen = \"127.0.0.1:1\"", base).unwrap_err();

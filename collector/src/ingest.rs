@@ -72,8 +72,8 @@ pub struct WriterSettings {
 impl Default for WriterSettings {
     fn default() -> Self {
         WriterSettings {
-            max_group_observations: 50_000,
-            queue_batches: 256,
+            max_group_observations: 20_000,
+            queue_batches: 64,
             retention: Retention {
                 max_rows: 10_000_000,
                 max_age: SignedDuration::from_hours(24 * 400),

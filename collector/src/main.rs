@@ -1,5 +1,12 @@
 //! `hygie-collector`: the command line.
 
+/// mimalloc rather than glibc's allocator: observations are decoded on the runtime's threads
+/// and freed on the writer thread, and glibc's per-thread arenas then keep trimming and
+/// regrowing the writer's heap. Measured with `tests/bench.sh ingest`: 11.6% of the writer's
+/// time was the kernel zeroing re-faulted pages; with mimalloc ingest runs about 20% faster.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

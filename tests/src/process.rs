@@ -168,6 +168,11 @@ impl Collector {
             .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The inventory database file.
     pub fn database(&self) -> PathBuf {
         self.dir.join("inventory.sqlite")

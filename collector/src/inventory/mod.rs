@@ -7,11 +7,12 @@
 //! late-arriving batch (an agent draining its outbox after an outage) cannot rewind anything.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use hygie_proto::{MacAddr, MdnsService, Observation};
 use jiff::Timestamp;
+use litemap::LiteMap;
 
 /// Database id of a registered agent.
 pub type AgentId = i64;
@@ -76,6 +77,10 @@ pub struct Sighting {
 }
 
 /// Everything the inventory knows about one device.
+///
+/// The per-asset maps are sorted vectors ([`LiteMap`]): a device has a handful of addresses,
+/// names, services and agents, and a vector keeps each of them to one small allocation where a
+/// B-tree node would take hundreds of bytes, which matters across tens of thousands of assets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asset {
     /// Identity of the asset.
@@ -83,13 +88,13 @@ pub struct Asset {
     /// When the device was first and last seen by any agent.
     pub seen: Seen,
     /// IP addresses the device has used.
-    pub addresses: BTreeMap<IpAddr, Seen>,
+    pub addresses: LiteMap<IpAddr, Seen>,
     /// Host names the device has claimed.
-    pub hostnames: BTreeMap<String, Seen>,
+    pub hostnames: LiteMap<String, Seen>,
     /// DNS-SD services the device has announced.
-    pub services: BTreeMap<ServiceKey, ServiceRecord>,
+    pub services: LiteMap<ServiceKey, ServiceRecord>,
     /// Agents that have seen the device.
-    pub sightings: BTreeMap<AgentId, Sighting>,
+    pub sightings: LiteMap<AgentId, Sighting>,
 }
 
 impl Asset {
@@ -97,10 +102,10 @@ impl Asset {
         Asset {
             mac,
             seen: Seen::at(at),
-            addresses: BTreeMap::new(),
-            hostnames: BTreeMap::new(),
-            services: BTreeMap::new(),
-            sightings: BTreeMap::new(),
+            addresses: LiteMap::new(),
+            hostnames: LiteMap::new(),
+            services: LiteMap::new(),
+            sightings: LiteMap::new(),
         }
     }
 }
@@ -258,7 +263,7 @@ impl Inventory {
 
 /// Records a sighting of `key` at `at` in an interval map; returns whether the map changed.
 /// Takes the key borrowed so the common case (already known) allocates nothing.
-fn include<K, Q>(map: &mut BTreeMap<K, Seen>, key: &Q, at: Timestamp) -> bool
+fn include<K, Q>(map: &mut LiteMap<K, Seen>, key: &Q, at: Timestamp) -> bool
 where
     K: Ord + Borrow<Q>,
     Q: Ord + ToOwned<Owned = K> + ?Sized,

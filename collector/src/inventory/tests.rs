@@ -28,7 +28,7 @@ fn first_sighting_creates_the_asset_and_marks_every_row() {
     let asset = inventory.get(&mac).unwrap();
     assert_eq!(asset.seen, Seen::at(at("2026-11-25T10:00:00Z")));
     assert_eq!(asset.addresses.len(), 1);
-    assert_eq!(asset.sightings[&1].interface, "eth0");
+    assert_eq!(asset.sightings.get(&1).unwrap().interface, "eth0");
     assert_eq!(dirty.assets.len(), 1);
     assert_eq!(dirty.addresses.len(), 1);
     assert_eq!(dirty.sightings.len(), 1);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use hygie_proto::{AgentHello, MacAddr, MdnsService, OutboxId};
 use jiff::Timestamp;
+use litemap::LiteMap;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -77,7 +78,7 @@ impl SqliteStore {
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = {synchronous};
                  PRAGMA busy_timeout = 5000;
-                 PRAGMA cache_size = -65536;"
+                 PRAGMA cache_size = -16384;"
             ))
             .map_err(open_error)?;
         connection.set_prepared_statement_cache_capacity(64);
@@ -147,10 +148,10 @@ impl SqliteStore {
                     Asset {
                         mac,
                         seen,
-                        addresses: BTreeMap::new(),
-                        hostnames: BTreeMap::new(),
-                        services: BTreeMap::new(),
-                        sightings: BTreeMap::new(),
+                        addresses: LiteMap::new(),
+                        hostnames: LiteMap::new(),
+                        services: LiteMap::new(),
+                        sightings: LiteMap::new(),
                     },
                 );
                 Ok(())

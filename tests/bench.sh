@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Benchmarks, each printing its figures beside a reference measured in the same run.
+#   tests/bench.sh ingest [options]   observations/s end to end vs raw SQLite upserts
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-ingest}
+shift || true
+tests/setup.sh
+cargo build --release --workspace --bins --locked
+case "$what" in
+  ingest) exec target/release/ingest-bench "$@" ;;
+  *) echo "unknown benchmark $what (ingest)" >&2; exit 2 ;;
+esac
