@@ -3,7 +3,9 @@
 //!
 //! Data flows one way: [`sources`] → [`outbox`] (durable) → [`uplink`] (mutual-TLS gRPC).
 
+pub mod aggregate;
 pub mod config;
+pub mod discovery;
 pub mod outbox;
 pub mod run;
 pub mod sources;

@@ -1,0 +1,162 @@
+//! Sweep planning and the sweep state machine, driven by a fake clock and canned answers.
+
+use super::*;
+
+fn net(text: &str) -> Ipv4Net {
+    text.parse().unwrap()
+}
+
+fn ip(text: &str) -> Ipv4Addr {
+    text.parse().unwrap()
+}
+
+#[test]
+fn a_plan_leaves_out_our_address_and_exclusions() {
+    let plan = plan(
+        &[net("198.18.0.0/28")],
+        &[net("198.18.0.8/30")],
+        &[ip("198.18.0.2")],
+        false,
+    )
+    .unwrap();
+    // 14 hosts (.1-.14), minus ours (.2), minus .8-.11.
+    assert_eq!(plan.targets().len(), 9);
+    assert_eq!(plan.excluded, 4);
+    assert!(plan.permits(ip("198.18.0.1")));
+    assert!(!plan.permits(ip("198.18.0.2")), "never ourselves");
+    assert!(!plan.permits(ip("198.18.0.9")), "never an excluded address");
+    assert!(
+        !plan.permits(ip("198.18.0.15")),
+        "never the broadcast address"
+    );
+    assert!(!plan.permits(ip("198.18.1.1")), "never outside the CIDRs");
+}
+
+#[test]
+fn blocks_larger_than_a_slash_16_need_consent() {
+    assert_eq!(
+        plan(&[net("10.0.0.0/15")], &[], &[], false),
+        Err(PlanError::TooLarge(net("10.0.0.0/15")))
+    );
+    assert!(plan(&[net("198.18.0.0/16")], &[], &[], false).is_ok());
+    assert_eq!(
+        plan(&[net("198.18.0.0/15")], &[], &[], true)
+            .unwrap()
+            .targets()
+            .len(),
+        131_070
+    );
+}
+
+#[test]
+fn overlapping_cidrs_probe_each_address_once() {
+    let plan = plan(
+        &[net("198.18.0.0/29"), net("198.18.0.0/30")],
+        &[],
+        &[],
+        false,
+    )
+    .unwrap();
+    assert_eq!(plan.targets().len(), 6);
+}
+
+#[test]
+fn the_limiter_spaces_probes() {
+    let start = Instant::now();
+    let mut limiter = RateLimiter::new(50);
+    assert!(limiter.try_take(start));
+    assert!(!limiter.try_take(start + Duration::from_millis(19)));
+    assert_eq!(limiter.ready_at(start), start + Duration::from_millis(20));
+    assert!(limiter.try_take(start + Duration::from_millis(20)));
+}
+
+/// Runs a sweep to the end against a fake network where `alive` addresses answer after
+/// `latency`; returns the probe times and the final statistics.
+fn run(
+    plan: &SweepPlan,
+    alive: &[Ipv4Addr],
+    latency: Duration,
+    rate: u32,
+    excluded_mac: impl Fn(Ipv4Addr) -> bool,
+) -> (Vec<(Instant, Ipv4Addr)>, SweepStats) {
+    let start = Instant::now();
+    let mut now = start;
+    let mut limiter = RateLimiter::new(rate);
+    let mut sweeper = Sweeper::new(plan, Duration::from_millis(500), 1);
+    let mut answers: Vec<(Instant, Ipv4Addr)> = Vec::new();
+    let mut probes = Vec::new();
+    for _ in 0..100_000 {
+        answers.retain(|&(at, address)| {
+            if at <= now {
+                sweeper.heard_from(address);
+                false
+            } else {
+                true
+            }
+        });
+        match sweeper.step(now, &mut limiter, &excluded_mac) {
+            Step::Probe(address) => {
+                assert!(plan.permits(address));
+                probes.push((now, address));
+                if alive.contains(&address) {
+                    answers.push((now + latency, address));
+                }
+            }
+            Step::Wait(until) => {
+                let next_answer = answers.iter().map(|&(at, _)| at).min();
+                now = next_answer.map_or(until, |at| at.min(until)).max(now);
+                if now == until || Some(now) == next_answer {
+                    continue;
+                }
+            }
+            Step::Done => return (probes, sweeper.stats()),
+        }
+    }
+    panic!("the sweep never finished");
+}
+
+#[test]
+fn answered_addresses_are_probed_once_and_silent_ones_retried_once() {
+    let plan = plan(&[net("198.18.0.0/29")], &[], &[], false).unwrap();
+    let alive = [ip("198.18.0.1"), ip("198.18.0.4")];
+    let (probes, stats) = run(&plan, &alive, Duration::from_millis(5), 50, |_| false);
+    assert_eq!(stats.targets, 6);
+    assert_eq!(stats.answered, 2);
+    // 2 answered on the first probe, 4 silent ones probed twice.
+    assert_eq!(stats.sent, 2 + 4 * 2);
+    assert_eq!(probes.len(), stats.sent);
+}
+
+#[test]
+fn no_one_second_window_holds_more_than_rate_probes() {
+    let plan = plan(&[net("198.18.0.0/24")], &[], &[], false).unwrap();
+    let (probes, _) = run(&plan, &[], Duration::ZERO, 50, |_| false);
+    for (index, (start, _)) in probes.iter().enumerate() {
+        let in_window = probes[index..]
+            .iter()
+            .take_while(|(at, _)| *at < *start + Duration::from_secs(1))
+            .count();
+        assert!(in_window <= 50, "{in_window} probes within a second");
+    }
+}
+
+#[test]
+fn addresses_already_heard_or_of_excluded_macs_are_never_probed() {
+    let plan = plan(&[net("198.18.0.0/29")], &[], &[], false).unwrap();
+    let mut sweeper = Sweeper::new(&plan, Duration::from_millis(500), 1);
+    sweeper.heard_from(ip("198.18.0.3"));
+    let mut limiter = RateLimiter::new(1000);
+    let mut now = Instant::now();
+    let mut probed = Vec::new();
+    loop {
+        match sweeper.step(now, &mut limiter, |address| address == ip("198.18.0.5")) {
+            Step::Probe(address) => probed.push(address),
+            Step::Wait(until) => now = until,
+            Step::Done => break,
+        }
+    }
+    assert!(!probed.contains(&ip("198.18.0.3")));
+    assert!(!probed.contains(&ip("198.18.0.5")));
+    let stats = sweeper.stats();
+    assert_eq!((stats.already_known, stats.excluded_mac), (1, 1));
+}
