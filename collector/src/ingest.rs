@@ -13,10 +13,14 @@
 //!
 //! If a commit fails, the in-memory inventory may be ahead of the database, so the writer
 //! reloads both inventory and cursors from the database before taking more work; the agents
-//! whose batches failed resend them.
+//! whose batches failed resend them. A session whose batch failed is *fenced*: its later
+//! batches, already queued behind the failed one, are refused too. Otherwise batch N+1 could
+//! commit after N failed, move the cursor past N, and the agent's resend of N would be taken
+//! for a replay and lost.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -26,6 +30,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::identity::AgentIdentity;
 use crate::inventory::{AgentId, Dirty, Inventory};
+use hygie_proto::error_chain;
+
 use crate::store::{Commit, HistoryEntry, InventoryWriter, OutboxCursor, Retention, StoreError};
 
 /// A clock, passed in so tests control time.
@@ -35,6 +41,32 @@ pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 /// time of arrival, so a wrong clock cannot push `last_seen` into the future.
 pub const MAX_CLOCK_AHEAD: SignedDuration = SignedDuration::from_mins(5);
 
+/// Observations dated before this (a clock reset to 1970, a corrupt capture) are clamped to the
+/// time of arrival too: nothing on a hospital network was first seen before 1990.
+pub const EARLIEST_PLAUSIBLE: Timestamp = Timestamp::constant(631_152_000, 0);
+
+/// Marks one gRPC session whose batch failed to commit; see the module docs.
+#[derive(Debug, Default)]
+pub struct SessionFence {
+    failed: AtomicBool,
+}
+
+impl SessionFence {
+    /// A fence for a new session.
+    pub fn new() -> Arc<Self> {
+        Arc::new(SessionFence::default())
+    }
+
+    /// Whether a batch of this session failed: its later batches must not be applied.
+    pub fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    fn fail(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+}
+
 /// Why a submission was not committed. Both are transient for the agent: it keeps the batch and
 /// sends it again.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -43,6 +75,8 @@ pub enum IngestError {
     WriterStopped,
     #[error("the inventory database refused the commit: {0}")]
     Store(String),
+    #[error("an earlier batch of this stream failed; reconnect and resend from it")]
+    Fenced,
 }
 
 /// The outcome of one committed batch.
@@ -86,6 +120,7 @@ impl Default for WriterSettings {
 struct BatchRequest {
     agent: AgentId,
     outbox: OutboxId,
+    fence: Arc<SessionFence>,
     batch: ObservationBatch,
     received_at: Timestamp,
     reply: oneshot::Sender<Result<BatchOutcome, IngestError>>,
@@ -95,9 +130,18 @@ enum Command {
     Register {
         identity: AgentIdentity,
         hello: AgentHello,
-        reply: oneshot::Sender<Result<AgentId, IngestError>>,
+        reply: oneshot::Sender<Result<Registration, IngestError>>,
     },
     Batch(BatchRequest),
+}
+
+/// An agent registered for a new stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registration {
+    /// The agent's database id.
+    pub agent: AgentId,
+    /// Highest sequence already committed for the Hello's outbox (0 if none).
+    pub last_committed: u64,
 }
 
 /// Submits work to the writer. Cheap to clone; the writer stops when every handle is dropped.
@@ -122,12 +166,12 @@ impl std::fmt::Debug for IngestHandle {
 pub type PendingAck = oneshot::Receiver<Result<BatchOutcome, IngestError>>;
 
 impl IngestHandle {
-    /// Registers the agent behind a new stream; returns its id.
+    /// Registers the agent behind a new stream.
     pub async fn register(
         &self,
         identity: AgentIdentity,
         hello: AgentHello,
-    ) -> Result<AgentId, IngestError> {
+    ) -> Result<Registration, IngestError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Register {
@@ -146,12 +190,14 @@ impl IngestHandle {
         &self,
         agent: AgentId,
         outbox: OutboxId,
+        fence: &Arc<SessionFence>,
         batch: ObservationBatch,
     ) -> Result<PendingAck, IngestError> {
         let (reply, answer) = oneshot::channel();
         let request = BatchRequest {
             agent,
             outbox,
+            fence: Arc::clone(fence),
             batch,
             received_at: (self.clock)(),
             reply,
@@ -208,6 +254,7 @@ struct Writer<S> {
     /// succeeds, rather than persist from a model that disagrees with the database.
     needs_reload: bool,
     last_prune: Instant,
+    prune_backlog: bool,
 }
 
 impl<S: InventoryWriter> Writer<S> {
@@ -223,6 +270,7 @@ impl<S: InventoryWriter> Writer<S> {
             needs_reload: false,
             // Prune soon after start, not immediately: start-up should be quick.
             last_prune: Instant::now(),
+            prune_backlog: false,
         })
     }
 
@@ -240,9 +288,18 @@ impl<S: InventoryWriter> Writer<S> {
                         reply,
                     } => {
                         let now = (self.clock)();
+                        let outbox = hello.outbox_id;
                         let result = self
                             .store
                             .register_agent(&identity, &hello, now)
+                            .map(|agent| Registration {
+                                agent,
+                                last_committed: self
+                                    .cursors
+                                    .get(&(agent, outbox))
+                                    .copied()
+                                    .unwrap_or(0),
+                            })
                             .map_err(|error| {
                                 tracing::error!(agent = %identity, error = %error_chain(&error), "cannot register agent");
                                 IngestError::Store(error.to_string())
@@ -269,6 +326,7 @@ impl<S: InventoryWriter> Writer<S> {
     fn commit_group(&mut self, group: &mut Vec<BatchRequest>) {
         if self.needs_reload && !self.reload() {
             for request in group.drain(..) {
+                request.fence.fail();
                 let _ = request.reply.send(Err(IngestError::Store(
                     "the inventory database is unavailable".into(),
                 )));
@@ -278,8 +336,12 @@ impl<S: InventoryWriter> Writer<S> {
         let now = (self.clock)();
         let mut dirty = Dirty::default();
         let mut advanced: HashMap<(AgentId, OutboxId), u64> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(group.len());
+        let mut outcomes: Vec<Result<BatchOutcome, IngestError>> = Vec::with_capacity(group.len());
         for request in group.iter_mut() {
+            if request.fence.is_failed() {
+                outcomes.push(Err(IngestError::Fenced));
+                continue;
+            }
             let key = (request.agent, request.outbox);
             let committed = advanced
                 .get(&key)
@@ -288,45 +350,37 @@ impl<S: InventoryWriter> Writer<S> {
                 .unwrap_or(0);
             let sequence = request.batch.sequence;
             if sequence <= committed {
-                outcomes.push(BatchOutcome {
+                outcomes.push(Ok(BatchOutcome {
                     sequence,
                     accepted: 0,
                     duplicate: true,
-                });
+                }));
                 continue;
             }
-            let latest_acceptable = request
-                .received_at
-                .saturating_add(MAX_CLOCK_AHEAD)
-                .unwrap_or(request.received_at);
-            let mut clamped = 0;
-            for observation in &mut request.batch.observations {
-                if observation.seen_at > latest_acceptable {
-                    observation.seen_at = request.received_at;
-                    clamped += 1;
-                }
-                self.inventory.merge(request.agent, observation, &mut dirty);
-            }
+            let clamped = clamp_times(&mut request.batch, request.received_at);
             if clamped > 0 {
                 tracing::warn!(
                     agent_id = request.agent,
                     sequence,
                     clamped,
-                    "observations dated in the future (agent clock ahead?) were stamped with their arrival time"
+                    "observations dated implausibly (agent clock wrong?) were stamped with their arrival time"
                 );
             }
+            for observation in &request.batch.observations {
+                self.inventory.merge(request.agent, observation, &mut dirty);
+            }
             advanced.insert(key, sequence);
-            outcomes.push(BatchOutcome {
+            outcomes.push(Ok(BatchOutcome {
                 sequence,
                 accepted: u32::try_from(request.batch.observations.len()).unwrap_or(u32::MAX),
                 duplicate: false,
-            });
+            }));
         }
 
         let history: Vec<HistoryEntry<'_>> = group
             .iter()
             .zip(&outcomes)
-            .filter(|(_, outcome)| !outcome.duplicate)
+            .filter(|(_, outcome)| matches!(outcome, Ok(outcome) if !outcome.duplicate))
             .flat_map(|(request, _)| {
                 request
                     .batch
@@ -360,13 +414,14 @@ impl<S: InventoryWriter> Writer<S> {
             Ok(()) => {
                 self.cursors.extend(advanced);
                 for (request, outcome) in group.drain(..).zip(outcomes) {
-                    let _ = request.reply.send(Ok(outcome));
+                    let _ = request.reply.send(outcome);
                 }
             }
             Err(error) => {
                 tracing::error!(error = %error_chain(&error), batches = group.len(), "group commit failed; agents will resend");
                 let message = error.to_string();
                 for request in group.drain(..) {
+                    request.fence.fail();
                     let _ = request.reply.send(Err(IngestError::Store(message.clone())));
                 }
                 self.needs_reload = true;
@@ -391,8 +446,10 @@ impl<S: InventoryWriter> Writer<S> {
         }
     }
 
+    /// Deletes one bounded slice of expired history when due; while a backlog remains, the
+    /// next slice follows the next commit rather than a whole interval later.
     fn prune_if_due(&mut self) {
-        if self.last_prune.elapsed() < self.settings.prune_interval {
+        if !self.prune_backlog && self.last_prune.elapsed() < self.settings.prune_interval {
             return;
         }
         self.last_prune = Instant::now();
@@ -400,23 +457,33 @@ impl<S: InventoryWriter> Writer<S> {
             .store
             .prune_history(self.settings.retention, (self.clock)())
         {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "observation history pruned"),
-            Err(error) => tracing::warn!(error = %error_chain(&error), "cannot prune the history"),
+            Ok(deleted) => {
+                self.prune_backlog = deleted >= crate::store::PRUNE_SLICE;
+                if deleted > 0 {
+                    tracing::info!(deleted, "observation history pruned");
+                }
+            }
+            Err(error) => {
+                self.prune_backlog = false;
+                tracing::warn!(error = %error_chain(&error), "cannot prune the history");
+            }
         }
     }
 }
 
-/// An error and its causes on one line, for logs.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// Clamps implausible observation times to the arrival time; returns how many were clamped.
+fn clamp_times(batch: &mut ObservationBatch, received_at: Timestamp) -> usize {
+    let latest = received_at
+        .saturating_add(MAX_CLOCK_AHEAD)
+        .unwrap_or(received_at);
+    let mut clamped = 0;
+    for observation in &mut batch.observations {
+        if observation.seen_at > latest || observation.seen_at < EARLIEST_PLAUSIBLE {
+            observation.seen_at = received_at;
+            clamped += 1;
+        }
     }
-    text
+    clamped
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::ca::{CaError, CertificateAuthority, PkiPaths, Validity};
@@ -42,6 +43,8 @@ pub enum ServeError {
     },
     #[error("the gRPC server failed")]
     Transport(#[from] tonic::transport::Error),
+    #[error("the inventory writer stopped unexpectedly; see the log above")]
+    WriterStopped,
 }
 
 /// Validity of a CA created on first start.
@@ -118,7 +121,12 @@ fn read_pem(path: &std::path::Path) -> Result<String, ServeError> {
     })
 }
 
-/// Runs the collector until `shutdown` completes, then drains the writer.
+/// How long streams get to finish their Acks after a shutdown request before the server stops
+/// waiting for them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
+/// Runs the collector until `shutdown` completes, then drains the writer. Returns an error if
+/// the writer dies first: serving without it would only refuse every batch.
 pub async fn serve(
     config: CollectorConfig,
     shutdown: impl Future<Output = ()> + Send,
@@ -154,24 +162,49 @@ pub async fn serve(
         .identity(identity)
         .client_ca_root(client_ca)
         .timeout(Duration::from_secs(10));
-    let result = Server::builder()
-        .tls_config(tls)?
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-        .tcp_keepalive(Some(Duration::from_secs(60)))
-        .add_service(InventoryService::new(ingest).into_server())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
+    let stopping = CancellationToken::new();
+    let mut server = Box::pin(
+        Server::builder()
+            .tls_config(tls)?
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+            .tcp_keepalive(Some(Duration::from_secs(60)))
+            .add_service(InventoryService::new(ingest, stopping.clone()).into_server())
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(listener),
+                stopping.clone().cancelled_owned(),
+            ),
+    );
+    tokio::pin!(server);
 
-    // Sessions still running hold writer handles; the writer finishes their commits and stops
-    // once the last one closes.
-    let joined = tokio::task::spawn_blocking(move || writer.join());
-    if tokio::time::timeout(Duration::from_secs(30), joined)
-        .await
-        .is_err()
+    let mut writer_done = tokio::task::spawn_blocking(move || writer.join());
+    tokio::pin!(shutdown);
+    let result = tokio::select! {
+        result = &mut server => result.map_err(ServeError::from),
+        _ = &mut writer_done => Err(ServeError::WriterStopped),
+        () = &mut shutdown => {
+            // Streams see the token, send their last Acks and end; connections then close.
+            stopping.cancel();
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+                Ok(result) => result.map_err(ServeError::from),
+                Err(_) => {
+                    tracing::warn!("streams still open {SHUTDOWN_GRACE:?} after shutdown; stopping anyway");
+                    Ok(())
+                }
+            }
+        }
+    };
+    stopping.cancel();
+    // Dropping the server drops the service's writer handles; the writer then finishes its
+    // queue and stops.
+    drop(server);
+    if !writer_done.is_finished()
+        && tokio::time::timeout(Duration::from_secs(30), writer_done)
+            .await
+            .is_err()
     {
         tracing::warn!("the writer did not stop within 30 s of shutdown");
     }
     tracing::info!("collector stopped");
-    Ok(result?)
+    result
 }

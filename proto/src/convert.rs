@@ -214,9 +214,7 @@ impl TryFrom<pb::ObservationBatch> for ObservationBatch {
     type Error = InvalidMessage;
 
     fn try_from(wire: pb::ObservationBatch) -> Result<Self, Self::Error> {
-        if wire.sequence == 0 {
-            return Err(InvalidMessage::new("sequence", Invalid::ZeroSequence));
-        }
+        crate::session::check_sequence(wire.sequence)?;
         check_count(
             "observations",
             wire.observations.len(),

@@ -50,6 +50,8 @@ pub enum Invalid {
     PortRange(u32),
     #[error("sequence numbers start at 1")]
     ZeroSequence,
+    #[error("sequence {0} exceeds 2^63 - 1")]
+    SequenceRange(u64),
     #[error("expected {expected} bytes, got {got}")]
     IdLength { expected: usize, got: usize },
 }

@@ -8,6 +8,7 @@
 //! - [`limits`]: the bounds both sides enforce.
 
 mod convert;
+mod errors;
 mod invalid;
 pub mod limits;
 mod mac;
@@ -30,6 +31,7 @@ pub mod pb {
 }
 
 pub use convert::{timestamp_from_wire, timestamp_to_wire};
+pub use errors::error_chain;
 pub use invalid::{Invalid, InvalidMessage};
 pub use mac::{MacAddr, MacParseError};
 pub use observation::{MdnsService, Observation, Source, UnknownSource};

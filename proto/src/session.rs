@@ -91,6 +91,20 @@ impl AgentHello {
     }
 }
 
+/// Sequences run from 1 to `i64::MAX`, the largest integer SQLite stores.
+pub(crate) fn check_sequence(sequence: u64) -> Result<(), InvalidMessage> {
+    if sequence == 0 {
+        return Err(InvalidMessage::new("sequence", Invalid::ZeroSequence));
+    }
+    if i64::try_from(sequence).is_err() {
+        return Err(InvalidMessage::new(
+            "sequence",
+            Invalid::SequenceRange(sequence),
+        ));
+    }
+    Ok(())
+}
+
 /// A numbered batch of observations from one outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservationBatch {
@@ -103,9 +117,7 @@ pub struct ObservationBatch {
 impl ObservationBatch {
     /// Checks the sequence number, the size and every observation.
     pub fn check(&self) -> Result<(), InvalidMessage> {
-        if self.sequence == 0 {
-            return Err(InvalidMessage::new("sequence", Invalid::ZeroSequence));
-        }
+        check_sequence(self.sequence)?;
         if self.observations.is_empty() {
             return Err(InvalidMessage::new("observations", Invalid::Empty));
         }

@@ -204,6 +204,12 @@ fn batch_refusals_name_the_observation() {
         refusal(ObservationBatch::try_from(zero)),
         "sequence: sequence numbers start at 1"
     );
+    let mut huge = wire_batch(1);
+    huge.sequence = u64::MAX;
+    assert_eq!(
+        refusal(ObservationBatch::try_from(huge)),
+        "sequence: sequence 18446744073709551615 exceeds 2^63 - 1"
+    );
     assert_eq!(
         refusal(ObservationBatch::try_from(wire_batch(0))),
         "observations: must not be empty"

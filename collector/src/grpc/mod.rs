@@ -5,35 +5,52 @@
 //! submits batches to the writer without waiting for their commits, and the acker awaits each
 //! commit in submission order and sends its Ack. Throughput thus comes from many batches in
 //! flight, while Acks still leave in order and only after their commit.
+//!
+//! Memory is bounded twice: per stream by the in-flight queue, and across streams by a budget
+//! of encoded bytes that a batch holds from the moment it is read until its Ack is sent.
 
 pub mod peer;
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::Stream;
 use hygie_proto::{AgentHello, InvalidMessage, ObservationBatch, OutboxId, pb};
-use tokio::sync::mpsc;
+use prost::Message;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::identity::AgentIdentity;
-use crate::ingest::{IngestError, IngestHandle, PendingAck};
+use crate::ingest::{IngestError, IngestHandle, PendingAck, SessionFence};
 use crate::inventory::AgentId;
 
 /// Batches a single stream may have awaiting commit.
 const IN_FLIGHT_PER_STREAM: usize = 64;
+/// Encoded bytes of batches read but not yet acknowledged, across all streams.
+pub const QUEUED_BYTES_BUDGET: usize = 128 * 1024 * 1024;
+/// How long a new stream may take to say Hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `hygie.v1.Inventory` service.
 #[derive(Debug, Clone)]
 pub struct InventoryService {
     ingest: IngestHandle,
+    budget: Arc<Semaphore>,
+    shutdown: CancellationToken,
 }
 
 impl InventoryService {
-    /// A service feeding the given writer.
-    pub fn new(ingest: IngestHandle) -> Self {
-        InventoryService { ingest }
+    /// A service feeding the given writer; its streams end when `shutdown` is cancelled.
+    pub fn new(ingest: IngestHandle, shutdown: CancellationToken) -> Self {
+        InventoryService {
+            ingest,
+            budget: Arc::new(Semaphore::new(QUEUED_BYTES_BUDGET)),
+            shutdown,
+        }
     }
 
     /// The tonic server wrapper, with the contract's message size limit.
@@ -74,7 +91,10 @@ impl pb::inventory_server::Inventory for InventoryService {
         })?;
         let mut inbound = request.into_inner();
 
-        let hello = match inbound.message().await? {
+        let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no Hello within 30 s"))??;
+        let hello = match first {
             Some(pb::AgentMessage {
                 kind: Some(pb::agent_message::Kind::Hello(hello)),
             }) => AgentHello::try_from(hello).map_err(|error| {
@@ -96,7 +116,7 @@ impl pb::inventory_server::Inventory for InventoryService {
             %outbox,
             "agent connected"
         );
-        let agent = self
+        let registration = self
             .ingest
             .register(identity.clone(), hello)
             .await
@@ -109,6 +129,7 @@ impl pb::inventory_server::Inventory for InventoryService {
                 site: identity.site().to_owned(),
                 max_batch_observations: hygie_proto::limits::MAX_BATCH_OBSERVATIONS as u32,
                 collector_version: env!("CARGO_PKG_VERSION").to_owned(),
+                last_committed_sequence: registration.last_committed,
             })),
         };
         // The channel is empty, so this cannot wait.
@@ -116,86 +137,112 @@ impl pb::inventory_server::Inventory for InventoryService {
 
         let (pending, pending_receiver) = mpsc::channel(IN_FLIGHT_PER_STREAM);
         tokio::spawn(acknowledge(pending_receiver, outgoing));
-        tokio::spawn(read_batches(
-            inbound,
-            self.ingest.clone(),
-            Session {
-                identity,
-                agent,
-                outbox,
-            },
-            pending,
-        ));
+        let session = Session {
+            identity,
+            agent: registration.agent,
+            outbox,
+            fence: SessionFence::new(),
+            ingest: self.ingest.clone(),
+            budget: Arc::clone(&self.budget),
+        };
+        tokio::spawn(session.read_batches(inbound, pending, self.shutdown.clone()));
         Ok(Response::new(Box::pin(ReceiverStream::new(
             outgoing_receiver,
         ))))
     }
 }
 
-/// Who is on the other end of a stream.
+/// One agent's stream.
 #[derive(Debug)]
 struct Session {
     identity: AgentIdentity,
     agent: AgentId,
     outbox: OutboxId,
+    fence: Arc<SessionFence>,
+    ingest: IngestHandle,
+    budget: Arc<Semaphore>,
 }
 
 /// What the acker must send next, in stream order.
 enum Pending {
-    /// Await this commit, then Ack it.
-    Commit(u64, PendingAck),
+    /// Await this commit, then Ack it; the permit holds the batch's share of the byte budget.
+    Commit(u64, PendingAck, OwnedSemaphorePermit),
     /// End the stream with this status (after the Acks queued before it).
     End(Status),
 }
 
-async fn read_batches(
-    mut inbound: Streaming<pb::AgentMessage>,
-    ingest: IngestHandle,
-    session: Session,
-    pending: mpsc::Sender<Pending>,
-) {
-    let end = loop {
-        let message = match inbound.message().await {
-            Ok(Some(message)) => message,
-            Ok(None) => break None,
-            Err(status) => {
-                tracing::debug!(agent = %session.identity, %status, "stream ended by the agent side");
-                break None;
-            }
-        };
-        let wire = match message.kind {
-            Some(pb::agent_message::Kind::Batch(batch)) => batch,
-            Some(pb::agent_message::Kind::Hello(_)) | None => {
-                break Some(Status::invalid_argument(
-                    "expected an ObservationBatch after the Hello",
-                ));
-            }
-        };
-        let sequence = wire.sequence;
-        let batch = match ObservationBatch::try_from(wire) {
-            Ok(batch) => batch,
-            Err(error) => {
-                tracing::warn!(agent = %session.identity, sequence, error = %error, "batch refused");
-                break Some(reject_batch(sequence, &error));
-            }
-        };
-        match ingest.submit(session.agent, session.outbox, batch).await {
-            Ok(answer) => {
-                if pending
-                    .send(Pending::Commit(sequence, answer))
-                    .await
-                    .is_err()
-                {
-                    break None;
+impl Session {
+    async fn read_batches(
+        self,
+        mut inbound: Streaming<pb::AgentMessage>,
+        pending: mpsc::Sender<Pending>,
+        shutdown: CancellationToken,
+    ) {
+        let end = loop {
+            let message = tokio::select! {
+                message = inbound.message() => message,
+                () = shutdown.cancelled() => {
+                    break Some(Status::unavailable("the collector is shutting down"));
                 }
+            };
+            let message = match message {
+                Ok(Some(message)) => message,
+                Ok(None) => break None,
+                // A broken stream, or a message over the size limit: say so if anyone listens.
+                Err(status) => {
+                    tracing::debug!(agent = %self.identity, %status, "stream read failed");
+                    break Some(status);
+                }
+            };
+            let wire = match message.kind {
+                Some(pb::agent_message::Kind::Batch(batch)) => batch,
+                Some(pb::agent_message::Kind::Hello(_)) | None => {
+                    break Some(Status::invalid_argument(
+                        "expected an ObservationBatch after the Hello",
+                    ));
+                }
+            };
+            let sequence = wire.sequence;
+            let cost = wire.encoded_len().clamp(1, QUEUED_BYTES_BUDGET);
+            let permit = match Arc::clone(&self.budget)
+                .acquire_many_owned(u32::try_from(cost).unwrap_or(u32::MAX))
+                .await
+            {
+                Ok(permit) => permit,
+                Err(_) => break Some(Status::unavailable("the collector is shutting down")),
+            };
+            let batch = match ObservationBatch::try_from(wire) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(agent = %self.identity, sequence, error = %error, "batch refused");
+                    break Some(reject_batch(sequence, &error));
+                }
+            };
+            if self.fence.is_failed() {
+                break Some(unavailable(&IngestError::Fenced));
             }
-            Err(error) => break Some(unavailable(&error)),
+            match self
+                .ingest
+                .submit(self.agent, self.outbox, &self.fence, batch)
+                .await
+            {
+                Ok(answer) => {
+                    if pending
+                        .send(Pending::Commit(sequence, answer, permit))
+                        .await
+                        .is_err()
+                    {
+                        break None;
+                    }
+                }
+                Err(error) => break Some(unavailable(&error)),
+            }
+        };
+        if let Some(status) = end {
+            let _ = pending.send(Pending::End(status)).await;
         }
-    };
-    if let Some(status) = end {
-        let _ = pending.send(Pending::End(status)).await;
+        tracing::debug!(agent = %self.identity, "agent stream closed");
     }
-    tracing::debug!(agent = %session.identity, "agent stream closed");
 }
 
 async fn acknowledge(
@@ -204,7 +251,7 @@ async fn acknowledge(
 ) {
     while let Some(next) = pending.recv().await {
         let message = match next {
-            Pending::Commit(sequence, answer) => match answer.await {
+            Pending::Commit(sequence, answer, _permit) => match answer.await {
                 Ok(Ok(outcome)) => Ok(pb::CollectorMessage {
                     kind: Some(pb::collector_message::Kind::Ack(pb::Ack {
                         sequence: outcome.sequence,
@@ -222,8 +269,9 @@ async fn acknowledge(
         };
         let last = message.is_err();
         if outgoing.send(message).await.is_err() || last {
-            // The agent went away, or the stream ends here; batches still queued will be
-            // committed and their Acks re-sent as duplicates when the agent reconnects.
+            // The agent went away, or the stream ends here. Batches still queued are either
+            // committed (their Acks are sent again, as duplicates, when the agent resends them)
+            // or fenced and refused, so the agent resends from the first unacknowledged one.
             break;
         }
     }

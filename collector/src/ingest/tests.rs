@@ -90,7 +90,11 @@ async fn commit(
     outbox: OutboxId,
     batch: ObservationBatch,
 ) -> Result<BatchOutcome, IngestError> {
-    ingest.submit(1, outbox, batch).await?.await.unwrap()
+    ingest
+        .submit(1, outbox, &SessionFence::new(), batch)
+        .await?
+        .await
+        .unwrap()
 }
 
 fn start(store: &MemoryStore) -> (IngestHandle, WriterThread) {
@@ -191,11 +195,12 @@ async fn queued_batches_share_one_commit() {
     store.0.lock().unwrap().commit_delay = std::time::Duration::from_millis(20);
     let (ingest, writer) = start(&store);
     // Queue many batches before awaiting any outcome: the writer groups what is waiting.
+    let fence = SessionFence::new();
     let mut pending = Vec::new();
     for sequence in 1..=50 {
         pending.push(
             ingest
-                .submit(1, OUTBOX, batch(sequence, sequence * 10, 10))
+                .submit(1, OUTBOX, &fence, batch(sequence, sequence * 10, 10))
                 .await
                 .unwrap(),
         );
@@ -211,5 +216,84 @@ async fn queued_batches_share_one_commit() {
         shelf.commits < 50,
         "{} commits for 50 batches",
         shelf.commits
+    );
+}
+
+#[tokio::test]
+async fn batches_queued_behind_a_failed_commit_are_fenced_not_applied() {
+    let store = MemoryStore::default();
+    {
+        let mut shelf = store.0.lock().unwrap();
+        shelf.fail_commits = 1;
+        // Slow commits, so batch 2 is queued while batch 1 fails.
+        shelf.commit_delay = std::time::Duration::from_millis(50);
+    }
+    let (ingest, writer) = start(&store);
+    let fence = SessionFence::new();
+    let first = ingest
+        .submit(1, OUTBOX, &fence, batch(1, 0, 2))
+        .await
+        .unwrap();
+    let second = ingest
+        .submit(1, OUTBOX, &fence, batch(2, 10, 2))
+        .await
+        .unwrap();
+    assert!(matches!(first.await.unwrap(), Err(IngestError::Store(_))));
+    // Had batch 2 committed, the cursor would pass batch 1 and its resend would be "a replay".
+    assert!(matches!(second.await.unwrap(), Err(IngestError::Fenced)));
+    assert!(fence.is_failed());
+
+    // The agent reconnects (a new session) and resends both, in order.
+    let retry = SessionFence::new();
+    let again_first = ingest
+        .submit(1, OUTBOX, &retry, batch(1, 0, 2))
+        .await
+        .unwrap();
+    let again_second = ingest
+        .submit(1, OUTBOX, &retry, batch(2, 10, 2))
+        .await
+        .unwrap();
+    assert!(!again_first.await.unwrap().unwrap().duplicate);
+    assert!(!again_second.await.unwrap().unwrap().duplicate);
+    drop(ingest);
+    writer.join();
+    assert_eq!(
+        store.0.lock().unwrap().history,
+        4,
+        "nothing lost, nothing twice"
+    );
+}
+
+#[tokio::test]
+async fn registration_reports_the_outbox_cursor() {
+    let store = MemoryStore::default();
+    let (ingest, writer) = start(&store);
+    commit(&ingest, OUTBOX, batch(7, 0, 1)).await.unwrap();
+    let hello = AgentHello {
+        agent_version: "test".into(),
+        hostname: "host".into(),
+        interfaces: vec![],
+        outbox_id: OUTBOX,
+    };
+    let identity = AgentIdentity::new("ward-3", "chu").unwrap();
+    let registration = ingest.register(identity, hello).await.unwrap();
+    assert_eq!(registration.last_committed, 7);
+    drop(ingest);
+    writer.join();
+}
+
+#[tokio::test]
+async fn implausibly_old_observations_are_stamped_on_arrival() {
+    let store = MemoryStore::default();
+    let (ingest, writer) = start(&store);
+    let mut old = batch(1, 0, 1);
+    old.observations[0].seen_at = "1970-01-01T00:00:01Z".parse().unwrap();
+    commit(&ingest, OUTBOX, old).await.unwrap();
+    drop(ingest);
+    writer.join();
+    let shelf = store.0.lock().unwrap();
+    assert_eq!(
+        shelf.inventory.assets().next().unwrap().seen.first,
+        (fixed_clock())()
     );
 }

@@ -17,6 +17,16 @@ use litemap::LiteMap;
 /// Database id of a registered agent.
 pub type AgentId = i64;
 
+/// Facts kept per asset. A device claiming more (a misbehaving or hostile one) keeps its first
+/// ones; the rest still appear in the observation history. Bounds the inventory's memory.
+pub const MAX_ADDRESSES_PER_ASSET: usize = 64;
+/// See [`MAX_ADDRESSES_PER_ASSET`].
+pub const MAX_HOSTNAMES_PER_ASSET: usize = 16;
+/// See [`MAX_ADDRESSES_PER_ASSET`].
+pub const MAX_SERVICES_PER_ASSET: usize = 128;
+/// See [`MAX_ADDRESSES_PER_ASSET`].
+pub const MAX_SIGHTINGS_PER_ASSET: usize = 64;
+
 /// The first and last time a fact was observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seen {
@@ -196,12 +206,17 @@ impl Inventory {
         };
 
         for ip in &observation.ips {
-            if include(&mut asset.addresses, ip, at) {
+            if include(&mut asset.addresses, ip, at, MAX_ADDRESSES_PER_ASSET) {
                 dirty.addresses.insert((mac, *ip));
             }
         }
         if let Some(hostname) = &observation.hostname
-            && include(&mut asset.hostnames, hostname.as_str(), at)
+            && include(
+                &mut asset.hostnames,
+                hostname.as_str(),
+                at,
+                MAX_HOSTNAMES_PER_ASSET,
+            )
         {
             dirty.hostnames.insert((mac, hostname.clone()));
         }
@@ -210,6 +225,7 @@ impl Inventory {
                 service_type: service.service_type.clone(),
                 instance: service.instance.clone(),
             };
+            let room = asset.services.len() < MAX_SERVICES_PER_ASSET;
             let changed = match asset.services.get_mut(&key) {
                 Some(record) => {
                     // The most recent announcement describes the service; older ones only
@@ -220,7 +236,7 @@ impl Inventory {
                     }
                     record.seen.include(at) | newer
                 }
-                None => {
+                None if room => {
                     asset.services.insert(
                         key.clone(),
                         ServiceRecord {
@@ -230,12 +246,14 @@ impl Inventory {
                     );
                     true
                 }
+                None => false,
             };
             if changed {
                 dirty.services.insert((mac, key));
             }
         }
 
+        let room = asset.sightings.len() < MAX_SIGHTINGS_PER_ASSET;
         let changed = match asset.sightings.get_mut(&agent) {
             Some(sighting) => {
                 let newer = at >= sighting.seen.last && sighting.interface != observation.interface;
@@ -244,7 +262,7 @@ impl Inventory {
                 }
                 sighting.seen.include(at) | newer
             }
-            None => {
+            None if room => {
                 asset.sightings.insert(
                     agent,
                     Sighting {
@@ -254,6 +272,7 @@ impl Inventory {
                 );
                 true
             }
+            None => false,
         };
         if changed {
             dirty.sightings.insert((mac, agent));
@@ -261,19 +280,22 @@ impl Inventory {
     }
 }
 
-/// Records a sighting of `key` at `at` in an interval map; returns whether the map changed.
-/// Takes the key borrowed so the common case (already known) allocates nothing.
-fn include<K, Q>(map: &mut LiteMap<K, Seen>, key: &Q, at: Timestamp) -> bool
+/// Records a sighting of `key` at `at` in an interval map holding at most `cap` keys; returns
+/// whether the map changed. Takes the key borrowed so the common case (already known)
+/// allocates nothing.
+fn include<K, Q>(map: &mut LiteMap<K, Seen>, key: &Q, at: Timestamp, cap: usize) -> bool
 where
     K: Ord + Borrow<Q>,
     Q: Ord + ToOwned<Owned = K> + ?Sized,
 {
+    let room = map.len() < cap;
     match map.get_mut(key) {
         Some(seen) => seen.include(at),
-        None => {
+        None if room => {
             map.insert(key.to_owned(), Seen::at(at));
             true
         }
+        None => false,
     }
 }
 

@@ -128,3 +128,18 @@ fn a_service_keeps_its_latest_announcement() {
     assert_eq!(record.latest.port, 8080);
     assert_eq!(record.seen.first, at("2026-11-25T09:00:00Z"));
 }
+
+#[test]
+fn an_asset_keeps_a_bounded_number_of_addresses() {
+    let mut inventory = Inventory::new();
+    for n in 0..100u8 {
+        let address = format!("198.18.1.{n}");
+        inventory.merge(
+            1,
+            &sighting(PUMP, &address, "2026-11-25T10:00:00Z"),
+            &mut Dirty::default(),
+        );
+    }
+    let asset = inventory.get(&PUMP.parse().unwrap()).unwrap();
+    assert_eq!(asset.addresses.len(), MAX_ADDRESSES_PER_ASSET);
+}

@@ -96,6 +96,9 @@ pub struct Commit<'a> {
     pub now: Timestamp,
 }
 
+/// Most history rows one pruning pass deletes, so a large backlog never stalls ingest for long.
+pub const PRUNE_SLICE: u64 = 10_000;
+
 /// How much observation history to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
@@ -120,7 +123,8 @@ pub trait InventoryWriter {
     ) -> Result<AgentId, StoreError>;
     /// Persists one group commit in a single transaction: all of it or nothing.
     fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StoreError>;
-    /// Deletes history beyond the retention bounds; returns the number of rows deleted.
+    /// Deletes at most [`PRUNE_SLICE`] rows of history beyond the retention bounds, oldest
+    /// first; returns the number deleted.
     fn prune_history(&mut self, retention: Retention, now: Timestamp) -> Result<u64, StoreError>;
 }
 

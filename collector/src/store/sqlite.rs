@@ -354,38 +354,21 @@ impl InventoryWriter for SqliteStore {
 
     fn prune_history(&mut self, retention: Retention, now: Timestamp) -> Result<u64, StoreError> {
         let context = "pruning the observation history";
-        let connection = &self.connection;
-        let mut deleted = 0;
-        // Ids grow with arrival time, so both bounds delete from the low end, in slices small
-        // enough not to stall ingest.
+        // Ids grow with arrival time, so both bounds delete from the low end: everything below
+        // `keep_from` (row bound) or received before `cutoff` (age bound), one slice at a time.
         let max_rows = i64::try_from(retention.max_rows).unwrap_or(i64::MAX);
-        let newest: Option<i64> = connection
-            .query_row("SELECT max(id) FROM observations", [], |row| row.get(0))
-            .map_err(StoreError::sqlite(context))?;
-        if let Some(newest) = newest {
-            deleted += connection
-                .execute(
-                    "DELETE FROM observations WHERE id <= ?1",
-                    [newest.saturating_sub(max_rows)],
-                )
-                .map_err(StoreError::sqlite(context))? as u64;
-        }
         let cutoff = micros(now.saturating_sub(retention.max_age).unwrap_or(now));
-        loop {
-            let slice = connection
-                .execute(
-                    "DELETE FROM observations
-                     WHERE id < (SELECT coalesce(min(id), 0) + 10000 FROM observations)
-                       AND received_at < ?1",
-                    [cutoff],
-                )
-                .map_err(StoreError::sqlite(context))? as u64;
-            deleted += slice;
-            if slice == 0 {
-                break;
-            }
-        }
-        Ok(deleted)
+        let deleted = self
+            .connection
+            .execute(
+                "DELETE FROM observations WHERE id IN (
+                    SELECT id FROM (SELECT id, received_at FROM observations ORDER BY id LIMIT ?3)
+                    WHERE id <= (SELECT coalesce(max(id), 0) FROM observations) - ?1
+                       OR received_at < ?2)",
+                params![max_rows, cutoff, super::PRUNE_SLICE as i64],
+            )
+            .map_err(StoreError::sqlite(context))?;
+        Ok(deleted as u64)
     }
 }
 
