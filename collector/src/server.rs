@@ -175,7 +175,6 @@ pub async fn serve(
                 stopping.clone().cancelled_owned(),
             ),
     );
-    tokio::pin!(server);
 
     let mut writer_done = tokio::task::spawn_blocking(move || writer.join());
     tokio::pin!(shutdown);
