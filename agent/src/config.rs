@@ -10,6 +10,8 @@ use bytesize::ByteSize;
 use serde::Deserialize;
 use tonic::transport::Uri;
 
+use crate::discovery::settings::{DiscoverySection, DiscoverySettings};
+
 /// A configuration that cannot be used, with the offending file or key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -27,6 +29,8 @@ pub enum ConfigError {
     },
     #[error("{key}: {reason}")]
     Invalid { key: String, reason: String },
+    #[error(transparent)]
+    Discovery(#[from] crate::discovery::settings::InvalidSetting),
 }
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
@@ -45,6 +49,7 @@ struct File {
     outbox: OutboxSection,
     #[serde(default)]
     sources: SourcesSection,
+    discovery: Option<DiscoverySection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +176,8 @@ pub struct AgentConfig {
     pub outbox: OutboxSettings,
     /// JSON-lines file sources.
     pub file_sources: Vec<FileSourceSettings>,
+    /// Network discovery, if the agent discovers (rather than only forwarding files).
+    pub discovery: Option<DiscoverySettings>,
 }
 
 /// Default outbox bound.
@@ -257,12 +264,25 @@ impl AgentConfig {
             .sources
             .file
             .into_iter()
-            .map(|source| FileSourceSettings {
-                path: base.join(source.path),
-                follow: source.follow,
-                poll_interval: source.poll_interval.unwrap_or(Duration::from_millis(500)),
+            .map(|source| {
+                let poll_interval = source.poll_interval.unwrap_or(Duration::from_millis(500));
+                if poll_interval < Duration::from_millis(10) {
+                    return Err(invalid(
+                        "sources.file.poll_interval",
+                        "must be at least 10ms",
+                    ));
+                }
+                Ok(FileSourceSettings {
+                    path: base.join(source.path),
+                    follow: source.follow,
+                    poll_interval,
+                })
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
+        let discovery = file
+            .discovery
+            .map(DiscoverySettings::try_from)
+            .transpose()?;
         Ok(AgentConfig {
             collector: CollectorSettings {
                 endpoint,
@@ -278,6 +298,7 @@ impl AgentConfig {
                 max_bytes,
             },
             file_sources,
+            discovery,
         })
     }
 }

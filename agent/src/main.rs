@@ -87,8 +87,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Outbox { config } => {
             let config = AgentConfig::load(&config)?;
-            let outbox = Outbox::open(&config.outbox.path, config.outbox.max_bytes)?;
-            let stats = outbox.stats()?;
+            let outbox = Outbox::open_read_only(&config.outbox.path)?;
+            let mut stats = outbox.stats()?;
+            stats.max_bytes = config.outbox.max_bytes;
             println!("outbox {} ({})", outbox.id(), config.outbox.path.display());
             println!("{}", serde_json::to_string_pretty(&stats)?);
             Ok(())

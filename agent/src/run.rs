@@ -1,12 +1,17 @@
-//! `hygie-agent run`: sources → outbox → uplink, until a shutdown signal.
+//! `hygie-agent run`: sources and discovery → shaping → outbox → uplink, until shutdown.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use hygie_proto::{Observation, error_chain};
+use jiff::SignedDuration;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::aggregate::Shaper;
 use crate::config::AgentConfig;
+use crate::discovery::live::{self, DiscoveryError};
 use crate::outbox::{Outbox, OutboxError, SharedOutbox};
 use crate::sources::SourceEvent;
 use crate::sources::file::FileSource;
@@ -19,10 +24,14 @@ pub enum RunError {
     Outbox(#[from] OutboxError),
     #[error(transparent)]
     Uplink(#[from] UplinkError),
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
 }
 
 /// Most observations appended in one outbox transaction.
 const APPEND_CHUNK: usize = 2_000;
+/// Longest wait between attempts to write to a failing outbox.
+const MAX_APPEND_RETRY: Duration = Duration::from_secs(60);
 
 /// Runs the agent until `shutdown`. The uplink stopping for good (a refused certificate) does
 /// not stop collection: observations keep going to the outbox until the operator fixes it.
@@ -44,40 +53,86 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     );
 
     let (events, events_receiver) = mpsc::channel(64);
-    let mut sources = JoinSet::new();
+    let mut tasks = JoinSet::new();
     for settings in config.file_sources {
         let source = FileSource::new(settings);
         let start = outbox.source_position(source.key().to_owned()).await?;
         let (events, shutdown) = (events.clone(), shutdown.clone());
-        sources.spawn(async move {
+        tasks.spawn(async move {
             let key = source.key().to_owned();
             if let Err(error) = source.run(start, events, shutdown).await {
-                tracing::error!(source = %key, error = %crate::uplink::disposition::describe(&error), "source stopped");
+                tracing::error!(source = %key, error = %error_chain(&error), "source stopped");
             }
         });
     }
+    let discovery = match &config.discovery {
+        Some(settings) => {
+            let (raw, raw_receiver) = mpsc::channel(4096);
+            let refresh = SignedDuration::try_from(settings.refresh).unwrap_or(SignedDuration::MAX);
+            tasks.spawn(shape(raw_receiver, Shaper::new(refresh), events.clone()));
+            Some(live::start(settings, raw, shutdown.clone(), None)?)
+        }
+        None => None,
+    };
     drop(events);
     let writer = tokio::spawn(write_outbox(
         events_receiver,
         outbox.clone(),
         Arc::clone(&new_observations),
+        shutdown.clone(),
     ));
 
     match uplink.run(shutdown.clone()).await {
         UplinkEnd::Shutdown => {}
         UplinkEnd::Halted(_) => shutdown.cancelled().await,
     }
-    while sources.join_next().await.is_some() {}
+    if let Some(discovery) = discovery {
+        let _ = tokio::task::spawn_blocking(move || discovery.join()).await;
+    }
+    while tasks.join_next().await.is_some() {}
     let _ = writer.await;
     tracing::info!("agent stopped");
     Ok(())
 }
 
-/// Drains source events into the outbox, grouping what is queued into one transaction.
+/// Lets through only what is new, changed, or due for a liveness refresh.
+pub async fn shape(
+    mut raw: mpsc::Receiver<Observation>,
+    mut shaper: Shaper,
+    events: mpsc::Sender<SourceEvent>,
+) {
+    let mut last_report = tokio::time::Instant::now();
+    while let Some(observation) = raw.recv().await {
+        if let Some((observation, _)) = shaper.offer(observation) {
+            let event = SourceEvent {
+                observations: vec![observation],
+                position: None,
+            };
+            if events.send(event).await.is_err() {
+                break;
+            }
+        }
+        if last_report.elapsed() >= Duration::from_secs(600) {
+            last_report = tokio::time::Instant::now();
+            let stats = shaper.stats();
+            tracing::info!(
+                devices = stats.devices,
+                forwarded = stats.forwarded,
+                suppressed = stats.suppressed,
+                "discovery shaping"
+            );
+        }
+    }
+}
+
+/// Drains source events into the outbox, grouping what is queued into one transaction. A
+/// failing write is retried (with backoff) before anything else is taken: sources then wait,
+/// and a file position is never saved past lines that were not stored.
 async fn write_outbox(
     mut events: mpsc::Receiver<SourceEvent>,
     outbox: SharedOutbox,
     new_observations: Arc<Notify>,
+    shutdown: CancellationToken,
 ) {
     while let Some(first) = events.recv().await {
         let mut observations = first.observations;
@@ -92,20 +147,35 @@ async fn write_outbox(
             }
         }
         let count = observations.len();
-        match outbox.append(observations, positions).await {
-            Ok(_) => {
-                if count > 0 {
-                    new_observations.notify_one();
+        let (observations, positions): (Arc<[_]>, Arc<[_]>) =
+            (observations.into(), positions.into());
+        let mut delay = Duration::from_secs(1);
+        loop {
+            match outbox
+                .append(Arc::clone(&observations), Arc::clone(&positions))
+                .await
+            {
+                Ok(_) => {
+                    if count > 0 {
+                        new_observations.notify_one();
+                    }
+                    break;
                 }
-            }
-            Err(error) => {
-                // The disk is failing: the observations are lost, and the file position was
-                // not saved either, so a file source re-reads them after a restart.
-                tracing::error!(
-                    lost = count,
-                    error = %crate::uplink::disposition::describe(&error),
-                    "cannot write to the outbox"
-                );
+                Err(error) => {
+                    tracing::error!(
+                        waiting = count,
+                        retry_in = ?delay,
+                        error = %error_chain(&error),
+                        "cannot write to the outbox; collection waits until it works"
+                    );
+                    tokio::select! {
+                        // Nothing was stored and no file position saved: file sources read
+                        // these lines again after a restart.
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(MAX_APPEND_RETRY);
+                }
             }
         }
     }

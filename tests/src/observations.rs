@@ -21,7 +21,7 @@ pub fn device(n: u32, seen_at: Timestamp) -> Observation {
     observation.ips = vec![IpAddr::V4(Ipv4Addr::new(198, 18, high, low))];
     observation.interface = "eth0".into();
     observation.hostname = Some(format!("device-{n}"));
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         observation.services = vec![MdnsService {
             instance: format!("device-{n}._http._tcp.local."),
             service_type: "_http._tcp.local.".into(),

@@ -18,7 +18,13 @@
 //! 4. Unacknowledged batches are sent in sequence order; after a reconnect all of them are sent
 //!    again, oldest first, before any new batch is formed.
 //! 5. The outbox id is random, created with the file and stored in it. A new file (reinstall,
-//!    wiped disk) is a new outbox whose sequences cannot be mistaken for an old one's.
+//!    wiped disk) is a new outbox whose sequences cannot be mistaken for an old one's. A copy of
+//!    a file (a restored backup, a cloned machine) is detected when the collector's Welcome
+//!    reports a higher committed sequence than the outbox ever formed: the outbox then takes a
+//!    new id before sending anything.
+//! 6. One process at a time: `<outbox>.lock` is held while the outbox is open.
+//! 7. A batch holds at most `batch_max_observations` and 4 MiB of encoded observations, so it
+//!    always fits in one gRPC message.
 //!
 //! # When full
 //!
@@ -26,14 +32,18 @@
 //! bound evicts the oldest observations first, a whole batch at a time when the oldest rows are
 //! batched; every evicted observation is counted (persistently, in `meta`) and logged. Oldest
 //! first because the newest observations describe the network as it is now, and a device still
-//! present will be seen again. The SQLite file itself may exceed the bound by its page overhead.
+//! present will be seen again. Batches the collector refused as invalid are set aside outside
+//! the bound, at most [`MAX_SET_ASIDE`] of them (older ones are deleted and counted). The SQLite
+//! file itself may exceed the bound by its page overhead.
 
 mod store;
 
 mod shared;
 
 pub use shared::SharedOutbox;
-pub use store::{AppendOutcome, BatchSpan, Outbox, OutboxError, OutboxStats, SourcePosition};
+pub use store::{
+    AppendOutcome, BatchSpan, MAX_SET_ASIDE, Outbox, OutboxError, OutboxStats, SourcePosition,
+};
 
 #[cfg(test)]
 mod tests;

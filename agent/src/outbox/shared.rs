@@ -11,21 +11,21 @@ use super::{AppendOutcome, BatchSpan, Outbox, OutboxError, OutboxStats, SourcePo
 #[derive(Debug, Clone)]
 pub struct SharedOutbox {
     inner: Arc<Mutex<Outbox>>,
-    id: OutboxId,
+    id: Arc<Mutex<OutboxId>>,
 }
 
 impl SharedOutbox {
     /// Wraps an open outbox.
     pub fn new(outbox: Outbox) -> Self {
         SharedOutbox {
-            id: outbox.id(),
+            id: Arc::new(Mutex::new(outbox.id())),
             inner: Arc::new(Mutex::new(outbox)),
         }
     }
 
     /// The outbox identity.
     pub fn id(&self) -> OutboxId {
-        self.id
+        *self.id.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 
     async fn with<T, F>(&self, operation: F) -> Result<T, OutboxError>
@@ -41,17 +41,14 @@ impl SharedOutbox {
             operation(&mut outbox)
         })
         .await
-        .map_err(|error| OutboxError::Corrupt {
-            path: Default::default(),
-            reason: format!("outbox task failed: {error}"),
-        })?
+        .map_err(|error| OutboxError::Task(error.to_string()))?
     }
 
     /// See [`Outbox::append`].
     pub async fn append(
         &self,
-        observations: Vec<Observation>,
-        positions: Vec<SourcePosition>,
+        observations: Arc<[Observation]>,
+        positions: Arc<[SourcePosition]>,
     ) -> Result<AppendOutcome, OutboxError> {
         self.with(move |outbox| outbox.append(&observations, &positions))
             .await
@@ -72,8 +69,25 @@ impl SharedOutbox {
     }
 
     /// See [`Outbox::form_batch`].
-    pub async fn form_batch(&self, max: usize) -> Result<Option<BatchSpan>, OutboxError> {
-        self.with(move |outbox| outbox.form_batch(max)).await
+    pub async fn form_batch(
+        &self,
+        max_observations: usize,
+        max_bytes: u64,
+    ) -> Result<Option<BatchSpan>, OutboxError> {
+        self.with(move |outbox| outbox.form_batch(max_observations, max_bytes))
+            .await
+    }
+
+    /// See [`Outbox::last_sequence`].
+    pub async fn last_sequence(&self) -> Result<u64, OutboxError> {
+        self.with(|outbox| outbox.last_sequence()).await
+    }
+
+    /// See [`Outbox::renew_id`]; later Hellos carry the new id.
+    pub async fn renew_id(&self) -> Result<OutboxId, OutboxError> {
+        let id = self.with(|outbox| outbox.renew_id()).await?;
+        *self.id.lock().unwrap_or_else(|poison| poison.into_inner()) = id;
+        Ok(id)
     }
 
     /// See [`Outbox::load`].

@@ -23,6 +23,29 @@ pub enum OutboxError {
     },
     #[error("the outbox {path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("the outbox {path} is in use by another hygie-agent (lock {lock} is held)")]
+    Locked { path: PathBuf, lock: PathBuf },
+    #[error("cannot lock the outbox: {lock}")]
+    Lock {
+        lock: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no outbox at {0}")]
+    Missing(PathBuf),
+    #[error("an outbox task failed: {0}")]
+    Task(String),
+}
+
+/// Batches the collector refused that are kept for inspection, at most; older ones are
+/// deleted (and counted) past it.
+pub const MAX_SET_ASIDE: u64 = 1_000;
+
+/// What a deletion freed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Freed {
+    observations: u64,
+    bytes: u64,
 }
 
 fn sqlite(context: &'static str) -> impl FnOnce(rusqlite::Error) -> OutboxError {
@@ -47,6 +70,8 @@ pub struct BatchSpan {
 pub struct SourcePosition {
     /// Stable name of the source, e.g. `file:/var/lib/hygie-agent/import.jsonl`.
     pub source: String,
+    /// Inode of the file read, so a file replaced while the agent was stopped is read anew.
+    pub inode: u64,
     /// Byte offset of the next unread line.
     pub offset: u64,
     /// Number of lines read so far (for error messages after a restart).
@@ -96,6 +121,7 @@ const SCHEMA: &str = r#"
     );
     CREATE TABLE IF NOT EXISTS source_positions (
         source   TEXT PRIMARY KEY,
+        inode    INTEGER NOT NULL,
         position INTEGER NOT NULL,
         line     INTEGER NOT NULL
     );
@@ -116,6 +142,9 @@ pub struct Outbox {
     max_bytes: u64,
     /// Sum of `length(payload)` over `pending`, kept in step with every write.
     bytes: u64,
+    /// Held for the outbox's lifetime: two agents appending to and acknowledging one outbox
+    /// would corrupt its sequence.
+    _lock: Option<std::fs::File>,
 }
 
 impl Outbox {
@@ -130,6 +159,7 @@ impl Outbox {
         {
             let _ = std::fs::create_dir_all(parent);
         }
+        let lock = lock(path)?;
         let mut connection = Connection::open(path).map_err(open_error)?;
         connection
             .execute_batch(
@@ -179,12 +209,75 @@ impl Outbox {
             id,
             max_bytes,
             bytes: bytes as u64,
+            _lock: Some(lock),
+        })
+    }
+
+    /// Opens an existing outbox read-only, without its lock, to look at it (`hygie-agent
+    /// outbox`) while an agent runs. Creates nothing.
+    pub fn open_read_only(path: &Path) -> Result<Self, OutboxError> {
+        if !path.exists() {
+            return Err(OutboxError::Missing(path.to_owned()));
+        }
+        let open_error = |source| OutboxError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let connection =
+            Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(open_error)?;
+        let stored: Vec<u8> = connection
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'outbox_id'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(open_error)?;
+        let id = OutboxId::from_slice(&stored).ok_or_else(|| OutboxError::Corrupt {
+            path: path.to_owned(),
+            reason: "outbox id is not 16 bytes".into(),
+        })?;
+        let bytes: i64 = connection
+            .query_row(
+                "SELECT coalesce(sum(length(payload)), 0) FROM pending",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(open_error)?;
+        Ok(Outbox {
+            connection,
+            path: path.to_owned(),
+            id,
+            max_bytes: 0,
+            bytes: bytes as u64,
+            _lock: None,
         })
     }
 
     /// This outbox's identity, sent in the Hello.
     pub fn id(&self) -> OutboxId {
         self.id
+    }
+
+    /// The highest sequence this outbox has ever given a batch (0 if none).
+    pub fn last_sequence(&self) -> Result<u64, OutboxError> {
+        last_sequence(&self.connection)
+    }
+
+    /// Takes a new random identity, for an outbox found to share its id with another one (a
+    /// restored backup, a cloned machine): the collector would take its new batches for replays
+    /// of the other's. Stored observations and formed batches are kept and sent under the new id.
+    pub fn renew_id(&mut self) -> Result<OutboxId, OutboxError> {
+        let id = OutboxId(rand::random());
+        self.connection
+            .execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'outbox_id'",
+                [id.0.as_slice()],
+            )
+            .map_err(sqlite("renewing the outbox id"))?;
+        tracing::warn!(old = %self.id, new = %id, "outbox id renewed");
+        self.id = id;
+        Ok(id)
     }
 
     /// Stores observations (and, atomically with them, a source's new read position), evicting
@@ -200,7 +293,8 @@ impl Outbox {
             .collect();
         let incoming: u64 = payloads.iter().map(|p| p.len() as u64).sum();
         let transaction = self.connection.transaction().map_err(sqlite("appending"))?;
-        let (evicted, freed) = evict(&transaction, self.bytes + incoming, self.max_bytes)?;
+        let freed = evict(&transaction, self.bytes + incoming, self.max_bytes)?;
+        let evicted = freed.observations;
         {
             let mut insert = transaction
                 .prepare_cached("INSERT INTO pending (payload) VALUES (?1)")
@@ -212,11 +306,13 @@ impl Outbox {
         for position in positions {
             transaction
                 .execute(
-                    "INSERT INTO source_positions (source, position, line) VALUES (?1, ?2, ?3)
+                    "INSERT INTO source_positions (source, inode, position, line)
+                     VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (source) DO UPDATE SET
-                        position = excluded.position, line = excluded.line",
+                        inode = excluded.inode, position = excluded.position, line = excluded.line",
                     params![
                         position.source,
+                        position.inode as i64,
                         position.offset as i64,
                         position.line as i64
                     ],
@@ -227,7 +323,7 @@ impl Outbox {
             add_counter(&transaction, "evicted_total", evicted)?;
         }
         transaction.commit().map_err(sqlite("appending"))?;
-        self.bytes = (self.bytes + incoming).saturating_sub(freed);
+        self.bytes = (self.bytes + incoming).saturating_sub(freed.bytes);
         if evicted > 0 {
             tracing::warn!(
                 evicted,
@@ -245,13 +341,14 @@ impl Outbox {
     pub fn source_position(&self, source: &str) -> Result<Option<SourcePosition>, OutboxError> {
         self.connection
             .query_row(
-                "SELECT position, line FROM source_positions WHERE source = ?1",
+                "SELECT inode, position, line FROM source_positions WHERE source = ?1",
                 [source],
                 |row| {
                     Ok(SourcePosition {
                         source: source.to_owned(),
-                        offset: row.get::<_, i64>(0)? as u64,
-                        line: row.get::<_, i64>(1)? as u64,
+                        inode: row.get::<_, i64>(0)? as u64,
+                        offset: row.get::<_, i64>(1)? as u64,
+                        line: row.get::<_, i64>(2)? as u64,
                     })
                 },
             )
@@ -281,47 +378,61 @@ impl Outbox {
             .map_err(sqlite("listing batches"))
     }
 
-    /// Forms the next batch from up to `max` unbatched observations, if there are any.
-    pub fn form_batch(&mut self, max: usize) -> Result<Option<BatchSpan>, OutboxError> {
-        let transaction = self
-            .connection
-            .transaction()
-            .map_err(sqlite("forming a batch"))?;
-        let (last_batched, last_sequence): (i64, i64) = transaction
-            .query_row(
-                "SELECT coalesce(max(last_id), 0), coalesce(max(sequence), 0) FROM batches",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .map_err(sqlite("forming a batch"))?;
-        // With no batch left, continue after the highest sequence ever used.
-        let last_sequence = last_sequence.max(read_counter(&transaction, "last_sequence")? as i64);
-        let (first_id, last_id, count): (Option<i64>, Option<i64>, i64) = transaction
-            .query_row(
-                "SELECT min(id), max(id), count(*) FROM
-                    (SELECT id FROM pending WHERE id > ?1 ORDER BY id LIMIT ?2)",
-                params![last_batched, max as i64],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .map_err(sqlite("forming a batch"))?;
-        let (Some(first_id), Some(last_id)) = (first_id, last_id) else {
+    /// Forms the next batch from the oldest unbatched observations: up to `max_observations`,
+    /// and no more than `max_bytes` of encoded observations (but at least one), so a batch
+    /// always fits in a gRPC message. `None` when nothing is waiting.
+    pub fn form_batch(
+        &mut self,
+        max_observations: usize,
+        max_bytes: u64,
+    ) -> Result<Option<BatchSpan>, OutboxError> {
+        let context = "forming a batch";
+        let transaction = self.connection.transaction().map_err(sqlite(context))?;
+        let last_batched: i64 = transaction
+            .query_row("SELECT coalesce(max(last_id), 0) FROM batches", [], |row| {
+                row.get(0)
+            })
+            .map_err(sqlite(context))?;
+        let (mut first_id, mut last_id, mut count, mut bytes) = (None, 0, 0u32, 0u64);
+        {
+            let mut statement = transaction
+                .prepare_cached(
+                    "SELECT id, length(payload) FROM pending WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .map_err(sqlite(context))?;
+            let mut rows = statement
+                .query(params![last_batched, max_observations as i64])
+                .map_err(sqlite(context))?;
+            while let Some(row) = rows.next().map_err(sqlite(context))? {
+                let id: i64 = row.get(0).map_err(sqlite(context))?;
+                let length: i64 = row.get(1).map_err(sqlite(context))?;
+                if count > 0 && bytes + length as u64 > max_bytes {
+                    break;
+                }
+                first_id.get_or_insert(id);
+                last_id = id;
+                count += 1;
+                bytes += length as u64;
+            }
+        }
+        let Some(first_id) = first_id else {
             return Ok(None);
         };
-        let sequence = last_sequence + 1;
+        let sequence = last_sequence(&transaction)? + 1;
         transaction
             .execute(
                 "INSERT INTO batches (sequence, first_id, last_id, observations)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![sequence, first_id, last_id, count],
+                params![sequence as i64, first_id, last_id, count],
             )
-            .map_err(sqlite("forming a batch"))?;
-        set_counter(&transaction, "last_sequence", sequence as u64)?;
-        transaction.commit().map_err(sqlite("forming a batch"))?;
+            .map_err(sqlite(context))?;
+        set_counter(&transaction, "last_sequence", sequence)?;
+        transaction.commit().map_err(sqlite(context))?;
         Ok(Some(BatchSpan {
-            sequence: sequence as u64,
+            sequence,
             first_id,
             last_id,
-            observations: count as u32,
+            observations: count,
         }))
     }
 
@@ -372,7 +483,7 @@ impl Outbox {
             .map_err(sqlite("acknowledging"))?;
         let freed = delete_batch(&transaction, sequence)?;
         transaction.commit().map_err(sqlite("acknowledging"))?;
-        self.bytes = self.bytes.saturating_sub(freed.1);
+        self.bytes = self.bytes.saturating_sub(freed.bytes);
         Ok(())
     }
 
@@ -399,8 +510,19 @@ impl Outbox {
             )
             .map_err(sqlite("setting aside"))?;
         let freed = delete_batch(&transaction, sequence)?;
+        // Bounded: a collector refusing everything must not grow this table forever.
+        let dropped = transaction
+            .execute(
+                "DELETE FROM set_aside WHERE sequence NOT IN
+                    (SELECT sequence FROM set_aside ORDER BY sequence DESC LIMIT ?1)",
+                [MAX_SET_ASIDE as i64],
+            )
+            .map_err(sqlite("setting aside"))?;
+        if dropped > 0 {
+            add_counter(&transaction, "set_aside_dropped", dropped as u64)?;
+        }
         transaction.commit().map_err(sqlite("setting aside"))?;
-        self.bytes = self.bytes.saturating_sub(freed.1);
+        self.bytes = self.bytes.saturating_sub(freed.bytes);
         Ok(())
     }
 
@@ -443,8 +565,8 @@ impl Outbox {
     }
 }
 
-/// Deletes a batch and its rows; returns (observations, bytes) freed.
-fn delete_batch(transaction: &Transaction<'_>, sequence: u64) -> Result<(u64, u64), OutboxError> {
+/// Deletes a batch and its rows.
+fn delete_batch(transaction: &Transaction<'_>, sequence: u64) -> Result<Freed, OutboxError> {
     let span: Option<(i64, i64)> = transaction
         .query_row(
             "DELETE FROM batches WHERE sequence = ?1 RETURNING first_id, last_id",
@@ -453,19 +575,19 @@ fn delete_batch(transaction: &Transaction<'_>, sequence: u64) -> Result<(u64, u6
         )
         .optional()
         .map_err(sqlite("deleting a batch"))?;
-    let Some((first_id, last_id)) = span else {
-        return Ok((0, 0));
-    };
-    delete_rows(transaction, first_id, last_id)
+    match span {
+        Some((first_id, last_id)) => delete_rows(transaction, first_id, last_id),
+        None => Ok(Freed::default()),
+    }
 }
 
-/// Deletes `pending` rows in an id range; returns (rows, bytes) freed.
+/// Deletes `pending` rows in an id range.
 fn delete_rows(
     transaction: &Transaction<'_>,
     first_id: i64,
     last_id: i64,
-) -> Result<(u64, u64), OutboxError> {
-    let (rows, bytes): (i64, i64) = transaction
+) -> Result<Freed, OutboxError> {
+    let (observations, bytes): (i64, i64) = transaction
         .query_row(
             "SELECT count(*), coalesce(sum(length(payload)), 0) FROM pending
              WHERE id BETWEEN ?1 AND ?2",
@@ -479,18 +601,21 @@ fn delete_rows(
             [first_id, last_id],
         )
         .map_err(sqlite("deleting observations"))?;
-    Ok((rows as u64, bytes as u64))
+    Ok(Freed {
+        observations: observations as u64,
+        bytes: bytes as u64,
+    })
 }
 
-/// Evicts oldest observations until `needed` bytes fit in `max`; returns (evicted, bytes freed).
-fn evict(transaction: &Transaction<'_>, needed: u64, max: u64) -> Result<(u64, u64), OutboxError> {
+/// Evicts oldest observations until `needed` bytes fit in `max`.
+fn evict(transaction: &Transaction<'_>, needed: u64, max: u64) -> Result<Freed, OutboxError> {
     let mut over = needed.saturating_sub(max);
-    let (mut evicted, mut freed) = (0, 0);
+    let mut total = Freed::default();
     while over > 0 {
         let oldest_batch: Option<i64> = transaction
             .query_row("SELECT min(sequence) FROM batches", [], |row| row.get(0))
             .map_err(sqlite("evicting"))?;
-        let (rows, bytes) = match oldest_batch {
+        let freed = match oldest_batch {
             Some(sequence) => delete_batch(transaction, sequence as u64)?,
             None => {
                 // Unbatched rows: evict a slice of the oldest.
@@ -507,11 +632,50 @@ fn evict(transaction: &Transaction<'_>, needed: u64, max: u64) -> Result<(u64, u
                 }
             }
         };
-        evicted += rows;
-        freed += bytes;
-        over = over.saturating_sub(bytes);
+        total.observations += freed.observations;
+        total.bytes += freed.bytes;
+        over = over.saturating_sub(freed.bytes);
     }
-    Ok((evicted, freed))
+    Ok(total)
+}
+
+/// Takes the outbox's lock file, `<outbox>.lock`, for the life of the returned file.
+fn lock(path: &Path) -> Result<std::fs::File, OutboxError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| OutboxError::Lock {
+            lock: lock_path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OutboxError::Locked {
+            path: path.to_owned(),
+            lock: lock_path,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(OutboxError::Lock {
+            lock: lock_path,
+            source,
+        }),
+    }
+}
+
+/// The highest sequence ever formed: the batches table's, or the counter's once they are gone.
+fn last_sequence(connection: &Connection) -> Result<u64, OutboxError> {
+    let formed: i64 = connection
+        .query_row(
+            "SELECT coalesce(max(sequence), 0) FROM batches",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sqlite("reading the last sequence"))?;
+    Ok((formed as u64).max(read_counter(connection, "last_sequence")?))
 }
 
 fn read_counter(connection: &Connection, name: &str) -> Result<u64, OutboxError> {

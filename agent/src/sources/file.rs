@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use hygie_proto::{InvalidMessage, MacAddr, MdnsService, Observation, Source};
 use jiff::Timestamp;
 use serde::Deserialize;
+use std::os::unix::fs::MetadataExt;
+
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -158,54 +160,36 @@ impl FileSource {
         let mut reader = Reader {
             key: self.key.clone(),
             path: path.clone(),
+            inode: start.as_ref().map_or(0, |p| p.inode),
             offset: start.as_ref().map_or(0, |p| p.offset),
             line: start.as_ref().map_or(0, |p| p.line),
             partial: Vec::new(),
             discarding: None,
             report: FileReport::default(),
         };
-        let mut opened: Option<(tokio::fs::File, u64)> = None;
+        let mut file: Option<tokio::fs::File> = None;
         loop {
-            if opened.is_none() {
-                match open_at(&path, reader.offset).await {
-                    Ok(Some((file, inode, restarted))) => {
-                        if restarted {
-                            tracing::info!(path = %path.display(), "file is shorter than the saved position (truncated or replaced): reading it from the start");
-                            reader.restart();
-                        }
-                        opened = Some((file, inode));
-                    }
-                    Ok(None) if self.settings.follow => {}
-                    Ok(None) => {
-                        return Err(io_error(std::io::Error::from(std::io::ErrorKind::NotFound)));
-                    }
+            if file.is_none() {
+                match open_resuming(&path, &mut reader).await {
+                    Ok(opened) => file = opened,
                     Err(error) => return Err(io_error(error)),
                 }
-            }
-            let mut at_end = true;
-            if let Some((file, _)) = opened.as_mut() {
-                let mut buffer = vec![0u8; 64 * 1024];
-                let read = file.read(&mut buffer).await.map_err(io_error)?;
-                if read > 0 {
-                    at_end = false;
-                    let batch = reader.consume(&buffer[..read], Timestamp::now());
-                    if !batch.observations.is_empty() || batch.position.is_some() {
-                        let shutting_down = shutdown.is_cancelled();
-                        if events.send(batch).await.is_err() || shutting_down {
-                            return Ok(reader.report);
-                        }
-                    }
+                if file.is_none() && !self.settings.follow {
+                    return Err(io_error(std::io::ErrorKind::NotFound.into()));
                 }
             }
-            if !at_end {
-                continue;
+            if let Some(open) = file.as_mut()
+                && !reader
+                    .read_to_end(open, &events, &shutdown)
+                    .await
+                    .map_err(io_error)?
+            {
+                return Ok(reader.report);
             }
             if !self.settings.follow {
                 // A last line without its newline still counts.
                 let last = reader.finish(Timestamp::now());
-                if !last.observations.is_empty() || last.position.is_some() {
-                    let _ = events.send(last).await;
-                }
+                let _ = events.send(last).await;
                 tracing::info!(
                     path = %path.display(),
                     observations = reader.report.observations,
@@ -218,48 +202,67 @@ impl FileSource {
                 () = shutdown.cancelled() => return Ok(reader.report),
                 () = tokio::time::sleep(self.settings.poll_interval) => {}
             }
-            // Rotation or truncation: the path now names another file, or a shorter one.
-            if let Some((_, inode)) = &opened {
-                match tokio::fs::metadata(&path).await {
-                    Ok(metadata) => {
-                        use std::os::unix::fs::MetadataExt;
-                        if metadata.ino() != *inode || metadata.len() < reader.offset {
-                            opened = None;
-                            reader.offset = 0;
-                            reader.restart();
-                            tracing::info!(path = %path.display(), "file was replaced or truncated: reading it from the start");
-                        }
+            // Rotation (the path names another file now) or truncation. The old file is read to
+            // its end first: lines written just before the rename still count. A path that is
+            // briefly missing (rename, then create) keeps the old file until a new one appears.
+            let Some(open) = file.as_mut() else { continue };
+            match tokio::fs::metadata(&path).await {
+                Ok(metadata) if metadata.ino() != reader.inode => {
+                    if !reader
+                        .read_to_end(open, &events, &shutdown)
+                        .await
+                        .map_err(io_error)?
+                    {
+                        return Ok(reader.report);
                     }
-                    Err(_) => opened = None,
+                    let last = reader.finish(Timestamp::now());
+                    let _ = events.send(last).await;
+                    tracing::info!(path = %path.display(), "file was replaced (rotated): reading the new one from its start");
+                    reader.restart(metadata.ino());
+                    file = None;
                 }
+                Ok(metadata) if metadata.len() < reader.offset => {
+                    tracing::info!(path = %path.display(), "file was truncated: reading it from the start");
+                    reader.restart(metadata.ino());
+                    file = None;
+                }
+                Ok(_) | Err(_) => {}
             }
         }
     }
 }
 
-/// Opens `path` positioned at `offset`; returns the file, its inode and whether the saved
-/// offset was past the end (the file was replaced), in which case it is read from the start.
-async fn open_at(
+/// Opens the file and positions it at the saved offset, unless it is another file than the one
+/// the position belongs to (replaced while the agent was stopped) or shorter than the offset
+/// (truncated): then from the start. `Ok(None)` if it does not exist.
+async fn open_resuming(
     path: &Path,
-    offset: u64,
-) -> std::io::Result<Option<(tokio::fs::File, u64, bool)>> {
-    use std::os::unix::fs::MetadataExt;
+    reader: &mut Reader,
+) -> std::io::Result<Option<tokio::fs::File>> {
     let mut file = match tokio::fs::File::open(path).await {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error),
     };
     let metadata = file.metadata().await?;
-    let restarted = metadata.len() < offset;
-    let start = if restarted { 0 } else { offset };
-    file.seek(std::io::SeekFrom::Start(start)).await?;
-    Ok(Some((file, metadata.ino(), restarted)))
+    let replaced = reader.inode != 0 && reader.inode != metadata.ino();
+    if replaced || metadata.len() < reader.offset {
+        if reader.offset > 0 {
+            tracing::info!(path = %path.display(), "file differs from the one last read (replaced or truncated): reading it from the start");
+        }
+        reader.restart(metadata.ino());
+    }
+    reader.inode = metadata.ino();
+    file.seek(std::io::SeekFrom::Start(reader.offset)).await?;
+    Ok(Some(file))
 }
 
 /// Splits bytes into lines and lines into observations, tracking the position.
 struct Reader {
     key: String,
     path: PathBuf,
+    /// The file the position belongs to.
+    inode: u64,
     /// Offset just after the last complete line consumed.
     offset: u64,
     line: u64,
@@ -270,7 +273,8 @@ struct Reader {
 }
 
 impl Reader {
-    fn restart(&mut self) {
+    fn restart(&mut self, inode: u64) {
+        self.inode = inode;
         self.offset = 0;
         self.line = 0;
         self.partial.clear();
@@ -342,8 +346,30 @@ impl Reader {
     fn position(&self) -> SourcePosition {
         SourcePosition {
             source: self.key.clone(),
+            inode: self.inode,
             offset: self.offset,
             line: self.line,
+        }
+    }
+
+    /// Reads `file` to its current end, sending what it holds; false when nobody listens any
+    /// more or shutdown was requested.
+    async fn read_to_end(
+        &mut self,
+        file: &mut tokio::fs::File,
+        events: &mpsc::Sender<SourceEvent>,
+        shutdown: &CancellationToken,
+    ) -> std::io::Result<bool> {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = file.read(&mut buffer).await?;
+            if read == 0 {
+                return Ok(true);
+            }
+            let event = self.consume(&buffer[..read], Timestamp::now());
+            if events.send(event).await.is_err() || shutdown.is_cancelled() {
+                return Ok(false);
+            }
         }
     }
 }

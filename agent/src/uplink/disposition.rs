@@ -56,7 +56,7 @@ pub fn classify_status(status: &Status) -> Disposition {
             "the endpoint does not serve {} (wrong address or port?): {message}",
             hygie_proto::CONTRACT
         )),
-        _ => Disposition::Retry(describe(status)),
+        _ => Disposition::Retry(hygie_proto::error_chain(status)),
     }
 }
 
@@ -64,7 +64,7 @@ pub fn classify_status(status: &Status) -> Disposition {
 pub fn classify_transport(error: &tonic::transport::Error) -> Disposition {
     match tls_refusal(error) {
         Some(reason) => Disposition::Fatal(reason),
-        None => Disposition::Retry(describe(error)),
+        None => Disposition::Retry(hygie_proto::error_chain(error)),
     }
 }
 
@@ -159,21 +159,6 @@ fn find_tls_error(error: &(dyn StdError + 'static)) -> Option<rustls::Error> {
         current = error.source();
     }
     None
-}
-
-/// An error and its causes on one line.
-pub fn describe(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

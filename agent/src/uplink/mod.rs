@@ -58,14 +58,26 @@ pub enum UplinkEnd {
 #[derive(Debug)]
 pub struct Uplink {
     endpoint: Endpoint,
+    welcome_timeout: Duration,
     settings: UplinkSettings,
     outbox: SharedOutbox,
     new_observations: Arc<Notify>,
 }
 
+/// Encoded observations per batch at most: well under the 16 MiB message limit.
+pub const MAX_BATCH_BYTES: u64 = 4 * 1024 * 1024;
+/// A session that lasted this long proves the link works: the next failure backs off afresh.
+const HEALTHY_SESSION: Duration = Duration::from_secs(30);
+
 /// How one session ended.
 enum SessionEnd {
     Shutdown,
+    /// The collector already holds batches of this outbox id that this outbox never formed:
+    /// it is a copy (restored backup, cloned machine) and must take a new id.
+    OutboxCopied {
+        collector: u64,
+        ours: u64,
+    },
     Failed(Disposition),
 }
 
@@ -74,7 +86,7 @@ impl From<OutboxError> for SessionEnd {
         // A local disk problem: retrying later is the best we can do.
         SessionEnd::Failed(Disposition::Retry(format!(
             "outbox: {}",
-            disposition::describe(&error)
+            hygie_proto::error_chain(&error)
         )))
     }
 }
@@ -116,6 +128,7 @@ impl Uplink {
             .keep_alive_while_idle(true);
         Ok(Uplink {
             endpoint,
+            welcome_timeout: collector.connect_timeout.max(Duration::from_secs(5)),
             settings,
             outbox,
             new_observations,
@@ -125,15 +138,23 @@ impl Uplink {
     /// Runs sessions until shutdown or a permanent refusal.
     pub async fn run(self, shutdown: CancellationToken) -> UplinkEnd {
         let mut backoff = Backoff::new(self.settings.backoff_initial, self.settings.backoff_max);
+        let mut set_aside_in_a_row = 0u32;
         loop {
+            let started = Instant::now();
+            let mut acked = false;
             let end = tokio::select! {
                 () = shutdown.cancelled() => SessionEnd::Shutdown,
                 connected = self.endpoint.connect() => match connected {
-                    Ok(channel) => self.session(channel, &mut backoff, &shutdown).await,
+                    Ok(channel) => self.session(channel, &mut acked, &shutdown).await,
                     Err(error) => SessionEnd::Failed(classify_transport(&error)),
                 },
             };
-            match end {
+            // Only a session that did useful work proves the link: one that fails right after
+            // its Welcome (a collector refusing every batch) must keep backing off.
+            if acked || started.elapsed() >= HEALTHY_SESSION {
+                backoff.reset();
+            }
+            let retry_now = match end {
                 SessionEnd::Shutdown => return UplinkEnd::Shutdown,
                 SessionEnd::Failed(Disposition::Fatal(reason)) => {
                     tracing::error!(
@@ -143,25 +164,47 @@ impl Uplink {
                     );
                     return UplinkEnd::Halted(reason);
                 }
+                SessionEnd::OutboxCopied { collector, ours } => {
+                    tracing::warn!(
+                        collector_sequence = collector,
+                        outbox_sequence = ours,
+                        "the collector has batches of this outbox that it never sent: it was restored from a backup or copied; taking a new outbox id"
+                    );
+                    if let Err(error) = self.outbox.renew_id().await {
+                        tracing::error!(error = %hygie_proto::error_chain(&error), "cannot renew the outbox id");
+                        false
+                    } else {
+                        true
+                    }
+                }
                 SessionEnd::Failed(Disposition::SetAside { sequence, reason }) => {
                     tracing::error!(sequence, reason = %reason, "the collector refused a batch as invalid; it is set aside in the outbox (not retried)");
                     if let Err(error) = self.outbox.set_aside(sequence, reason).await {
-                        tracing::error!(error = %disposition::describe(&error), "cannot set the batch aside");
+                        tracing::error!(error = %hygie_proto::error_chain(&error), "cannot set the batch aside");
                     }
-                    // Not the link's fault: carry on at once.
+                    // One refused batch is not the link's fault: carry on at once. Many in a
+                    // row (a collector that refuses everything) must not spin.
+                    set_aside_in_a_row += 1;
+                    set_aside_in_a_row < 3
                 }
                 SessionEnd::Failed(Disposition::Retry(reason)) => {
-                    let delay = backoff.next_delay(&mut rand::rng());
                     tracing::warn!(
                         endpoint = %self.endpoint.uri(),
                         reason = %reason,
-                        retry_in = ?delay,
                         "collector unreachable; observations are kept in the outbox"
                     );
-                    tokio::select! {
-                        () = shutdown.cancelled() => return UplinkEnd::Shutdown,
-                        () = tokio::time::sleep(delay) => {}
-                    }
+                    false
+                }
+            };
+            if acked {
+                set_aside_in_a_row = 0;
+            }
+            if !retry_now {
+                let delay = backoff.next_delay(&mut rand::rng());
+                tracing::info!(retry_in = ?delay, "reconnecting later");
+                tokio::select! {
+                    () = shutdown.cancelled() => return UplinkEnd::Shutdown,
+                    () = tokio::time::sleep(delay) => {}
                 }
             }
         }
@@ -170,7 +213,7 @@ impl Uplink {
     async fn session(
         &self,
         channel: Channel,
-        backoff: &mut Backoff,
+        acked: &mut bool,
         shutdown: &CancellationToken,
     ) -> SessionEnd {
         let window = self.settings.in_flight_batches;
@@ -184,11 +227,30 @@ impl Uplink {
         let mut client = pb::inventory_client::InventoryClient::new(channel)
             .max_decoding_message_size(hygie_proto::limits::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(hygie_proto::limits::MAX_MESSAGE_BYTES);
-        let mut inbound = match client.report(ReceiverStream::new(outgoing_receiver)).await {
-            Ok(response) => response.into_inner(),
-            Err(status) => return SessionEnd::Failed(classify_status(&status)),
+        // Neither the response headers nor the Welcome may hang the agent (or its shutdown).
+        let welcome_deadline = Instant::now() + self.welcome_timeout;
+        let opened = tokio::select! {
+            () = shutdown.cancelled() => return SessionEnd::Shutdown,
+            opened = tokio::time::timeout_at(
+                welcome_deadline,
+                client.report(ReceiverStream::new(outgoing_receiver)),
+            ) => opened,
         };
-        match inbound.message().await {
+        let mut inbound = match opened {
+            Ok(Ok(response)) => response.into_inner(),
+            Ok(Err(status)) => return SessionEnd::Failed(classify_status(&status)),
+            Err(_) => {
+                return SessionEnd::Failed(Disposition::Retry("no answer to the Hello".into()));
+            }
+        };
+        let first = tokio::select! {
+            () = shutdown.cancelled() => return SessionEnd::Shutdown,
+            first = tokio::time::timeout_at(welcome_deadline, inbound.message()) => first,
+        };
+        let Ok(first) = first else {
+            return SessionEnd::Failed(Disposition::Retry("no Welcome from the collector".into()));
+        };
+        match first {
             Ok(Some(pb::CollectorMessage {
                 kind: Some(pb::collector_message::Kind::Welcome(welcome)),
             })) => {
@@ -199,7 +261,16 @@ impl Uplink {
                     outbox = %self.outbox.id(),
                     "connected to the collector"
                 );
-                backoff.reset();
+                let ours = match self.outbox.last_sequence().await {
+                    Ok(ours) => ours,
+                    Err(error) => return error.into(),
+                };
+                if welcome.last_committed_sequence > ours {
+                    return SessionEnd::OutboxCopied {
+                        collector: welcome.last_committed_sequence,
+                        ours,
+                    };
+                }
             }
             Ok(Some(_)) => {
                 return SessionEnd::Failed(Disposition::Retry(
@@ -248,7 +319,7 @@ impl Uplink {
                         break;
                     }
                     partial_deadline = None;
-                    match self.outbox.form_batch(max).await {
+                    match self.outbox.form_batch(max, MAX_BATCH_BYTES).await {
                         Ok(Some(span)) => span.sequence,
                         Ok(None) => break,
                         Err(error) => return error.into(),
@@ -284,6 +355,7 @@ impl Uplink {
                             )));
                         }
                         in_flight.pop_front();
+                        *acked = true;
                         if let Err(error) = self.outbox.ack(ack.sequence).await {
                             return error.into();
                         }

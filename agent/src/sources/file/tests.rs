@@ -65,6 +65,7 @@ fn the_reader_keeps_partial_lines_and_counts_offsets() {
     let mut reader = Reader {
         key: "file:test".into(),
         path: "test".into(),
+        inode: 0,
         offset: 0,
         line: 0,
         partial: Vec::new(),
@@ -91,6 +92,7 @@ fn an_over_long_line_is_skipped_and_its_bytes_counted() {
     let mut reader = Reader {
         key: "file:test".into(),
         path: "test".into(),
+        inode: 0,
         offset: 0,
         line: 0,
         partial: Vec::new(),
@@ -218,4 +220,47 @@ async fn a_missing_file_is_an_error_unless_following() {
         .await
         .unwrap_err();
     assert!(error.to_string().starts_with("cannot read"), "{error}");
+}
+
+#[tokio::test]
+async fn rotation_keeps_the_old_files_tail_and_reads_the_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("obs.jsonl");
+    let line = |n: u8| format!("{{\"mac\":\"00:09:5c:11:22:{n:02x}\"}}\n");
+    std::fs::write(&path, line(1)).unwrap();
+    let (sender, mut receiver) = mpsc::channel(64);
+    let shutdown = CancellationToken::new();
+    let task =
+        tokio::spawn(FileSource::new(settings(&path, true)).run(None, sender, shutdown.clone()));
+    let mut seen = std::collections::BTreeSet::new();
+    async fn wait_for(
+        count: usize,
+        receiver: &mut mpsc::Receiver<SourceEvent>,
+        seen: &mut std::collections::BTreeSet<String>,
+    ) -> usize {
+        while seen.len() < count {
+            match tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await {
+                Ok(Some(event)) => {
+                    seen.extend(event.observations.iter().map(|o| o.mac.to_string()))
+                }
+                _ => break,
+            }
+        }
+        seen.len()
+    }
+    assert_eq!(wait_for(1, &mut receiver, &mut seen).await, 1);
+
+    // The writer renames the file, writes one last line to the old one, then starts a new one.
+    let mut old = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::fs::rename(&path, dir.path().join("obs.jsonl.1")).unwrap();
+    old.write_all(line(2).as_bytes()).unwrap();
+    drop(old);
+    std::fs::write(&path, format!("{}{}", line(3), line(4))).unwrap();
+
+    assert_eq!(wait_for(4, &mut receiver, &mut seen).await, 4, "{seen:?}");
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
 }
