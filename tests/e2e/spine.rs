@@ -469,3 +469,64 @@ async fn invalid_messages_are_refused_with_the_reason() {
     ));
     assert!(facility.collector.is_running());
 }
+
+#[test]
+fn a_restored_outbox_takes_a_new_id_instead_of_losing_batches() {
+    let mut facility = Facility::new("");
+    facility.collector.start().unwrap();
+    let certs = facility.pki.agent("ward-3", "chu-test").unwrap();
+    let agent_dir = facility.path("ward-3");
+    let run = |file: &str, first: u32, expected: u64| {
+        let path = facility.path(file);
+        append_jsonl(&path, &devices(first, 50, start())).unwrap();
+        let spec = AgentSpec::new(certs.clone(), facility.collector.port, vec![(path, false)]);
+        let mut agent = Agent::start(&agent_dir, &spec).unwrap();
+        facility.wait_for_history(expected, Duration::from_secs(60), &agent);
+        agent.stop();
+        agent
+    };
+    run("first.jsonl", 0, 50);
+    // Back the outbox up (stopped cleanly, so the database file is complete)...
+    let outbox = agent_dir.join("outbox.sqlite");
+    let backup = facility.path("outbox.backup");
+    std::fs::copy(&outbox, &backup).unwrap();
+    // ...send more, so the collector's cursor moves past the backup's last batch...
+    run("second.jsonl", 50, 100);
+    // ...and restore it. Its next batches reuse sequence numbers the collector already holds.
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(agent_dir.join(format!("outbox.sqlite{suffix}")));
+    }
+    std::fs::copy(&backup, &outbox).unwrap();
+    let agent = run("third.jsonl", 100, 150);
+    assert!(
+        agent.log().contains("taking a new outbox id"),
+        "{}",
+        agent.log()
+    );
+    let (pairs, rows) = history_pairs(&facility.collector.database());
+    assert_eq!((rows, pairs.len()), (150, 150));
+}
+
+#[test]
+fn the_collector_stops_promptly_with_agents_connected() {
+    let mut facility = Facility::new("");
+    facility.collector.start().unwrap();
+    let file = facility.path("observations.jsonl");
+    append_jsonl(&file, &devices(0, 10, start())).unwrap();
+    let agent = facility.agent("ward-3", vec![(file, true)]);
+    facility.wait_for_history(10, Duration::from_secs(30), &agent);
+    let started = std::time::Instant::now();
+    facility.collector.stop();
+    let log = facility.collector.log();
+    assert!(log.contains("collector stopped"), "{log}");
+    assert!(
+        !log.contains("stopping anyway"),
+        "streams did not end on shutdown:\n{log}"
+    );
+    // Generous: the point is that it does not wait for agents to hang up (it used to).
+    assert!(
+        started.elapsed() < Duration::from_secs(14),
+        "took {:?}",
+        started.elapsed()
+    );
+}
