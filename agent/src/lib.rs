@@ -7,6 +7,8 @@ pub mod aggregate;
 pub mod config;
 pub mod discovery;
 pub mod outbox;
+pub mod replay;
+pub mod report;
 pub mod run;
 pub mod sources;
 pub mod uplink;

@@ -1,12 +1,23 @@
 //! `hygie-agent`: the command line.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
 use hygie_agent::config::AgentConfig;
-use hygie_agent::outbox::Outbox;
+use hygie_agent::discovery::live::{self, SweepEvent, SweepListener};
+use hygie_agent::discovery::settings::DiscoverySettings;
+use hygie_agent::outbox::{Outbox, SharedOutbox};
+use hygie_agent::report::DeviceTable;
+use hygie_agent::uplink::Uplink;
+use hygie_proto::{MacAddr, Observation};
+use ipnet::IpNet;
+use jiff::SignedDuration;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// Hygie agent: discovers the devices on a facility subnet and reports them to the collector.
@@ -17,9 +28,15 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the agent: collect observations and stream them to the collector.
+    /// Run the agent: discover devices and stream observations to the collector.
     Run {
         /// Configuration file (TOML).
         #[arg(long, short, value_name = "FILE")]
@@ -35,6 +52,47 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
+    },
+    /// Discover the devices on one interface and print them, without a collector.
+    Scan {
+        /// Interface to listen and probe on.
+        #[arg(long, short)]
+        interface: String,
+        /// Blocks to sweep (default: the interface's own subnet). Repeatable.
+        #[arg(long = "cidr", value_name = "CIDR")]
+        cidrs: Vec<IpNet>,
+        /// Probes per second.
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        /// Listen only: send no ARP probe and no mDNS query.
+        #[arg(long)]
+        passive_only: bool,
+        /// Never probe these blocks. Repeatable.
+        #[arg(long = "exclude", value_name = "CIDR")]
+        exclude: Vec<IpNet>,
+        /// Never probe these devices. Repeatable.
+        #[arg(long = "exclude-mac", value_name = "MAC")]
+        exclude_macs: Vec<MacAddr>,
+        /// Stop after this many seconds (default: when the sweep and one mDNS round are done;
+        /// 60 s when passive).
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<u64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Decode a pcap/pcapng capture with the agent's passive decoders.
+    Replay {
+        /// The capture file.
+        file: PathBuf,
+        /// Output format: a device table, or one JSON observation per line (the format file
+        /// sources read).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Send the observations to the collector of this agent configuration instead of
+        /// printing them (through its outbox: stop the agent using it first).
+        #[arg(long, value_name = "FILE")]
+        send: Option<PathBuf>,
     },
 }
 
@@ -59,13 +117,15 @@ fn main() -> ExitCode {
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run { config } => {
             let config = AgentConfig::load(&config)?;
-            let runtime =
-                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            runtime.block_on(async {
+            runtime()?.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(cancel_on_signal(shutdown.clone()));
                 hygie_agent::run::run(config, shutdown).await
@@ -94,7 +154,221 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&stats)?);
             Ok(())
         }
+        Command::Scan {
+            interface,
+            cidrs,
+            rate,
+            passive_only,
+            exclude,
+            exclude_macs,
+            duration,
+            format,
+        } => {
+            let mut settings = DiscoverySettings::for_interfaces(vec![interface]);
+            settings.passive_only = passive_only;
+            settings.arp.cidrs = ipv4(cidrs, "--cidr")?;
+            settings.arp.exclude_cidrs = ipv4(exclude, "--exclude")?;
+            settings.arp.exclude_macs = exclude_macs.into_iter().collect();
+            settings.arp.rate = rate;
+            settings.mdns.round = Duration::from_secs(5);
+            settings.validate()?;
+            let table = runtime()?.block_on(scan(settings, duration.map(Duration::from_secs)))?;
+            print_devices(&table, format)
+        }
+        Command::Replay { file, format, send } => replay(&file, format, send),
     }
+}
+
+fn ipv4(nets: Vec<IpNet>, flag: &str) -> Result<Vec<ipnet::Ipv4Net>> {
+    nets.into_iter()
+        .map(|net| match net {
+            IpNet::V4(v4) => Ok(v4.trunc()),
+            IpNet::V6(v6) => bail!("{flag} {v6}: ARP sweeps IPv4 only"),
+        })
+        .collect()
+}
+
+/// Runs discovery until the sweep and one mDNS round finish (or `duration` passes).
+async fn scan(settings: DiscoverySettings, duration: Option<Duration>) -> Result<DeviceTable> {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let (observations, mut receiver) = mpsc::channel(4096);
+    let (finished, mut finished_receiver) = mpsc::unbounded_channel();
+    let terminal = std::io::stderr().is_terminal();
+    let listener: SweepListener = Arc::new(move |event| match event {
+        SweepEvent::Progress {
+            interface,
+            stats,
+            remaining,
+        } if terminal => {
+            eprint!(
+                "\r\x1b[Ksweeping {interface}: {} probes sent, {} answered, {remaining} to go",
+                stats.sent, stats.answered
+            );
+        }
+        SweepEvent::Finished {
+            interface,
+            stats,
+            duration,
+        } => {
+            if terminal {
+                eprint!("\r\x1b[K");
+            }
+            eprintln!(
+                "{interface}: swept {} addresses in {duration:.1?}: {} probes, {} answered, {} already heard",
+                stats.targets, stats.sent, stats.answered, stats.already_known
+            );
+            let _ = finished.send(());
+        }
+        SweepEvent::Progress { .. } => {}
+    });
+    let active = settings.active_arp();
+    let round = settings.mdns.round;
+    let discovery = live::start(&settings, observations, shutdown.clone(), Some(listener))?;
+    let deadline = match duration {
+        Some(duration) => duration,
+        None if active => Duration::MAX,
+        None => {
+            eprintln!("passive scan: listening for 60 s (set --duration to change)");
+            Duration::from_secs(60)
+        }
+    };
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        if duration.is_none() && active {
+            let _ = finished_receiver.recv().await;
+            // Let the mDNS round and late answers land.
+            tokio::time::sleep(round + Duration::from_secs(1)).await;
+            stop.cancel();
+        } else {
+            tokio::select! {
+                () = tokio::time::sleep(deadline) => stop.cancel(),
+                () = stop.cancelled() => {}
+            }
+        }
+    });
+    let mut table = DeviceTable::new();
+    loop {
+        tokio::select! {
+            Some(observation) = receiver.recv() => table.add(&observation),
+            () = shutdown.cancelled() => break,
+        }
+    }
+    tokio::task::spawn_blocking(move || discovery.join()).await?;
+    while let Ok(observation) = receiver.try_recv() {
+        table.add(&observation);
+    }
+    Ok(table)
+}
+
+fn print_devices(table: &DeviceTable, format: Format) -> Result<()> {
+    let text = match format {
+        Format::Table => table.to_table(),
+        Format::Json => {
+            let devices: Vec<_> = table.devices().collect();
+            serde_json::to_string_pretty(&devices)? + "\n"
+        }
+    };
+    write_stdout(text.as_bytes())
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn replay(file: &std::path::Path, format: Format, send: Option<PathBuf>) -> Result<()> {
+    let refresh = SignedDuration::from_mins(30);
+    let mut observations: Vec<Observation> = Vec::new();
+    let mut table = DeviceTable::new();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut write_error = None;
+    let report = hygie_agent::replay::replay(file, refresh, |observation| {
+        if send.is_some() {
+            observations.push(observation);
+        } else if matches!(format, Format::Json) {
+            let line = serde_json::to_string(&observation).unwrap_or_default();
+            if let Err(error) = writeln!(stdout, "{line}") {
+                write_error.get_or_insert(error);
+            }
+        } else {
+            table.add(&observation);
+        }
+    })?;
+    drop(stdout);
+    match write_error {
+        Some(error) if error.kind() != std::io::ErrorKind::BrokenPipe => return Err(error.into()),
+        _ => {}
+    }
+    eprintln!(
+        "{}: {} frames, {} ARP, {} mDNS, {} other, {} on unsupported links, {} malformed{}; {} observations",
+        file.display(),
+        report.frames,
+        report.arp,
+        report.mdns,
+        report.other,
+        report.unsupported_link,
+        report.malformed.values().sum::<u64>(),
+        if report.malformed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({:?})", report.malformed)
+        },
+        report.observations
+    );
+    if let Some(reason) = &report.truncated {
+        eprintln!("the capture ends early: {reason}");
+    }
+    match send {
+        Some(config) => send_to_collector(&AgentConfig::load(&config)?, observations),
+        None if matches!(format, Format::Table) => write_stdout(table.to_table().as_bytes()),
+        None => Ok(()),
+    }
+}
+
+/// Stores the observations in the configured outbox and streams it until it is empty.
+fn send_to_collector(config: &AgentConfig, observations: Vec<Observation>) -> Result<()> {
+    let count = observations.len();
+    let outbox = Outbox::open(&config.outbox.path, config.outbox.max_bytes)?;
+    let outbox = SharedOutbox::new(outbox);
+    runtime()?.block_on(async {
+        outbox
+            .append(observations.into(), Vec::new().into())
+            .await?;
+        let notify = Arc::new(Notify::new());
+        let uplink = Uplink::new(&config.collector, config.uplink, outbox.clone(), notify)?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        let watcher = {
+            let (outbox, shutdown) = (outbox.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                while !shutdown.is_cancelled() {
+                    if outbox
+                        .stats()
+                        .await
+                        .is_ok_and(|stats| stats.observations == 0)
+                    {
+                        shutdown.cancel();
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        };
+        let end = uplink.run(shutdown.clone()).await;
+        shutdown.cancel();
+        let _ = watcher.await;
+        let left = outbox.stats().await?.observations;
+        match end {
+            hygie_agent::uplink::UplinkEnd::Halted(reason) => bail!("not sent: {reason}"),
+            _ if left > 0 => bail!("interrupted: {left} observations wait in the outbox"),
+            _ => {
+                eprintln!("sent {count} observations to {}", config.collector.endpoint);
+                Ok(())
+            }
+        }
+    })
 }
 
 async fn cancel_on_signal(shutdown: CancellationToken) {

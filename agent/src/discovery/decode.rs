@@ -21,6 +21,24 @@ pub enum DecodeError {
     Mdns(#[from] MdnsError),
 }
 
+impl DecodeError {
+    /// A short, stable name of the reason, for counts.
+    pub fn kind(&self) -> &'static str {
+        use super::arp::ArpError;
+        use super::frame::FrameError;
+        match self {
+            DecodeError::Frame(FrameError::Truncated { .. }) => "truncated frame",
+            DecodeError::Frame(FrameError::AddressLength(_)) => "bad link-layer address length",
+            DecodeError::Arp(ArpError::Truncated(_)) => "truncated ARP",
+            DecodeError::Arp(ArpError::Unsupported { .. }) => "ARP not Ethernet/IPv4",
+            DecodeError::Arp(ArpError::AddressLengths { .. }) => "bad ARP address lengths",
+            DecodeError::Arp(ArpError::Operation(_)) => "unknown ARP operation",
+            DecodeError::Mdns(MdnsError::Ip(_)) => "malformed IP/UDP",
+            DecodeError::Mdns(MdnsError::Dns(_)) => "malformed DNS",
+        }
+    }
+}
+
 /// What one frame revealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Heard {

@@ -127,7 +127,12 @@ fn parse_ethernet(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
     untag(source, Some(destination), ethertype, &bytes[14..])
 }
 
-/// Strips 802.1Q / 802.1ad tags (at most two: QinQ), keeping the innermost VLAN id.
+/// 802.2 LLC header of SNAP encapsulation with an ethertype (RFC 1042): DSAP, SSAP, control,
+/// then a zero OUI.
+const LLC_SNAP_RFC1042: [u8; 6] = [0xaa, 0xaa, 0x03, 0x00, 0x00, 0x00];
+
+/// Strips 802.1Q / 802.1ad tags (at most two: QinQ), keeping the innermost VLAN id, and
+/// unwraps 802.3 frames carrying an ethertype in an LLC/SNAP header.
 fn untag<'a>(
     source: MacAddr,
     destination: Option<MacAddr>,
@@ -146,6 +151,11 @@ fn untag<'a>(
         vlan = Some(tci & 0x0fff);
         ethertype = u16_at(payload, 2)?;
         payload = &payload[4..];
+    }
+    // Values up to 1500 are an 802.3 length, not an ethertype.
+    if ethertype <= 1500 && payload.starts_with(&LLC_SNAP_RFC1042) {
+        ethertype = u16_at(payload, 6)?;
+        payload = &payload[8..];
     }
     Ok(Frame {
         source,
@@ -232,6 +242,18 @@ mod tests {
         assert_eq!(frame.source.to_string(), "00:0c:29:11:22:33");
         assert_eq!(frame.payload, &[0xbb]);
         assert!(parse_frame(LinkType::LinuxSll2, &sll2[..19]).is_err());
+    }
+
+    #[test]
+    fn snap_encapsulated_arp_is_unwrapped() {
+        let mut bytes = QINQ_ARP[..12].to_vec();
+        bytes.extend_from_slice(&[0x00, 0x2a]); // 802.3 length
+        bytes.extend_from_slice(&[0xaa, 0xaa, 0x03, 0x00, 0x00, 0x00, 0x08, 0x06, 7]);
+        let frame = parse_frame(LinkType::Ethernet, &bytes).unwrap();
+        assert_eq!(frame.ethertype, ETHERTYPE_ARP);
+        assert_eq!(frame.payload, &[7]);
+        // Truncated SNAP header.
+        assert!(parse_frame(LinkType::Ethernet, &bytes[..20]).is_err());
     }
 
     #[test]
