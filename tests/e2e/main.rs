@@ -1,4 +1,6 @@
 //! Hygie's end-to-end tests: real processes, real SQLite files, real gRPC over TCP with mutual
 //! TLS. Run `cargo build --workspace --bins` first (tests/run.sh does).
 
+mod facility;
+mod netns;
 mod spine;

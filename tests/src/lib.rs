@@ -6,6 +6,8 @@
 //! temporary directory, so a failing test leaves nothing behind.
 
 pub mod bins;
+pub mod facility;
+pub mod netns;
 pub mod observations;
 pub mod pki;
 pub mod process;

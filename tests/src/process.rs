@@ -30,6 +30,8 @@ pub enum HarnessError {
     Timeout(String),
     #[error(transparent)]
     Store(#[from] hygie_collector::store::StoreError),
+    #[error(transparent)]
+    Netns(Box<crate::netns::NetnsError>),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
@@ -119,13 +121,25 @@ impl Collector {
         })
     }
 
+    /// The arguments of `hygie-collector` that serve this configuration.
+    pub fn serve_args(&self) -> [&std::ffi::OsStr; 3] {
+        [
+            "--config".as_ref(),
+            self.config.as_os_str(),
+            "serve".as_ref(),
+        ]
+    }
+
+    /// Two handles on the log file (for stdout and stderr), appending.
+    pub fn log_files(&self) -> Result<(File, File), HarnessError> {
+        log_file(&self.log)
+    }
+
     /// Starts the process and waits until its port accepts connections.
     pub fn start(&mut self) -> Result<(), HarnessError> {
         let (stdout, stderr) = log_file(&self.log)?;
         let child = Command::new(binary("hygie-collector")?)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("serve")
+            .args(self.serve_args())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(stdout)

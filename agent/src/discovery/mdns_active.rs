@@ -114,9 +114,12 @@ impl MdnsQuerier {
 
     /// One round: returns (service types browsed, instances turned into observations).
     fn round(&self) -> (usize, usize) {
-        let Ok(meta) = self.daemon.browse(SERVICE_TYPES) else {
-            tracing::warn!("cannot browse DNS-SD service types");
-            return (0, 0);
+        let meta = match self.daemon.browse(SERVICE_TYPES) {
+            Ok(meta) => meta,
+            Err(error) => {
+                tracing::warn!(%error, "cannot browse DNS-SD service types");
+                return (0, 0);
+            }
         };
         let mut browses: BTreeMap<String, Receiver<ServiceEvent>> = BTreeMap::new();
         let mut waiting: Vec<(ResolvedService, Instant)> = Vec::new();

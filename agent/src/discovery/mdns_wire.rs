@@ -19,8 +19,8 @@ use super::text::{clean_hostname, clean_label, clean_value};
 
 /// The mDNS port.
 pub const MDNS_PORT: u16 = 5353;
-/// The DNS-SD meta-query that enumerates service types.
-pub const SERVICE_TYPES: &str = "_services._dns-sd._udp.local";
+/// The DNS-SD meta-query that enumerates service types, as a fully qualified name.
+pub const SERVICE_TYPES: &str = "_services._dns-sd._udp.local.";
 
 /// Why an mDNS packet was not decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,7 +172,9 @@ fn sender_records<'a>(
                 // reverse-lookup PTRs (`…in-addr.arpa`, `…ip6.arpa`) name hosts, not services.
                 let service_type = name.trim_end_matches('.');
                 let reverse = service_type.to_ascii_lowercase().ends_with(".arpa");
-                if !reverse && !service_type.eq_ignore_ascii_case(SERVICE_TYPES) {
+                let enumeration =
+                    service_type.eq_ignore_ascii_case(SERVICE_TYPES.trim_end_matches('.'));
+                if !reverse && !enumeration {
                     instance_types.insert(ptr.0.to_string(), service_type.to_owned());
                 }
             }

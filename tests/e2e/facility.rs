@@ -1,0 +1,330 @@
+//! Discovery on a simulated care facility (network namespaces, real packets on AF_PACKET, real
+//! mDNS), end to end into the collector's SQLite. Needs root: skipped otherwise, unless
+//! HYGIE_REQUIRE_NETNS=1 (set by tests/run.sh as root), which makes a missing capability fail.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::time::Duration;
+
+use hygie_agent::discovery::arp::{Operation, parse_arp};
+use hygie_agent::discovery::frame::{ETHERTYPE_ARP, LinkType, parse_frame};
+use hygie_proto::MacAddr;
+use hygie_tests::facility::{AGENT_MAC, DeviceSpec, Facility, agent_config, standard_devices};
+use hygie_tests::netns;
+use hygie_tests::pki::TestPki;
+use hygie_tests::process::Collector;
+use hygie_tests::wait_until;
+
+/// Whether namespace tests can run here; panics when they must but cannot.
+fn namespaces_available(test: &str) -> bool {
+    if netns::is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("HYGIE_REQUIRE_NETNS").is_none(),
+        "{test} needs root (network namespaces)"
+    );
+    eprintln!("SKIPPED {test}: needs root (network namespaces)");
+    false
+}
+
+struct Site {
+    facility: Facility,
+    dir: tempfile::TempDir,
+    pki: TestPki,
+    collector: Collector,
+    /// The collector process: dropping the handle stops it.
+    _collector_process: netns::NsChild,
+}
+
+fn site(label: &str, devices: &[DeviceSpec], chatty: &[MacAddr]) -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::create(&dir.path().join("pki")).unwrap();
+    let mut facility = Facility::build(label, devices, chatty).unwrap();
+    // The collector listens on the agent namespace's loopback.
+    let collector =
+        Collector::configure(&dir.path().join("collector"), &pki.paths, 7443, "").unwrap();
+    let collector_process = facility.start_collector(&collector).unwrap();
+    Site {
+        facility,
+        dir,
+        pki,
+        collector,
+        _collector_process: collector_process,
+    }
+}
+
+impl Site {
+    fn start_agent(&mut self, name: &str, discovery: &str) -> (netns::NsChild, std::path::PathBuf) {
+        let dir = self.dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = agent_config(&dir, &self.pki, self.collector.port, discovery).unwrap();
+        let log = dir.join("agent.log");
+        let child = self.facility.start_agent(&config, &log).unwrap();
+        (child, log)
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn every_device_and_announced_service_reaches_the_inventory() {
+    if !namespaces_available("every_device_and_announced_service_reaches_the_inventory") {
+        return;
+    }
+    let devices = standard_devices();
+    let mut site = site("inv", &devices, &[]);
+    let (mut agent, log) = site.start_agent(
+        "agent",
+        r#"
+        interfaces = ["eth0"]
+        [discovery.arp]
+        rate = 200
+        timeout = "500ms"
+        sweep_interval = "10min"
+        [discovery.mdns]
+        query_interval = "1min"
+        round_duration = "5s"
+        "#,
+    );
+
+    let announced: usize = devices.iter().map(|d| d.services.len()).sum();
+    let complete = wait_until(Duration::from_secs(90), Duration::from_millis(250), || {
+        assert!(agent.is_running(), "the agent exited:\n{}", read(&log));
+        let Ok(snapshot) = site.collector.snapshot() else {
+            return false;
+        };
+        let services: usize = snapshot.inventory.assets().map(|a| a.services.len()).sum();
+        snapshot.inventory.len() >= devices.len() && services >= announced
+    });
+    let snapshot = site.collector.snapshot().unwrap();
+    assert!(
+        complete,
+        "{} of {} devices, agent log:\n{}\ncollector log:\n{}",
+        snapshot.inventory.len(),
+        devices.len(),
+        read(&log),
+        site.collector.log()
+    );
+
+    let found: BTreeSet<MacAddr> = snapshot.inventory.assets().map(|asset| asset.mac).collect();
+    let expected: BTreeSet<MacAddr> = devices.iter().map(|device| device.mac).collect();
+    assert_eq!(found, expected, "exactly the facility's devices");
+    for device in &devices {
+        let asset = snapshot.inventory.get(&device.mac).unwrap();
+        let ipv4: Vec<IpAddr> = asset
+            .addresses
+            .keys()
+            .copied()
+            .filter(IpAddr::is_ipv4)
+            .collect();
+        assert_eq!(ipv4, [IpAddr::V4(device.ip())], "{}", device.name);
+        let services: BTreeMap<(String, String), (u16, BTreeMap<String, String>)> = asset
+            .services
+            .values()
+            .map(|record| {
+                let service = &record.latest;
+                (
+                    (service.service_type.clone(), service.instance.clone()),
+                    (service.port, service.txt.clone()),
+                )
+            })
+            .collect();
+        let wanted: BTreeMap<(String, String), (u16, BTreeMap<String, String>)> = device
+            .services
+            .iter()
+            .map(|service| {
+                (
+                    (
+                        format!("{}.local", service.service_type),
+                        format!("{}.{}.local", service.instance, service.service_type),
+                    ),
+                    (
+                        service.port,
+                        service
+                            .txt
+                            .iter()
+                            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                            .collect(),
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(services, wanted, "{}", device.name);
+        if !device.services.is_empty() {
+            assert!(
+                asset
+                    .hostnames
+                    .keys()
+                    .any(|name| name == &format!("{}.local", device.name)),
+                "{}: {:?}",
+                device.name,
+                asset.hostnames
+            );
+        }
+    }
+}
+
+/// ARP requests the agent sent, with their capture times.
+fn agent_probes(capture: &Path) -> Vec<(Duration, Ipv4Addr)> {
+    let file = std::fs::File::open(capture).unwrap();
+    let mut reader = pcap_file::pcap::PcapReader::new(file).unwrap();
+    let mut probes = Vec::new();
+    while let Some(Ok(packet)) = reader.next_packet() {
+        let Ok(frame) = parse_frame(LinkType::Ethernet, &packet.data) else {
+            continue;
+        };
+        if frame.source != MacAddr::new(AGENT_MAC) || frame.ethertype != ETHERTYPE_ARP {
+            continue;
+        }
+        let arp = parse_arp(frame.payload).unwrap();
+        if arp.operation == Operation::Request {
+            probes.push((packet.timestamp, arp.target_ip));
+        }
+    }
+    probes
+}
+
+/// Frames from the agent's host that are not the kernel's own group-membership and neighbour
+/// housekeeping (IGMP; ICMPv6 such as MLD reports and router solicitations): whatever is left
+/// was sent by a program, such as the agent.
+fn agent_program_frames(capture: &Path) -> Vec<String> {
+    let file = std::fs::File::open(capture).unwrap();
+    let mut reader = pcap_file::pcap::PcapReader::new(file).unwrap();
+    let mut found = Vec::new();
+    while let Some(Ok(packet)) = reader.next_packet() {
+        let Ok(frame) = parse_frame(LinkType::Ethernet, &packet.data) else {
+            continue;
+        };
+        if frame.source != MacAddr::new(AGENT_MAC) {
+            continue;
+        }
+        let housekeeping = match frame.ethertype {
+            0x0800 => frame.payload.get(9) == Some(&2),
+            0x86dd => matches!(frame.payload.get(6), Some(0 | 58)),
+            _ => false,
+        };
+        if !housekeeping {
+            found.push(format!(
+                "ethertype {:#06x}: {:02x?}",
+                frame.ethertype, frame.payload
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn probes_respect_exclusions_the_rate_cap_and_passive_only() {
+    if !namespaces_available("probes_respect_exclusions_the_rate_cap_and_passive_only") {
+        return;
+    }
+    let devices = standard_devices();
+    // A chatty device (periodic gratuitous ARP) whose MAC is excluded: heard, never probed.
+    let excluded_device = devices
+        .iter()
+        .find(|d| d.name == "connex-vsm")
+        .unwrap()
+        .clone();
+    let mut site = site("safe", &devices, &[excluded_device.mac]);
+    let capture = site.dir.path().join("active.pcap");
+    let mut tcpdump = site.facility.capture_agent_port(&capture).unwrap();
+    let rate = 50;
+    let (mut agent, log) = site.start_agent(
+        "active",
+        &format!(
+            r#"
+            interfaces = ["eth0"]
+            [discovery.arp]
+            rate = {rate}
+            timeout = "500ms"
+            sweep_interval = "10min"
+            exclude_cidrs = ["198.18.0.16/30"]
+            exclude_macs = ["{}"]
+            "#,
+            excluded_device.mac
+        ),
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
+            assert!(agent.is_running(), "the agent exited:\n{}", read(&log));
+            read(&log).contains("ARP sweep finished")
+        }),
+        "{}",
+        read(&log)
+    );
+    agent.terminate(Duration::from_secs(10)).unwrap();
+    tcpdump.terminate(Duration::from_secs(5)).unwrap();
+
+    let probes = agent_probes(&capture);
+    assert!(
+        probes.len() > 200,
+        "a /24 sweep sends probes: {}",
+        probes.len()
+    );
+    let excluded_net: ipnet::Ipv4Net = "198.18.0.16/30".parse().unwrap();
+    for (_, target) in &probes {
+        assert!(
+            !excluded_net.contains(target),
+            "probed excluded address {target}"
+        );
+        assert_ne!(
+            *target,
+            excluded_device.ip(),
+            "probed the excluded MAC's address"
+        );
+        assert!(
+            "198.18.0.0/24"
+                .parse::<ipnet::Ipv4Net>()
+                .unwrap()
+                .contains(target),
+            "probe outside the subnet: {target}"
+        );
+    }
+    for (index, (start, _)) in probes.iter().enumerate() {
+        let in_window = probes[index..]
+            .iter()
+            .take_while(|(at, _)| *at < *start + Duration::from_secs(1))
+            .count();
+        assert!(in_window <= rate, "{in_window} probes within one second");
+    }
+    // The excluded device was still heard, passively.
+    assert!(wait_until(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || {
+            site.collector
+                .snapshot()
+                .is_ok_and(|snapshot| snapshot.inventory.get(&excluded_device.mac).is_some())
+        }
+    ));
+
+    // passive_only: not a single frame from the agent, yet it still hears the chatty device.
+    let capture = site.dir.path().join("passive.pcap");
+    let mut tcpdump = site.facility.capture_agent_port(&capture).unwrap();
+    let (mut agent, log) =
+        site.start_agent("passive", "interfaces = [\"eth0\"]\npassive_only = true\n");
+    assert!(
+        wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
+            read(&log).contains("listening for ARP and mDNS")
+        }),
+        "{}",
+        read(&log)
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    agent.terminate(Duration::from_secs(10)).unwrap();
+    tcpdump.terminate(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        agent_probes(&capture).len(),
+        0,
+        "passive_only sent ARP requests"
+    );
+    assert_eq!(
+        agent_program_frames(&capture),
+        Vec::<String>::new(),
+        "passive_only sent frames"
+    );
+}
