@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Runs all of Hygie's tests: unit tests, then end-to-end tests with the real binaries.
+# Runs all of Hygie's tests: unit tests, end-to-end tests with the real binaries, and (as root)
+# the simulated-facility tests in network namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/setup.sh
+if [[ $(id -u) -eq 0 ]]; then
+  # As root the namespace tests must run: a failure to create namespaces is a failure.
+  export HYGIE_REQUIRE_NETNS=1
+else
+  echo "tests/run.sh: not root, the network-namespace tests will be skipped (run with sudo for all)"
+fi
 cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"

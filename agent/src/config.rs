@@ -347,6 +347,12 @@ mod tests {
         let config = AgentConfig::from_toml(text, Path::new("/etc/hygie")).unwrap();
         assert_eq!(config.outbox.max_bytes, DEFAULT_OUTBOX_BYTES);
         assert_eq!(config.uplink, UplinkSettings::default());
+        let discovery = config.discovery.unwrap();
+        assert_eq!(
+            discovery,
+            DiscoverySettings::for_interfaces(vec!["eth0".into()]),
+            "the example documents the defaults"
+        );
     }
 
     #[test]

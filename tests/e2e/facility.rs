@@ -328,3 +328,39 @@ fn probes_respect_exclusions_the_rate_cap_and_passive_only() {
         "passive_only sent frames"
     );
 }
+
+#[test]
+fn without_cap_net_raw_the_agent_says_how_to_grant_it() {
+    if !namespaces_available("without_cap_net_raw_the_agent_says_how_to_grant_it") {
+        return;
+    }
+    let mut facility = Facility::build("caps", &[], &[]).unwrap();
+    let agent = hygie_tests::bins::binary("hygie-agent").unwrap();
+    let namespace = facility.agent.namespace.clone();
+    // Root without CAP_NET_RAW: drop it from the bounding set before exec.
+    let mut command = facility.lan.command(&namespace, "setpriv").unwrap();
+    command
+        .args(["--bounding-set=-net_raw", "--"])
+        .arg(agent)
+        .args([
+            "scan",
+            "--interface",
+            "eth0",
+            "--passive-only",
+            "--duration",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = facility.lan.spawn(command).unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.take_stderr().unwrap(), &mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert_eq!(stderr.lines().count(), 1, "one clear message: {stderr}");
+    assert!(
+        stderr.contains("needs the CAP_NET_RAW capability"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("setcap cap_net_raw+ep"), "{stderr}");
+}

@@ -1,68 +1,73 @@
-//! `hygie-demo`: a collector on its embedded default, an agent feeding it the example
-//! observations of a small facility, and the resulting inventory.
+//! `hygie-demo`: a simulated care facility (24 devices in network namespaces), a collector on
+//! its embedded default, an agent discovering the facility, and the resulting inventory.
 //!
-//! Run it with `tests/demo.sh` (which builds the release binaries first).
+//! Run it with `tests/demo.sh` (which builds the release binaries first). Needs root for the
+//! namespaces; every namespace and process it creates is gone when it exits.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hygie_collector::store::{InventoryReader, SqliteStore};
 use hygie_tests::bins::binary;
-use hygie_tests::wait_until;
-
-/// Kills the process when dropped, so an error anywhere leaves nothing running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn examples() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/examples/facility.jsonl");
-    path.canonicalize().unwrap_or(path)
-}
+use hygie_tests::facility::{AGENT_IP, Facility, SUBNET, standard_devices};
+use hygie_tests::{netns, wait_until};
 
 fn main() -> Result<()> {
+    if !netns::is_root() {
+        bail!(
+            "the demo builds a simulated facility in network namespaces and needs root: sudo tests/demo.sh"
+        );
+    }
     let work = tempfile::Builder::new().prefix("hygie-demo-").tempdir()?;
     let dir = work.path();
     let collector_bin = binary("hygie-collector")?;
     let agent_bin = binary("hygie-agent")?;
-    if std::net::TcpStream::connect("127.0.0.1:7443").is_ok() {
-        bail!("127.0.0.1:7443 is already in use: stop the collector running there first");
-    }
 
+    let devices = standard_devices();
     println!(
-        "== Starting hygie-collector on its embedded default (127.0.0.1:7443, ./hygie-data) in {}",
-        dir.display()
+        "== Building a simulated facility on {SUBNET}: {} devices in network namespaces",
+        devices.len()
     );
-    let collector_log = std::fs::File::create(dir.join("collector.log"))?;
-    let _collector = Running(
-        Command::new(&collector_bin)
-            .arg("serve")
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(collector_log)
-            .spawn()
-            .context("starting hygie-collector")?,
-    );
-    if !wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
-        std::net::TcpStream::connect("127.0.0.1:7443").is_ok()
-    }) {
-        bail!(
-            "the collector did not start:\n{}",
-            std::fs::read_to_string(dir.join("collector.log")).unwrap_or_default()
+    for device in &devices {
+        let services = if device.services.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<_> = device.services.iter().map(|s| s.service_type).collect();
+            format!("  announces {}", names.join(", "))
+        };
+        println!(
+            "   {:<15} {}  {}{services}",
+            device.ip(),
+            device.mac,
+            device.kind
         );
     }
+    let started = Instant::now();
+    let mut facility = Facility::build("demo", &devices, &[])?;
+    let agent_namespace = facility.agent.namespace.clone();
 
     println!(
-        "== Issuing the agent's certificate: hygie-collector ca issue-agent --name ward-3 --site demo-hospital --out agent"
+        "\n== Starting hygie-collector on its embedded default (127.0.0.1:7443, ./hygie-data)"
     );
-    let issued = Command::new(&collector_bin)
+    let mut collector = facility.lan.command(&agent_namespace, &collector_bin)?;
+    collector
+        .arg("serve")
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("collector.log"))?);
+    let _collector = facility.lan.spawn(collector)?;
+    let log = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    if !wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
+        log("collector.log").contains("collector serving")
+    }) {
+        bail!("the collector did not start:\n{}", log("collector.log"));
+    }
+
+    println!(
+        "== Issuing the agent's certificate (hygie-collector ca issue-agent --name ward-3 --site demo-hospital)"
+    );
+    let issued = std::process::Command::new(&collector_bin)
         .args([
             "ca",
             "issue-agent",
@@ -81,50 +86,55 @@ fn main() -> Result<()> {
             String::from_utf8_lossy(&issued.stderr)
         );
     }
-
-    let examples = examples();
-    let expected = std::fs::read_to_string(&examples)
-        .with_context(|| format!("reading {}", examples.display()))?
-        .lines()
-        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
-        .count() as u64;
     std::fs::write(
         dir.join("agent.toml"),
-        format!(
-            "[collector]\nendpoint = \"https://127.0.0.1:7443\"\nca = \"agent/ca.pem\"\n\
-             cert = \"agent/agent.pem\"\nkey = \"agent/agent.key\"\n\
-             [outbox]\npath = \"agent/outbox.sqlite\"\n\
-             [[sources.file]]\npath = \"{}\"\n",
-            examples.display()
-        ),
+        "[collector]\nendpoint = \"https://127.0.0.1:7443\"\nca = \"agent/ca.pem\"\n\
+         cert = \"agent/agent.pem\"\nkey = \"agent/agent.key\"\n\
+         [outbox]\npath = \"agent/outbox.sqlite\"\n\
+         [discovery]\ninterfaces = [\"eth0\"]\n\
+         [discovery.arp]\nrate = 100\ntimeout = \"500ms\"\n\
+         [discovery.mdns]\nround_duration = \"5s\"\n",
     )?;
     println!(
-        "== Starting hygie-agent, reading {} observations from {}",
-        expected,
-        examples.display()
+        "== Starting hygie-agent at {AGENT_IP} on eth0: passive listening, ARP sweep at 100 probes/s, DNS-SD queries"
     );
-    let agent_log = std::fs::File::create(dir.join("agent.log"))?;
-    let _agent = Running(
-        Command::new(&agent_bin)
-            .args(["run", "--config", "agent.toml"])
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(agent_log)
-            .spawn()
-            .context("starting hygie-agent")?,
-    );
+    let mut agent = facility.lan.command(&agent_namespace, &agent_bin)?;
+    agent
+        .args(["run", "--config", "agent.toml"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("agent.log"))?);
+    let _agent = facility.lan.spawn(agent)?;
 
     let database = dir.join("hygie-data/inventory.sqlite");
-    let arrived = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+    let announced: usize = devices.iter().map(|d| d.services.len()).sum();
+    let complete = wait_until(Duration::from_secs(60), Duration::from_millis(250), || {
         SqliteStore::open_reader(&database)
-            .and_then(|store| store.history_len())
-            .is_ok_and(|count| count >= expected)
+            .and_then(|store| store.inventory())
+            .is_ok_and(|inventory| {
+                let services: usize = inventory.assets().map(|a| a.services.len()).sum();
+                inventory.len() >= devices.len() && services >= announced
+            })
     });
-    if !arrived {
-        bail!(
-            "the observations did not arrive; agent log:\n{}",
-            std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default()
+    if !complete {
+        eprintln!(
+            "(not every device was found within 60 s; agent log follows)\n{}",
+            log("agent.log")
         );
+    }
+    println!(
+        "   all {} devices in the inventory after {:.1?}",
+        devices.len(),
+        started.elapsed()
+    );
+    // Let the first sweep finish, for its statistics.
+    wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        log("agent.log").contains("ARP sweep finished")
+    });
+    for line in log("agent.log").lines() {
+        if line.contains("ARP sweep finished") || line.contains("mDNS query round finished") {
+            println!("   agent: {}", strip_ansi(line));
+        }
     }
 
     for (title, args) in [
@@ -132,11 +142,31 @@ fn main() -> Result<()> {
         ("hygie-collector assets", ["assets"]),
     ] {
         println!("\n== {title}\n");
-        let output = Command::new(&collector_bin)
+        let output = std::process::Command::new(&collector_bin)
             .args(args)
             .current_dir(dir)
-            .output()?;
+            .output()
+            .context("running hygie-collector")?;
         print!("{}", String::from_utf8_lossy(&output.stdout));
     }
+    println!("\n== Tearing the facility down");
     Ok(())
+}
+
+/// Log lines carry terminal colours; the summary prints them plain.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
