@@ -67,6 +67,15 @@ enum Command {
         /// Listen only: send no ARP probe and no mDNS query.
         #[arg(long)]
         passive_only: bool,
+        /// ARP only: send no mDNS query.
+        #[arg(long)]
+        arp_only: bool,
+        /// How long to wait for an answer to a probe, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 2000)]
+        timeout: u64,
+        /// Extra probes for an address that did not answer.
+        #[arg(long, default_value_t = 1)]
+        retries: u32,
         /// Never probe these blocks. Repeatable.
         #[arg(long = "exclude", value_name = "CIDR")]
         exclude: Vec<IpNet>,
@@ -159,6 +168,9 @@ fn run(cli: Cli) -> Result<()> {
             cidrs,
             rate,
             passive_only,
+            arp_only,
+            timeout,
+            retries,
             exclude,
             exclude_macs,
             duration,
@@ -170,6 +182,9 @@ fn run(cli: Cli) -> Result<()> {
             settings.arp.exclude_cidrs = ipv4(exclude, "--exclude")?;
             settings.arp.exclude_macs = exclude_macs.into_iter().collect();
             settings.arp.rate = rate;
+            settings.arp.timeout = Duration::from_millis(timeout);
+            settings.arp.retries = retries;
+            settings.mdns.queries = !arp_only;
             settings.mdns.round = Duration::from_secs(5);
             settings.validate()?;
             let table = runtime()?.block_on(scan(settings, duration.map(Duration::from_secs)))?;
@@ -223,7 +238,11 @@ async fn scan(settings: DiscoverySettings, duration: Option<Duration>) -> Result
         SweepEvent::Progress { .. } => {}
     });
     let active = settings.active_arp();
-    let round = settings.mdns.round;
+    let round = if settings.active_mdns() {
+        settings.mdns.round
+    } else {
+        Duration::ZERO
+    };
     let discovery = live::start(&settings, observations, shutdown.clone(), Some(listener))?;
     let deadline = match duration {
         Some(duration) => duration,
@@ -238,7 +257,7 @@ async fn scan(settings: DiscoverySettings, duration: Option<Duration>) -> Result
         if duration.is_none() && active {
             let _ = finished_receiver.recv().await;
             // Let the mDNS round and late answers land.
-            tokio::time::sleep(round + Duration::from_secs(1)).await;
+            tokio::time::sleep(round + Duration::from_millis(200)).await;
             stop.cancel();
         } else {
             tokio::select! {
