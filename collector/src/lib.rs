@@ -6,6 +6,7 @@
 //! [`report`] and the command line read through their own connections.
 
 pub mod ca;
+pub mod classify;
 pub mod config;
 pub mod grpc;
 pub mod identity;

@@ -1,0 +1,1 @@
+//! Classification of real vendors and mDNS signals with the default rules.
