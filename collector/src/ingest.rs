@@ -29,10 +29,13 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::identity::AgentIdentity;
-use crate::inventory::{AgentId, Dirty, Inventory};
+use crate::inventory::flags::FlagRules;
+use crate::inventory::{AgentId, Dirty, Inventory, assess};
 use hygie_proto::error_chain;
 
-use crate::store::{Commit, HistoryEntry, InventoryWriter, OutboxCursor, Retention, StoreError};
+use crate::store::{
+    Commit, HistoryEntry, InventoryWriter, OutboxCursor, RegistrySnapshot, Retention, StoreError,
+};
 
 /// A clock, passed in so tests control time.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -91,7 +94,7 @@ pub struct BatchOutcome {
 }
 
 /// Tuning of the writer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WriterSettings {
     /// Stop adding batches to a group commit past this many observations.
     pub max_group_observations: usize,
@@ -101,6 +104,12 @@ pub struct WriterSettings {
     pub retention: Retention,
     /// How often to prune the history.
     pub prune_interval: Duration,
+    /// Windows and gateways of the flags.
+    pub flag_rules: FlagRules,
+    /// How often to look for registry changes.
+    pub tick: Duration,
+    /// How often to recompute every flag (time-driven flags such as `stale`).
+    pub flag_sweep_interval: Duration,
 }
 
 impl Default for WriterSettings {
@@ -113,6 +122,9 @@ impl Default for WriterSettings {
                 max_age: SignedDuration::from_hours(24 * 400),
             },
             prune_interval: Duration::from_secs(60),
+            flag_rules: FlagRules::default(),
+            tick: Duration::from_secs(5),
+            flag_sweep_interval: Duration::from_secs(60),
         }
     }
 }
@@ -127,6 +139,8 @@ struct BatchRequest {
 }
 
 enum Command {
+    /// Time to look for registry changes and time-driven flags.
+    Tick,
     Register {
         identity: AgentIdentity,
         hello: AgentHello,
@@ -234,13 +248,33 @@ pub fn start_writer<S>(
 where
     S: InventoryWriter + Send + 'static,
 {
+    let tick = settings.tick;
+    let queue = settings.queue_batches.max(1);
     let mut writer = Writer::new(store, settings, clock.clone())?;
-    tracing::info!(assets = writer.inventory.len(), "inventory loaded");
-    let (commands, mut receiver) = mpsc::channel(settings.queue_batches.max(1));
+    tracing::info!(
+        assets = writer.inventory.len(),
+        registered = writer.registry.entries.len(),
+        "inventory loaded"
+    );
+    let (commands, mut receiver) = mpsc::channel(queue);
     let thread = thread::Builder::new()
         .name("hygie-writer".into())
         .spawn(move || writer.run(&mut receiver))
         .map_err(|error| StoreError::Corrupt(format!("cannot start the writer thread: {error}")))?;
+    // A weak sender: the ticker must not keep the writer alive once every handle is gone.
+    let ticker = commands.downgrade();
+    let _ = thread::Builder::new()
+        .name("hygie-ticker".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(tick);
+                let Some(commands) = ticker.upgrade() else {
+                    break;
+                };
+                // A full queue means the writer is busy and will tick on the next round.
+                let _ = commands.try_send(Command::Tick);
+            }
+        });
     Ok((IngestHandle { commands, clock }, WriterThread { thread }))
 }
 
@@ -250,6 +284,9 @@ struct Writer<S> {
     clock: Clock,
     inventory: Inventory,
     cursors: HashMap<(AgentId, OutboxId), u64>,
+    /// The registry, reloaded when its generation changes.
+    registry: RegistrySnapshot,
+    last_flag_sweep: Option<Instant>,
     /// Set when a failed commit could not be followed by a reload: refuse work until a reload
     /// succeeds, rather than persist from a model that disagrees with the database.
     needs_reload: bool,
@@ -261,12 +298,16 @@ impl<S: InventoryWriter> Writer<S> {
     fn new(store: S, settings: WriterSettings, clock: Clock) -> Result<Self, StoreError> {
         let inventory = store.load_inventory()?;
         let cursors = store.load_cursors()?;
+        let registry = store.load_registry()?;
         Ok(Writer {
             store,
             settings,
             clock,
             inventory,
             cursors,
+            registry,
+            // Sweep soon after start: time has passed while the collector was down.
+            last_flag_sweep: None,
             needs_reload: false,
             // Prune soon after start, not immediately: start-up should be quick.
             last_prune: Instant::now(),
@@ -280,8 +321,10 @@ impl<S: InventoryWriter> Writer<S> {
             let mut observations = 0;
             let mut next = Some(command);
             // Drain what is already queued into one group commit.
+            let mut ticked = false;
             while let Some(command) = next.take() {
                 match command {
+                    Command::Tick => ticked = true,
                     Command::Register {
                         identity,
                         hello,
@@ -317,6 +360,9 @@ impl<S: InventoryWriter> Writer<S> {
             }
             if !group.is_empty() {
                 self.commit_group(&mut group);
+            }
+            if ticked {
+                self.tick();
             }
             self.prune_if_due();
         }
@@ -377,6 +423,13 @@ impl<S: InventoryWriter> Writer<S> {
             }));
         }
 
+        let events = assess::after_merge(
+            &mut self.inventory,
+            &mut dirty,
+            &self.registry.entries,
+            &self.settings.flag_rules,
+            now,
+        );
         let history: Vec<HistoryEntry<'_>> = group
             .iter()
             .zip(&outcomes)
@@ -406,6 +459,8 @@ impl<S: InventoryWriter> Writer<S> {
             dirty: &dirty,
             history: &history,
             cursors: &cursors,
+            events: &events,
+            unseen_flags: &[],
             now,
         });
         drop(history);
@@ -432,16 +487,86 @@ impl<S: InventoryWriter> Writer<S> {
 
     /// Reloads the in-memory model from the database; returns whether it succeeded.
     fn reload(&mut self) -> bool {
-        match (self.store.load_inventory(), self.store.load_cursors()) {
-            (Ok(inventory), Ok(cursors)) => {
+        match (
+            self.store.load_inventory(),
+            self.store.load_cursors(),
+            self.store.load_registry(),
+        ) {
+            (Ok(inventory), Ok(cursors), Ok(registry)) => {
                 self.inventory = inventory;
                 self.cursors = cursors;
+                self.registry = registry;
                 self.needs_reload = false;
                 true
             }
-            (Err(error), _) | (_, Err(error)) => {
+            (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
                 tracing::error!(error = %error_chain(&error), "cannot reload the inventory");
                 false
+            }
+        }
+    }
+
+    /// Reloads the registry when it changed, and recomputes every flag when the registry
+    /// changed or the sweep interval passed.
+    fn tick(&mut self) {
+        if self.needs_reload && !self.reload() {
+            return;
+        }
+        let registry_changed = match self.store.registry_generation() {
+            Ok(generation) if generation != self.registry.generation => {
+                match self.store.load_registry() {
+                    Ok(registry) => {
+                        tracing::info!(entries = registry.entries.len(), "registry reloaded");
+                        self.registry = registry;
+                        true
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error_chain(&error), "cannot reload the registry");
+                        false
+                    }
+                }
+            }
+            Ok(_) => false,
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "cannot read the registry generation");
+                false
+            }
+        };
+        let due = self
+            .last_flag_sweep
+            .is_none_or(|last| last.elapsed() >= self.settings.flag_sweep_interval);
+        if !registry_changed && !due {
+            return;
+        }
+        self.last_flag_sweep = Some(Instant::now());
+        let now = (self.clock)();
+        let mut dirty = Dirty::default();
+        let (events, unseen) = assess::sweep(
+            &mut self.inventory,
+            &mut dirty,
+            &self.registry.entries,
+            &mut self.registry.unseen_flags,
+            &self.settings.flag_rules,
+            now,
+        );
+        if events.is_empty() && unseen.is_empty() && dirty.is_empty() {
+            return;
+        }
+        let result = self.store.commit(&Commit {
+            inventory: &self.inventory,
+            dirty: &dirty,
+            history: &[],
+            cursors: &[],
+            events: &events,
+            unseen_flags: &unseen,
+            now,
+        });
+        match result {
+            Ok(()) => tracing::debug!(events = events.len(), "flags recomputed"),
+            Err(error) => {
+                tracing::error!(error = %error_chain(&error), "cannot record flag changes");
+                self.needs_reload = true;
+                self.reload();
             }
         }
     }

@@ -5,6 +5,7 @@
 //! writer and its group commits) → [`inventory`] (the pure merge) → [`store`] (SQLite).
 //! [`report`] and the command line read through their own connections.
 
+pub mod audit;
 pub mod ca;
 pub mod classify;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod grpc;
 pub mod identity;
 pub mod ingest;
 pub mod inventory;
+pub mod registry;
 pub mod report;
 pub mod server;
 pub mod store;

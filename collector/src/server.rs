@@ -144,7 +144,7 @@ pub async fn serve(
 
     let store = SqliteStore::open_writer(&config.database, config.durability)?;
     let clock: Clock = Arc::new(Timestamp::now);
-    let (ingest, writer) = ingest::start_writer(store, config.writer, clock)?;
+    let (ingest, writer) = ingest::start_writer(store, config.writer.clone(), clock)?;
 
     let listener = TcpListener::bind(config.listen)
         .await

@@ -12,6 +12,7 @@ struct Shelf {
     inventory: Inventory,
     cursors: HashMap<(AgentId, OutboxId), u64>,
     history: usize,
+    events: usize,
     commits: usize,
     fail_commits: usize,
     /// Makes each commit slow, so submissions pile up behind it.
@@ -53,11 +54,20 @@ impl InventoryWriter for MemoryStore {
                 .insert((cursor.agent, cursor.outbox), cursor.sequence);
         }
         shelf.history += commit.history.len();
+        shelf.events += commit.events.len();
         shelf.commits += 1;
         Ok(())
     }
 
     fn prune_history(&mut self, _: Retention, _: Timestamp) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    fn load_registry(&self) -> Result<RegistrySnapshot, StoreError> {
+        Ok(RegistrySnapshot::default())
+    }
+
+    fn registry_generation(&self) -> Result<i64, StoreError> {
         Ok(0)
     }
 }

@@ -5,6 +5,11 @@
 //! committed batch into it, and writes back only the rows the merge marked [`Dirty`]. Merging is
 //! order-insensitive for times: `first_seen` only moves back and `last_seen` only forward, so a
 //! late-arriving batch (an agent draining its outbox after an outage) cannot rewind anything.
+//!
+//! [`flags`] derives each asset's flags from its facts, the registry and the time.
+
+pub mod assess;
+pub mod flags;
 
 use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashMap};
@@ -105,6 +110,8 @@ pub struct Asset {
     pub services: LiteMap<ServiceKey, ServiceRecord>,
     /// Agents that have seen the device.
     pub sightings: LiteMap<AgentId, Sighting>,
+    /// Flags as last computed by the writer (the audit trail's view; queries recompute them).
+    pub flags: flags::FlagSet,
 }
 
 impl Asset {
@@ -116,6 +123,7 @@ impl Asset {
             hostnames: LiteMap::new(),
             services: LiteMap::new(),
             sightings: LiteMap::new(),
+            flags: flags::FlagSet::EMPTY,
         }
     }
 }
@@ -134,6 +142,10 @@ pub struct Dirty {
     pub services: BTreeSet<(MacAddr, ServiceKey)>,
     /// (asset, agent) rows.
     pub sightings: BTreeSet<(MacAddr, AgentId)>,
+    /// Assets seen for the first time.
+    pub new_assets: BTreeSet<MacAddr>,
+    /// Addresses new to an asset that was already known.
+    pub new_addresses: Vec<(MacAddr, IpAddr)>,
 }
 
 impl Dirty {
@@ -147,11 +159,21 @@ impl Dirty {
     }
 }
 
-/// All assets, keyed by MAC address.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// All assets, keyed by MAC address, with an index of which MACs claimed each address.
+#[derive(Debug, Default, Clone)]
 pub struct Inventory {
     assets: HashMap<MacAddr, Asset>,
+    by_ip: HashMap<IpAddr, Vec<MacAddr>>,
 }
+
+impl PartialEq for Inventory {
+    fn eq(&self, other: &Self) -> bool {
+        // The index is derived from the assets.
+        self.assets == other.assets
+    }
+}
+
+impl Eq for Inventory {}
 
 impl Inventory {
     /// An empty inventory.
@@ -161,14 +183,30 @@ impl Inventory {
 
     /// Builds an inventory from stored assets (used when the collector starts).
     pub fn from_assets(assets: impl IntoIterator<Item = Asset>) -> Self {
-        Inventory {
-            assets: assets.into_iter().map(|asset| (asset.mac, asset)).collect(),
+        let assets: HashMap<MacAddr, Asset> =
+            assets.into_iter().map(|asset| (asset.mac, asset)).collect();
+        let mut by_ip: HashMap<IpAddr, Vec<MacAddr>> = HashMap::new();
+        for asset in assets.values() {
+            for ip in asset.addresses.keys() {
+                by_ip.entry(*ip).or_default().push(asset.mac);
+            }
         }
+        Inventory { assets, by_ip }
     }
 
     /// The asset with this MAC address, if known.
     pub fn get(&self, mac: &MacAddr) -> Option<&Asset> {
         self.assets.get(mac)
+    }
+
+    /// The asset with this MAC address, to update its flags.
+    pub fn get_mut(&mut self, mac: &MacAddr) -> Option<&mut Asset> {
+        self.assets.get_mut(mac)
+    }
+
+    /// Every MAC that has claimed `ip`.
+    pub fn claimants(&self, ip: &IpAddr) -> &[MacAddr] {
+        self.by_ip.get(ip).map_or(&[], Vec::as_slice)
     }
 
     /// Number of assets.
@@ -201,13 +239,21 @@ impl Inventory {
             }
             std::collections::hash_map::Entry::Vacant(entry) => {
                 dirty.assets.insert(mac);
+                dirty.new_assets.insert(mac);
                 entry.insert(Asset::new(mac, at))
             }
         };
 
         for ip in &observation.ips {
+            let known = asset.addresses.contains_key(ip);
             if include(&mut asset.addresses, ip, at, MAX_ADDRESSES_PER_ASSET) {
                 dirty.addresses.insert((mac, *ip));
+                if !known && asset.addresses.contains_key(ip) {
+                    self.by_ip.entry(*ip).or_default().push(mac);
+                    if !dirty.new_assets.contains(&mac) {
+                        dirty.new_addresses.push((mac, *ip));
+                    }
+                }
             }
         }
         if let Some(hostname) = &observation.hostname
@@ -299,5 +345,7 @@ where
     }
 }
 
+#[cfg(test)]
+mod scenario_tests;
 #[cfg(test)]
 mod tests;

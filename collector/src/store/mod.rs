@@ -15,8 +15,11 @@ use std::path::PathBuf;
 use hygie_proto::{AgentHello, AgentInterface, Observation, OutboxId};
 use jiff::Timestamp;
 
+use crate::audit::{Event, Hash, NewEvent};
 use crate::identity::AgentIdentity;
+use crate::inventory::flags::FlagSet;
 use crate::inventory::{AgentId, Dirty, Inventory};
+use crate::registry::RegistryEntry;
 
 pub use sqlite::{Durability, SqliteStore};
 
@@ -51,6 +54,8 @@ pub enum StoreError {
     },
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0} is not in the registry")]
+    NotRegistered(hygie_proto::MacAddr),
 }
 
 impl StoreError {
@@ -92,8 +97,23 @@ pub struct Commit<'a> {
     pub history: &'a [HistoryEntry<'a>],
     /// New outbox cursors: a batch at or below its cursor is never applied again.
     pub cursors: &'a [OutboxCursor],
+    /// Events to append to the chain.
+    pub events: &'a [NewEvent],
+    /// New flags of registered devices never seen.
+    pub unseen_flags: &'a [(hygie_proto::MacAddr, FlagSet)],
     /// Time of the commit.
     pub now: Timestamp,
+}
+
+/// The registry as the writer holds it.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrySnapshot {
+    /// Entries by MAC.
+    pub entries: HashMap<hygie_proto::MacAddr, RegistryEntry>,
+    /// Stored flags of entries never seen.
+    pub unseen_flags: HashMap<hygie_proto::MacAddr, FlagSet>,
+    /// Changes whenever the registry changes.
+    pub generation: i64,
 }
 
 /// Most history rows one pruning pass deletes, so a large backlog never stalls ingest for long.
@@ -123,6 +143,10 @@ pub trait InventoryWriter {
     ) -> Result<AgentId, StoreError>;
     /// Persists one group commit in a single transaction: all of it or nothing.
     fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StoreError>;
+    /// Loads the registry.
+    fn load_registry(&self) -> Result<RegistrySnapshot, StoreError>;
+    /// The registry's current generation (cheap: checked on every tick).
+    fn registry_generation(&self) -> Result<i64, StoreError>;
     /// Deletes at most [`PRUNE_SLICE`] rows of history beyond the retention bounds, oldest
     /// first; returns the number deleted.
     fn prune_history(&mut self, retention: Retention, now: Timestamp) -> Result<u64, StoreError>;
@@ -157,4 +181,47 @@ pub trait InventoryReader {
     fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
     /// Number of observations in the history.
     fn history_len(&self) -> Result<u64, StoreError>;
+    /// Every registry entry, by MAC.
+    fn registry(&self) -> Result<Vec<RegistryEntry>, StoreError>;
+    /// Events matching `filter`, oldest first.
+    fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
+    /// The last event's id and hash (0 and the genesis hash when there is none).
+    fn event_head(&self) -> Result<(i64, Hash), StoreError>;
+    /// The most recent observations of one asset, newest first.
+    fn history(
+        &self,
+        mac: hygie_proto::MacAddr,
+        limit: usize,
+    ) -> Result<Vec<HistoryRow>, StoreError>;
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Recorded at or after this time.
+    pub since: Option<Timestamp>,
+    /// About this asset.
+    pub mac: Option<hygie_proto::MacAddr>,
+    /// At most this many (the most recent ones).
+    pub limit: Option<usize>,
+}
+
+/// One stored observation, as the asset view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryRow {
+    /// When the device was seen.
+    pub seen_at: Timestamp,
+    /// When the collector received it.
+    pub received_at: Timestamp,
+    /// Reporting agent's id.
+    pub agent_id: AgentId,
+    /// How.
+    pub source: String,
+    /// On which agent interface.
+    pub interface: String,
+    /// Addresses it carried.
+    pub ips: Vec<std::net::IpAddr>,
+    /// Host name it carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
 }

@@ -105,6 +105,45 @@ const MIGRATIONS: &[&str] = &[
                       (mac >> 16) & 255, (mac >> 8) & 255, mac & 255) AS mac_text
         FROM assets;
     "#,
+    // 2: flags on assets, the approved registry, the hash-chained event log.
+    r#"
+    ALTER TABLE assets ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE registry (
+        mac           INTEGER PRIMARY KEY,
+        asset_tag     TEXT NOT NULL DEFAULT '',
+        name          TEXT NOT NULL DEFAULT '',
+        category      TEXT,                          -- declared; NULL when not given
+        location      TEXT NOT NULL DEFAULT '',
+        owner         TEXT NOT NULL DEFAULT '',
+        criticality   TEXT,
+        registered_at INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        source        TEXT NOT NULL,                 -- 'import:<file>' or 'approve'
+        unseen_flags  INTEGER NOT NULL DEFAULT 0     -- flags of a registered device never seen
+    );
+
+    -- Every change, chained: hash = SHA-256(prev_hash, id, at, mac, kind, details).
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY,
+        at        INTEGER NOT NULL,
+        mac       INTEGER,
+        kind      TEXT NOT NULL,
+        details   TEXT NOT NULL,                     -- JSON, hashed as stored
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL
+    );
+    CREATE INDEX events_by_mac ON events (mac, id);
+    CREATE INDEX events_by_time ON events (at);
+
+    -- Small counters; registry_generation changes whenever the registry does, so the running
+    -- collector knows to reload it.
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    INSERT INTO meta (key, value) VALUES ('registry_generation', 0);
+    "#,
 ];
 
 /// The schema version this build writes.

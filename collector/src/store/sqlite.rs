@@ -7,12 +7,18 @@ use std::path::{Path, PathBuf};
 use hygie_proto::{AgentHello, MacAddr, MdnsService, OutboxId};
 use jiff::Timestamp;
 use litemap::LiteMap;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
-use super::{AgentRecord, Commit, InventoryReader, InventoryWriter, Retention, StoreError, schema};
+use super::{
+    AgentRecord, Commit, EventFilter, HistoryRow, InventoryReader, InventoryWriter,
+    RegistrySnapshot, Retention, StoreError, schema,
+};
+use crate::audit::{Event, Hash};
 use crate::identity::AgentIdentity;
+use crate::inventory::flags::FlagSet;
 use crate::inventory::{AgentId, Asset, Inventory, Seen, ServiceKey, ServiceRecord, Sighting};
+use crate::registry::RegistryEntry;
 
 /// How hard a commit tries to reach the disk before the collector acknowledges it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -33,21 +39,21 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
-fn micros(timestamp: Timestamp) -> i64 {
+pub(super) fn micros(timestamp: Timestamp) -> i64 {
     timestamp.as_microsecond()
 }
 
-fn from_micros(value: i64) -> Result<Timestamp, StoreError> {
+pub(super) fn from_micros(value: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_microsecond(value)
         .map_err(|_| StoreError::Corrupt(format!("timestamp {value} out of range")))
 }
 
-fn mac_key(mac: MacAddr) -> i64 {
+pub(super) fn mac_key(mac: MacAddr) -> i64 {
     // 48 bits always fit in an i64.
     mac.to_u64() as i64
 }
 
-fn mac_from_key(value: i64) -> MacAddr {
+pub(super) fn mac_from_key(value: i64) -> MacAddr {
     MacAddr::from_u64(value as u64)
 }
 
@@ -138,11 +144,12 @@ impl SqliteStore {
         let mut assets: HashMap<MacAddr, Asset> = HashMap::new();
         for_each_row(
             connection,
-            "SELECT mac, first_seen, last_seen FROM assets",
+            "SELECT mac, first_seen, last_seen, flags FROM assets",
             "loading assets",
             |row| {
                 let mac = mac_from_key(row.get(0)?);
                 let seen = seen_at_columns(row, 1)?;
+                let flags = FlagSet::from_bits(row.get::<_, i64>(3)? as u8);
                 assets.insert(
                     mac,
                     Asset {
@@ -152,6 +159,7 @@ impl SqliteStore {
                         hostnames: LiteMap::new(),
                         services: LiteMap::new(),
                         sightings: LiteMap::new(),
+                        flags,
                     },
                 );
                 Ok(())
@@ -239,7 +247,7 @@ impl SqliteStore {
 }
 
 /// Runs `query` and hands each row to `each`; a column error becomes a [`StoreError`].
-fn for_each_row(
+pub(super) fn for_each_row(
     connection: &Connection,
     query: &str,
     context: &'static str,
@@ -259,7 +267,7 @@ fn for_each_row(
 }
 
 /// A failure while decoding one row.
-enum RowError {
+pub(super) enum RowError {
     Sqlite(rusqlite::Error),
     Store(StoreError),
 }
@@ -342,14 +350,24 @@ impl InventoryWriter for SqliteStore {
     }
 
     fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        // Immediate: the write lock is taken first, so the event chain's head read inside the
+        // transaction is still the head at commit (the CLI may append registry events).
         let transaction = self
             .connection
-            .transaction()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("starting a commit"))?;
         write_commit(&transaction, commit)?;
         transaction
             .commit()
             .map_err(StoreError::sqlite("committing"))
+    }
+
+    fn load_registry(&self) -> Result<RegistrySnapshot, StoreError> {
+        registry::load(&self.connection)
+    }
+
+    fn registry_generation(&self) -> Result<i64, StoreError> {
+        registry::generation(&self.connection)
     }
 
     fn prune_history(&mut self, retention: Retention, now: Timestamp) -> Result<u64, StoreError> {
@@ -524,7 +542,14 @@ fn write_commit(connection: &Connection, commit: &Commit<'_>) -> Result<(), Stor
             ])
             .map_err(StoreError::sqlite(context))?;
     }
-    Ok(())
+
+    let mut statement = prepare("UPDATE registry SET unseen_flags = ?2 WHERE mac = ?1")?;
+    for (mac, flags) in commit.unseen_flags {
+        statement
+            .execute(params![mac_key(*mac), flags.bits()])
+            .map_err(StoreError::sqlite(context))?;
+    }
+    events::append(connection, commit.events)
 }
 
 impl InventoryReader for SqliteStore {
@@ -558,6 +583,62 @@ impl InventoryReader for SqliteStore {
         Ok(agents)
     }
 
+    fn registry(&self) -> Result<Vec<RegistryEntry>, StoreError> {
+        let mut entries: Vec<RegistryEntry> = registry::load(&self.connection)?
+            .entries
+            .into_values()
+            .collect();
+        entries.sort_by_key(|entry| entry.mac);
+        Ok(entries)
+    }
+
+    fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        events::read(&self.connection, filter)
+    }
+
+    fn event_head(&self) -> Result<(i64, Hash), StoreError> {
+        events::head(&self.connection)
+    }
+
+    fn history(&self, mac: MacAddr, limit: usize) -> Result<Vec<HistoryRow>, StoreError> {
+        let mut rows = Vec::new();
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT seen_at, received_at, agent_id, source, interface, ips, hostname
+                 FROM observations WHERE mac = ?1 ORDER BY seen_at DESC, id DESC LIMIT ?2",
+            )
+            .map_err(StoreError::sqlite("reading the history"))?;
+        let mut result = statement
+            .query(params![mac_key(mac), limit as i64])
+            .map_err(StoreError::sqlite("reading the history"))?;
+        while let Some(row) = result
+            .next()
+            .map_err(StoreError::sqlite("reading the history"))?
+        {
+            let decode = || -> Result<HistoryRow, RowError> {
+                let ips: String = row.get(5)?;
+                Ok(HistoryRow {
+                    seen_at: from_micros(row.get(0)?)?,
+                    received_at: from_micros(row.get(1)?)?,
+                    agent_id: row.get(2)?,
+                    source: row.get(3)?,
+                    interface: row.get(4)?,
+                    ips: serde_json::from_str(&ips).unwrap_or_default(),
+                    hostname: row.get(6)?,
+                })
+            };
+            rows.push(decode().map_err(|error| match error {
+                RowError::Sqlite(source) => StoreError::Sqlite {
+                    context: "reading the history",
+                    source,
+                },
+                RowError::Store(error) => error,
+            })?);
+        }
+        Ok(rows)
+    }
+
     fn history_len(&self) -> Result<u64, StoreError> {
         self.connection
             .query_row("SELECT count(*) FROM observations", [], |row| {
@@ -568,6 +649,11 @@ impl InventoryReader for SqliteStore {
             .map_err(StoreError::sqlite("counting observations"))
     }
 }
+
+mod events;
+mod registry;
+
+pub use registry::RegistryChange;
 
 #[cfg(test)]
 mod tests;

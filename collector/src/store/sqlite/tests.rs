@@ -73,6 +73,8 @@ fn commit(
                 outbox: OutboxId([3; 16]),
                 sequence: cursor,
             }],
+            events: &[],
+            unseen_flags: &[],
             now: at("2026-11-25T12:00:00Z"),
         })
         .unwrap();

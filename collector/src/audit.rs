@@ -1,0 +1,288 @@
+//! The event log's hash chain: every event row stores the hash of the previous one, so changing,
+//! removing or inserting a row breaks the chain from that row on. Pure: hashing and checking;
+//! the store reads and writes the rows.
+//!
+//! `hash = SHA-256(prev_hash ‖ id ‖ at ‖ mac ‖ kind ‖ 0x00 ‖ details)`, with `id`, `at` (Unix
+//! microseconds) and `mac` (48-bit integer, 0 for none) as 8-byte big-endian integers and
+//! `details` the exact JSON text stored. The first event's `prev_hash` is 32 zero bytes.
+
+use std::fmt;
+
+use hygie_proto::MacAddr;
+use jiff::Timestamp;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 digest.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The hash before the first event.
+    pub const GENESIS: Hash = Hash([0; 32]);
+
+    /// Lower-case hex.
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// From lower- or upper-case hex.
+    pub fn from_hex(text: &str) -> Option<Hash> {
+        let bytes = hex::decode(text).ok()?;
+        <[u8; 32]>::try_from(bytes.as_slice()).ok().map(Hash)
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for Hash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+/// What an event records, before it is numbered and chained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// When it happened (the collector's time of recording).
+    pub at: Timestamp,
+    /// The asset it is about, if any.
+    pub mac: Option<MacAddr>,
+    /// What kind of change: `asset_new`, `address_new`, `flag_raised`, `flag_cleared`,
+    /// `registry_added`, `registry_updated`, `registry_removed`.
+    pub kind: &'static str,
+    /// Details, as compact JSON (stored and hashed as this exact text).
+    pub details: String,
+}
+
+impl NewEvent {
+    /// An event with `details` serialized to JSON.
+    pub fn new(
+        at: Timestamp,
+        mac: Option<MacAddr>,
+        kind: &'static str,
+        details: &impl Serialize,
+    ) -> Self {
+        NewEvent {
+            at,
+            mac,
+            kind,
+            // Plain data always serializes.
+            details: serde_json::to_string(details).unwrap_or_else(|_| "{}".into()),
+        }
+    }
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Position in the chain, from 1.
+    pub id: i64,
+    /// When it was recorded.
+    pub at: Timestamp,
+    /// The asset it is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<MacAddr>,
+    /// Kind of change.
+    pub kind: String,
+    /// Details (JSON text).
+    pub details: String,
+    /// Hash of the previous event.
+    pub prev_hash: Hash,
+    /// This event's hash.
+    pub hash: Hash,
+}
+
+/// The hash of an event given its predecessor's.
+pub fn event_hash(
+    prev: Hash,
+    id: i64,
+    at: Timestamp,
+    mac: Option<MacAddr>,
+    kind: &str,
+    details: &str,
+) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(prev.0);
+    hasher.update(id.to_be_bytes());
+    hasher.update(at.as_microsecond().to_be_bytes());
+    hasher.update(mac.map_or(0, MacAddr::to_u64).to_be_bytes());
+    hasher.update(kind.as_bytes());
+    hasher.update([0]);
+    hasher.update(details.as_bytes());
+    Hash(hasher.finalize().into())
+}
+
+/// Where a chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainBreak {
+    #[error("event {id}: its content does not match its hash (altered)")]
+    Altered { id: i64 },
+    #[error("event {id}: it does not follow event {previous} (removed or reordered events)")]
+    Broken { id: i64, previous: i64 },
+    #[error("event {id}: expected id {expected} (missing events)")]
+    Gap { id: i64, expected: i64 },
+}
+
+/// The state of a chain that checked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Events checked.
+    pub events: u64,
+    /// Id of the last event (0 for none).
+    pub id: i64,
+    /// Hash of the last event.
+    pub hash: Hash,
+}
+
+/// Checks events in id order; the error names the first bad row.
+pub fn verify_chain(events: impl IntoIterator<Item = Event>) -> Result<ChainHead, ChainBreak> {
+    let mut head = ChainHead {
+        events: 0,
+        id: 0,
+        hash: Hash::GENESIS,
+    };
+    for event in events {
+        if event.id != head.id + 1 {
+            return Err(ChainBreak::Gap {
+                id: event.id,
+                expected: head.id + 1,
+            });
+        }
+        if event.prev_hash != head.hash {
+            return Err(ChainBreak::Broken {
+                id: event.id,
+                previous: head.id,
+            });
+        }
+        let expected = event_hash(
+            event.prev_hash,
+            event.id,
+            event.at,
+            event.mac,
+            &event.kind,
+            &event.details,
+        );
+        if expected != event.hash {
+            return Err(ChainBreak::Altered { id: event.id });
+        }
+        head = ChainHead {
+            events: head.events + 1,
+            id: event.id,
+            hash: event.hash,
+        };
+    }
+    Ok(head)
+}
+
+/// Numbers and chains new events after `head`.
+pub fn chain(head: (i64, Hash), events: &[NewEvent]) -> Vec<Event> {
+    let (mut id, mut prev) = head;
+    events
+        .iter()
+        .map(|event| {
+            id += 1;
+            let hash = event_hash(prev, id, event.at, event.mac, event.kind, &event.details);
+            let stored = Event {
+                id,
+                at: event.at,
+                mac: event.mac,
+                kind: event.kind.to_owned(),
+                details: event.details.clone(),
+                prev_hash: prev,
+                hash,
+            };
+            prev = hash;
+            stored
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(count: i64) -> Vec<Event> {
+        let new: Vec<NewEvent> = (0..count)
+            .map(|n| {
+                NewEvent::new(
+                    Timestamp::from_second(1_790_000_000 + n).unwrap(),
+                    Some(MacAddr::from_u64(0x0009_5c00_0000 + n as u64)),
+                    "asset_new",
+                    &serde_json::json!({ "n": n }),
+                )
+            })
+            .collect();
+        chain((0, Hash::GENESIS), &new)
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let head = verify_chain(events(5)).unwrap();
+        assert_eq!((head.events, head.id), (5, 5));
+    }
+
+    #[test]
+    fn an_altered_row_is_named() {
+        let mut rows = events(5);
+        rows[2].details = r#"{"n":99}"#.into();
+        assert_eq!(verify_chain(rows), Err(ChainBreak::Altered { id: 3 }));
+    }
+
+    #[test]
+    fn a_removed_row_is_named() {
+        let mut rows = events(5);
+        rows.remove(2);
+        assert_eq!(
+            verify_chain(rows),
+            Err(ChainBreak::Gap { id: 4, expected: 3 })
+        );
+    }
+
+    #[test]
+    fn a_rewritten_row_breaks_the_link_to_the_next() {
+        // Altering row 3 and recomputing its hash still leaves row 4 pointing at the old hash.
+        let mut rows = events(5);
+        rows[2].details = r#"{"n":99}"#.into();
+        rows[2].hash = event_hash(
+            rows[2].prev_hash,
+            3,
+            rows[2].at,
+            rows[2].mac,
+            &rows[2].kind,
+            &rows[2].details,
+        );
+        assert_eq!(
+            verify_chain(rows),
+            Err(ChainBreak::Broken { id: 4, previous: 3 })
+        );
+    }
+
+    #[test]
+    fn chaining_continues_from_a_head() {
+        let first = events(2);
+        let head = (first[1].id, first[1].hash);
+        let more = chain(
+            head,
+            &[NewEvent::new(
+                Timestamp::UNIX_EPOCH,
+                None,
+                "registry_removed",
+                &(),
+            )],
+        );
+        let mut all = first;
+        all.extend(more);
+        assert_eq!(verify_chain(all).unwrap().id, 3);
+    }
+}

@@ -1,0 +1,121 @@
+//! The event log in SQLite: append (inside the caller's transaction) and read.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{for_each_row, from_micros, mac_from_key, mac_key, micros};
+use crate::audit::{self, Event, Hash, NewEvent};
+use crate::store::{EventFilter, StoreError};
+
+/// The last event's id and hash.
+pub(super) fn head(connection: &Connection) -> Result<(i64, Hash), StoreError> {
+    let row: Option<(i64, String)> = connection
+        .query_row(
+            "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(StoreError::sqlite("reading the event chain head"))?;
+    match row {
+        None => Ok((0, Hash::GENESIS)),
+        Some((id, hash)) => Hash::from_hex(&hash)
+            .map(|hash| (id, hash))
+            .ok_or_else(|| StoreError::Corrupt(format!("event {id} has a malformed hash"))),
+    }
+}
+
+/// Chains and inserts events after the current head. The caller holds a write transaction,
+/// so nobody else appends in between.
+pub(super) fn append(connection: &Connection, events: &[NewEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let context = "appending events";
+    let mut statement = connection
+        .prepare_cached(
+            "INSERT INTO events (id, at, mac, kind, details, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(StoreError::sqlite(context))?;
+    for event in audit::chain(head(connection)?, events) {
+        statement
+            .execute(params![
+                event.id,
+                micros(event.at),
+                event.mac.map(mac_key),
+                event.kind,
+                event.details,
+                event.prev_hash.to_hex(),
+                event.hash.to_hex(),
+            ])
+            .map_err(StoreError::sqlite(context))?;
+    }
+    Ok(())
+}
+
+/// Events matching the filter, oldest first.
+pub(super) fn read(
+    connection: &Connection,
+    filter: &EventFilter,
+) -> Result<Vec<Event>, StoreError> {
+    let limit = filter.limit.map_or(-1, |limit| limit as i64);
+    // The most recent `limit` matches, returned oldest first.
+    let query = format!(
+        "SELECT id, at, mac, kind, details, prev_hash, hash FROM (
+            SELECT * FROM events WHERE at >= ?1 {} ORDER BY id DESC LIMIT {limit}
+         ) ORDER BY id",
+        if filter.mac.is_some() {
+            "AND mac = ?2"
+        } else {
+            "AND ?2 IS NULL"
+        }
+    );
+    let since = filter.since.map_or(i64::MIN, micros);
+    let mac = filter.mac.map(mac_key);
+    let mut events = Vec::new();
+    let mut statement = connection
+        .prepare(&query)
+        .map_err(StoreError::sqlite("reading events"))?;
+    let mut rows = statement
+        .query(params![since, mac])
+        .map_err(StoreError::sqlite("reading events"))?;
+    while let Some(row) = rows.next().map_err(StoreError::sqlite("reading events"))? {
+        events.push(decode(row).map_err(StoreError::sqlite("reading events"))??);
+    }
+    Ok(events)
+}
+
+/// Every event, oldest first, for verification.
+pub(super) fn all(connection: &Connection, mut each: impl FnMut(Event)) -> Result<(), StoreError> {
+    for_each_row(
+        connection,
+        "SELECT id, at, mac, kind, details, prev_hash, hash FROM events ORDER BY id",
+        "reading events",
+        |row| {
+            each(decode(row)??);
+            Ok(())
+        },
+    )
+}
+
+fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreError>> {
+    let id: i64 = row.get(0)?;
+    let at: i64 = row.get(1)?;
+    let mac: Option<i64> = row.get(2)?;
+    let prev_hash: String = row.get(5)?;
+    let hash: String = row.get(6)?;
+    let kind: String = row.get(3)?;
+    let details: String = row.get(4)?;
+    Ok((|| {
+        let bad_hash = || StoreError::Corrupt(format!("event {id} has a malformed hash"));
+        Ok(Event {
+            id,
+            at: from_micros(at)?,
+            mac: mac.map(mac_from_key),
+            kind,
+            details,
+            prev_hash: Hash::from_hex(&prev_hash).ok_or_else(bad_hash)?,
+            hash: Hash::from_hex(&hash).ok_or_else(bad_hash)?,
+        })
+    })())
+}

@@ -1,0 +1,296 @@
+//! The registry in SQLite. Changes come from the command line (`registry import`, `approve`,
+//! `registry remove`): each runs in one immediate transaction that also appends its events and
+//! bumps `registry_generation`, which tells a running collector to reload the registry.
+
+use std::collections::HashMap;
+
+use hygie_proto::MacAddr;
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::{SqliteStore, events, for_each_row, from_micros, mac_from_key, mac_key, micros};
+use crate::audit::NewEvent;
+use crate::inventory::flags::FlagSet;
+use crate::registry::{RegistryEntry, RegistryFields};
+use crate::store::{RegistrySnapshot, StoreError};
+
+/// A change to the registry.
+#[derive(Debug, Clone)]
+pub enum RegistryChange {
+    /// Adds or updates entries (an import): fields given replace those stored.
+    Upsert {
+        /// The entries.
+        entries: Vec<(MacAddr, RegistryFields)>,
+        /// `import:<file>`.
+        source: String,
+    },
+    /// Registers one device, or updates the fields given (`approve`).
+    Approve {
+        /// The device.
+        mac: MacAddr,
+        /// Fields to set; empty ones keep their stored value.
+        fields: RegistryFields,
+    },
+    /// Removes an entry.
+    Remove {
+        /// The device.
+        mac: MacAddr,
+    },
+}
+
+/// What a registry change did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RegistryOutcome {
+    /// Entries created.
+    pub added: usize,
+    /// Entries whose fields changed.
+    pub updated: usize,
+    /// Entries given but identical to what was stored.
+    pub unchanged: usize,
+    /// Entries removed.
+    pub removed: usize,
+}
+
+pub(super) fn generation(connection: &Connection) -> Result<i64, StoreError> {
+    connection
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'registry_generation'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(StoreError::sqlite("reading the registry generation"))
+}
+
+fn text_or_none(text: Option<String>) -> Option<String> {
+    text.filter(|text| !text.is_empty())
+}
+
+pub(super) fn load(connection: &Connection) -> Result<RegistrySnapshot, StoreError> {
+    let mut snapshot = RegistrySnapshot {
+        generation: generation(connection)?,
+        ..RegistrySnapshot::default()
+    };
+    for_each_row(
+        connection,
+        "SELECT mac, asset_tag, name, category, location, owner, criticality, registered_at,
+                updated_at, source, unseen_flags
+         FROM registry",
+        "loading the registry",
+        |row| {
+            let mac = mac_from_key(row.get(0)?);
+            let category: Option<String> = text_or_none(row.get(3)?);
+            let criticality: Option<String> = text_or_none(row.get(6)?);
+            let corrupt = |what: &str, error: String| {
+                StoreError::Corrupt(format!("registry entry {mac}: {what}: {error}"))
+            };
+            let entry = RegistryEntry {
+                mac,
+                fields: RegistryFields {
+                    asset_tag: row.get(1)?,
+                    name: row.get(2)?,
+                    category: category
+                        .map(|text| text.parse())
+                        .transpose()
+                        .map_err(|error| corrupt("category", error))?,
+                    location: row.get(4)?,
+                    owner: row.get(5)?,
+                    criticality: criticality
+                        .map(|text| text.parse())
+                        .transpose()
+                        .map_err(|error| corrupt("criticality", error))?,
+                },
+                registered_at: from_micros(row.get(7)?)?,
+                updated_at: from_micros(row.get(8)?)?,
+                source: row.get(9)?,
+            };
+            snapshot
+                .unseen_flags
+                .insert(mac, FlagSet::from_bits(row.get::<_, i64>(10)? as u8));
+            snapshot.entries.insert(mac, entry);
+            Ok(())
+        },
+    )?;
+    Ok(snapshot)
+}
+
+fn stored(connection: &Connection, mac: MacAddr) -> Result<Option<RegistryFields>, StoreError> {
+    let snapshot_row = connection
+        .query_row(
+            "SELECT asset_tag, name, category, location, owner, criticality
+             FROM registry WHERE mac = ?1",
+            [mac_key(mac)],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, Option<String>>(5)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(StoreError::sqlite("reading a registry entry"))?;
+    Ok(snapshot_row.map(
+        |(asset_tag, name, category, location, owner, criticality)| RegistryFields {
+            asset_tag,
+            name,
+            category: text_or_none(category).and_then(|text| text.parse().ok()),
+            location,
+            owner,
+            criticality: text_or_none(criticality).and_then(|text| text.parse().ok()),
+        },
+    ))
+}
+
+fn write(
+    connection: &Connection,
+    mac: MacAddr,
+    fields: &RegistryFields,
+    source: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO registry
+                (mac, asset_tag, name, category, location, owner, criticality, registered_at,
+                 updated_at, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
+             ON CONFLICT (mac) DO UPDATE SET
+                asset_tag = excluded.asset_tag, name = excluded.name,
+                category = excluded.category, location = excluded.location,
+                owner = excluded.owner, criticality = excluded.criticality,
+                updated_at = excluded.updated_at, source = excluded.source",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                mac_key(mac),
+                fields.asset_tag,
+                fields.name,
+                fields.category.map(|category| category.as_str()),
+                fields.location,
+                fields.owner,
+                fields.criticality.map(|criticality| criticality.as_str()),
+                micros(now),
+                source,
+            ])
+        })
+        .map_err(StoreError::sqlite("writing a registry entry"))?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Details<'a> {
+    source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    before: Option<&'a RegistryFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after: Option<&'a RegistryFields>,
+}
+
+impl SqliteStore {
+    /// Applies a registry change in one transaction, with its events.
+    pub fn change_registry(
+        &mut self,
+        change: RegistryChange,
+        now: Timestamp,
+    ) -> Result<RegistryOutcome, StoreError> {
+        let context = "changing the registry";
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::sqlite(context))?;
+        let mut outcome = RegistryOutcome::default();
+        let mut new_events = Vec::new();
+        let mut upsert = |mac: MacAddr,
+                          fields: RegistryFields,
+                          source: &str,
+                          merge: bool|
+         -> Result<(), StoreError> {
+            let before = stored(&transaction, mac)?;
+            let after = match (&before, merge) {
+                (Some(before), true) => {
+                    let mut merged = before.clone();
+                    merged.overlay(fields);
+                    merged
+                }
+                _ => fields,
+            };
+            if before.as_ref() == Some(&after) {
+                outcome.unchanged += 1;
+                return Ok(());
+            }
+            write(&transaction, mac, &after, source, now)?;
+            let kind = if before.is_some() {
+                outcome.updated += 1;
+                "registry_updated"
+            } else {
+                outcome.added += 1;
+                "registry_added"
+            };
+            new_events.push(NewEvent::new(
+                now,
+                Some(mac),
+                kind,
+                &Details {
+                    source,
+                    before: before.as_ref(),
+                    after: Some(&after),
+                },
+            ));
+            Ok(())
+        };
+        match change {
+            RegistryChange::Upsert { entries, source } => {
+                for (mac, fields) in entries {
+                    upsert(mac, fields, &source, false)?;
+                }
+            }
+            RegistryChange::Approve { mac, fields } => upsert(mac, fields, "approve", true)?,
+            RegistryChange::Remove { mac } => {
+                let before = stored(&transaction, mac)?.ok_or(StoreError::NotRegistered(mac))?;
+                transaction
+                    .execute("DELETE FROM registry WHERE mac = ?1", [mac_key(mac)])
+                    .map_err(StoreError::sqlite(context))?;
+                outcome.removed += 1;
+                new_events.push(NewEvent::new(
+                    now,
+                    Some(mac),
+                    "registry_removed",
+                    &Details {
+                        source: "remove",
+                        before: Some(&before),
+                        after: None,
+                    },
+                ));
+            }
+        }
+        if !new_events.is_empty() {
+            transaction
+                .execute(
+                    "UPDATE meta SET value = value + 1 WHERE key = 'registry_generation'",
+                    [],
+                )
+                .map_err(StoreError::sqlite(context))?;
+            events::append(&transaction, &new_events)?;
+        }
+        transaction.commit().map_err(StoreError::sqlite(context))?;
+        Ok(outcome)
+    }
+
+    /// Checks the whole event chain; the error names the first bad row.
+    pub fn verify_events(
+        &self,
+    ) -> Result<Result<crate::audit::ChainHead, crate::audit::ChainBreak>, StoreError> {
+        let mut rows = Vec::new();
+        events::all(&self.connection, |event| rows.push(event))?;
+        Ok(crate::audit::verify_chain(rows))
+    }
+
+    /// Registry entries as stored, by MAC, with the flags of those never seen.
+    pub fn registry_map(&self) -> Result<HashMap<MacAddr, RegistryEntry>, StoreError> {
+        Ok(load(&self.connection)?.entries)
+    }
+}
