@@ -1,0 +1,117 @@
+//! The HTML report: for people, readable offline (no script, no external resource). Counts by
+//! category and flag come first, then unmanaged assets, then the rest. Every string is escaped.
+
+use std::fmt::Write as _;
+
+use super::Header;
+use crate::safe::html;
+use crate::views::AssetView;
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}\
+table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:.25em .5em;\
+text-align:left;vertical-align:top;font-size:.9em}th{background:#f2f2f2}\
+.flag{display:inline-block;border-radius:3px;padding:0 .3em;margin:0 .1em;background:#eee}\
+.unmanaged,.arp_conflict{background:#f8d0d0}.stale{background:#f3e3b5}.new,.ip_changed{background:#d6e8f7}\
+.meta{color:#555}code{font-size:.95em}";
+
+fn counts_table(title: &str, counts: &std::collections::BTreeMap<String, usize>, out: &mut String) {
+    let _ = write!(
+        out,
+        "<table><tr><th>{}</th><th>assets</th></tr>",
+        html(title)
+    );
+    for (name, count) in counts {
+        let _ = write!(out, "<tr><td>{}</td><td>{count}</td></tr>", html(name));
+    }
+    out.push_str("</table>");
+}
+
+fn asset_rows(views: &[&AssetView], out: &mut String) {
+    out.push_str(
+        "<table><tr><th>MAC</th><th>vendor</th><th>category / kind</th><th>addresses</th>\
+         <th>host names</th><th>flags</th><th>registry</th><th>last seen</th><th>services</th></tr>",
+    );
+    for view in views {
+        let flags: String = view
+            .flags
+            .iter()
+            .map(|flag| format!("<span class=\"flag {0}\">{0}</span>", html(flag.as_str())))
+            .collect();
+        let registry = view.registry.as_ref().map_or_else(String::new, |entry| {
+            [&entry.asset_tag, &entry.name, &entry.location, &entry.owner]
+                .into_iter()
+                .filter(|field| !field.is_empty())
+                .map(|field| html(field))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        });
+        let services: Vec<String> = view
+            .services
+            .iter()
+            .map(|service| format!("{} ({})", html(&service.service_type), service.port))
+            .collect();
+        let _ = write!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{} / {} ({:.2})</td><td>{}</td><td>{}</td>\
+             <td>{flags}</td><td>{registry}</td><td>{}</td><td>{}</td></tr>",
+            view.mac,
+            html(view.vendor.as_deref().unwrap_or("")),
+            html(view.category.as_str()),
+            html(&view.kind),
+            view.confidence,
+            view.ips
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("<br>"),
+            view.hostnames
+                .iter()
+                .map(|name| html(name))
+                .collect::<Vec<_>>()
+                .join("<br>"),
+            view.last_seen.map_or_else(
+                || "never".to_owned(),
+                |at| at.strftime("%Y-%m-%d %H:%M").to_string()
+            ),
+            services.join("<br>"),
+        );
+    }
+    out.push_str("</table>");
+}
+
+/// Renders the report.
+pub fn render(header: &Header, views: &[AssetView]) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Hygie inventory {taken}</title><style>{STYLE}</style></head><body>\
+         <h1>Network asset inventory</h1>\
+         <p class=\"meta\">Taken {taken} by collector {host} (version {version}, signing key {key}). \
+         Event chain head: {head_id} <code>{head_hash}</code>. The signed JSON and CSV exports of \
+         the same inventory can be checked with <code>hygie-collector verify</code>.</p>",
+        taken = html(&header.taken_at.to_string()),
+        host = html(&header.collector.hostname),
+        version = html(&header.collector.version),
+        key = html(&header.collector.key_id),
+        head_id = header.events_head.id,
+        head_hash = html(&header.events_head.hash),
+    );
+    let counts = &header.counts;
+    let _ = write!(
+        out,
+        "<h2>Summary</h2><p>{} assets: {} seen on the network, {} in the registry.</p>",
+        counts.assets, counts.seen, counts.managed
+    );
+    counts_table("category", &counts.by_category, &mut out);
+    counts_table("flag", &counts.by_flag, &mut out);
+    let unmanaged: Vec<&AssetView> = views.iter().filter(|view| !view.managed).collect();
+    let managed: Vec<&AssetView> = views.iter().filter(|view| view.managed).collect();
+    let _ = write!(out, "<h2>Unmanaged assets ({})</h2>", unmanaged.len());
+    asset_rows(&unmanaged, &mut out);
+    let _ = write!(out, "<h2>Registered assets ({})</h2>", managed.len());
+    asset_rows(&managed, &mut out);
+    out.push_str("</body></html>\n");
+    out
+}

@@ -1,0 +1,208 @@
+//! Audit snapshots: the whole inventory at one moment, as JSON, CSV (both signed and
+//! verifiable offline) or HTML (for people).
+//!
+//! Signing, so that a tampered snapshot is detected and the first bad row named:
+//! - every asset row carries its own Ed25519 signature over its content, its position and the
+//!   snapshot's id (so rows cannot be moved between snapshots or within one);
+//! - the header (time, collector, counts, event chain head, row count) carries a SHA-256
+//!   digest of itself and a signature; it includes `rows_digest`, the SHA-256 of every row
+//!   signature in order, so removing or adding rows is detected too.
+//!
+//! Verification needs only the collector's public key (`pki/signing.pub`).
+
+pub mod csv_format;
+pub mod html;
+pub mod json;
+pub mod signing;
+pub mod verify;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::audit::Hash;
+use crate::views::{AssetView, Counts};
+use signing::Signer25519;
+
+/// The snapshot format this build writes and reads.
+pub const FORMAT: &str = "hygie-snapshot/1";
+
+/// Who took the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectorInfo {
+    /// Host name of the collector.
+    pub hostname: String,
+    /// Collector version.
+    pub version: String,
+    /// Short id of the signing key.
+    pub key_id: String,
+    /// The signing key's public half (hex): informative, verification uses a trusted copy.
+    pub public_key: String,
+}
+
+/// The head of the event chain at the time of the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsHead {
+    /// Last event id (0: none).
+    pub id: i64,
+    /// Its hash.
+    pub hash: String,
+}
+
+/// Counts as written in a header (read back without the view types).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderCounts {
+    /// All assets listed.
+    pub assets: usize,
+    /// Seen on the network.
+    pub seen: usize,
+    /// In the registry.
+    pub managed: usize,
+    /// Per category.
+    pub by_category: std::collections::BTreeMap<String, usize>,
+    /// Per flag.
+    pub by_flag: std::collections::BTreeMap<String, usize>,
+}
+
+impl From<Counts> for HeaderCounts {
+    fn from(counts: Counts) -> Self {
+        HeaderCounts {
+            assets: counts.assets,
+            seen: counts.seen,
+            managed: counts.managed,
+            by_category: counts.by_category,
+            by_flag: counts.by_flag,
+        }
+    }
+}
+
+/// What a snapshot says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// [`FORMAT`].
+    pub format: String,
+    /// Random id, bound into every row signature.
+    pub id: String,
+    /// When it was taken.
+    pub taken_at: Timestamp,
+    /// By which collector and key.
+    pub collector: CollectorInfo,
+    /// Counts per category and flag.
+    pub counts: HeaderCounts,
+    /// Event chain head at that moment.
+    pub events_head: EventsHead,
+    /// Number of asset rows.
+    pub rows: usize,
+    /// SHA-256 over every row signature, in order.
+    pub rows_digest: String,
+}
+
+/// A snapshot ready to be written: its header and its signed rows.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The header, signed.
+    pub header: Header,
+    /// The assets.
+    pub assets: Vec<AssetView>,
+}
+
+/// Everything needed to take a snapshot.
+#[derive(Debug)]
+pub struct SnapshotInput {
+    /// The assets, in the order to write them.
+    pub assets: Vec<AssetView>,
+    /// Counts over them.
+    pub counts: Counts,
+    /// Event chain head.
+    pub events_head: (i64, Hash),
+    /// The time.
+    pub taken_at: Timestamp,
+    /// The collector's host name.
+    pub hostname: String,
+}
+
+/// The message a row signature signs.
+pub(crate) fn row_message(snapshot_id: &str, content: &[u8]) -> Vec<u8> {
+    let mut message = b"hygie-row\0".to_vec();
+    message.extend_from_slice(snapshot_id.as_bytes());
+    message.push(0);
+    message.extend_from_slice(content);
+    message
+}
+
+/// The message a header signature signs.
+pub(crate) fn header_message(canonical_header: &[u8]) -> Vec<u8> {
+    let mut message = b"hygie-header\0".to_vec();
+    message.extend_from_slice(canonical_header);
+    message
+}
+
+/// SHA-256 over row signatures (raw bytes), in order.
+pub(crate) fn rows_digest<'a>(signatures: impl Iterator<Item = &'a [u8; 64]>) -> String {
+    let mut hasher = Sha256::new();
+    for signature in signatures {
+        hasher.update(signature);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Serializes a JSON value with object keys sorted at every level: the canonical bytes that
+/// are hashed and signed.
+pub fn canonical(value: &serde_json::Value) -> Vec<u8> {
+    fn sorted(value: &serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                serde_json::Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(key, value)| (key.clone(), sorted(value)))
+                        .collect(),
+                )
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(sorted).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    // Plain JSON values always serialize.
+    serde_json::to_vec(&sorted(value)).unwrap_or_default()
+}
+
+/// Signs a header: returns its canonical digest (hex) and signature (hex).
+pub(crate) fn sign_header(header: &Header, signer: &Signer25519) -> (String, String) {
+    let value = serde_json::to_value(header).unwrap_or_default();
+    let bytes = canonical(&value);
+    let digest = hex::encode(Sha256::digest(&bytes));
+    let signature = hex::encode(signer.sign(&header_message(&bytes)));
+    (digest, signature)
+}
+
+/// A fresh header for `input` (rows digest filled in by the format writer).
+pub(crate) fn header(input: &SnapshotInput, signer: &Signer25519) -> Header {
+    let verifier = signer.verifier();
+    let id: [u8; 16] = rand::random();
+    Header {
+        format: FORMAT.to_owned(),
+        id: hex::encode(id),
+        taken_at: input.taken_at,
+        collector: CollectorInfo {
+            hostname: input.hostname.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            key_id: verifier.key_id(),
+            public_key: verifier.to_hex(),
+        },
+        counts: input.counts.clone().into(),
+        events_head: EventsHead {
+            id: input.events_head.0,
+            hash: input.events_head.1.to_hex(),
+        },
+        rows: input.assets.len(),
+        rows_digest: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

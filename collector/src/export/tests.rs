@@ -1,0 +1,215 @@
+//! Snapshots: export → verify round trips, tamper detection naming the first bad row, and
+//! hostile device strings in every format.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hygie_proto::{MdnsService, Observation, Source};
+use jiff::Timestamp;
+
+use super::signing::{Signer25519, Verifier25519};
+use super::verify::{Tampered, verify};
+use super::*;
+use crate::classify::Rules;
+use crate::inventory::flags::FlagRules;
+use crate::inventory::{Dirty, Inventory};
+use crate::views::{ViewContext, asset_views, counts};
+
+const HOSTILE_HOST: &str = "=cmd|' /C calc'!A0\u{1b}[2J<script>alert(1)</script>";
+
+fn input() -> SnapshotInput {
+    let now: Timestamp = "2026-11-25T12:00:00Z".parse().unwrap();
+    let mut inventory = Inventory::new();
+    for (mac, ip, hostname) in [
+        ("00:09:5c:11:22:01", "198.18.0.11", "mon-icu-01.local"),
+        ("00:21:b7:11:22:12", "198.18.0.51", HOSTILE_HOST),
+        ("d0:43:1e:11:22:15", "198.18.0.61", "+ws-nurse"),
+    ] {
+        let mut observation = Observation::new(mac.parse().unwrap(), now, Source::Mdns);
+        observation.ips = vec![ip.parse().unwrap()];
+        observation.hostname = Some(hostname.into());
+        observation.services = vec![MdnsService {
+            instance: "@evil <b>instance</b>".into(),
+            service_type: "_ipp._tcp.local".into(),
+            port: 631,
+            txt: BTreeMap::from([("ty".into(), "-2+3 \"printer\" & co".into())]),
+        }];
+        inventory.merge(1, &observation, &mut Dirty::default());
+    }
+    let rules = Rules::defaults().unwrap();
+    let flag_rules = FlagRules::default();
+    let views = asset_views(
+        &inventory,
+        &HashMap::new(),
+        &[],
+        &ViewContext {
+            rules: &rules,
+            flag_rules: &flag_rules,
+            now,
+        },
+    );
+    SnapshotInput {
+        counts: counts(&views),
+        assets: views,
+        events_head: (7, crate::audit::Hash([9; 32])),
+        taken_at: now,
+        hostname: "collector-test".into(),
+    }
+}
+
+fn keys() -> (Signer25519, Verifier25519) {
+    let signer = Signer25519::generate();
+    let verifier = signer.verifier();
+    (signer, verifier)
+}
+
+#[test]
+fn json_and_csv_snapshots_verify() {
+    let (signer, verifier) = keys();
+    let input = input();
+    let json = json::write(&input, &signer);
+    let verified = verify(json.as_bytes(), &verifier).unwrap();
+    assert_eq!((verified.format, verified.header.rows), ("json", 3));
+    assert_eq!(verified.header.counts.by_flag["unmanaged"], 3);
+    assert_eq!(verified.header.events_head.id, 7);
+
+    let csv = csv_format::write(&input, &signer);
+    let verified = verify(&csv, &verifier).unwrap();
+    assert_eq!((verified.format, verified.header.rows), ("csv", 3));
+}
+
+#[test]
+fn the_json_shape_is_what_auditors_expect() {
+    let (signer, _) = keys();
+    let document: serde_json::Value =
+        serde_json::from_str(&json::write(&input(), &signer)).unwrap();
+    let asset = &document["assets"][0];
+    assert_eq!(asset["mac"], "00:09:5c:11:22:01");
+    assert_eq!(asset["ips"][0], "198.18.0.11");
+    assert_eq!(asset["managed"], false);
+    assert_eq!(asset["flags"], serde_json::json!(["unmanaged", "new"]));
+    for key in [
+        "hostnames",
+        "vendor",
+        "category",
+        "kind",
+        "confidence",
+        "first_seen",
+        "last_seen",
+        "services",
+        "evidence",
+    ] {
+        assert!(!asset[key].is_null(), "missing {key}");
+    }
+    let snapshot = &document["snapshot"];
+    for key in [
+        "taken_at",
+        "counts",
+        "collector",
+        "digest",
+        "signature",
+        "events_head",
+        "rows_digest",
+    ] {
+        assert!(!snapshot[key].is_null(), "missing {key}");
+    }
+}
+
+#[test]
+fn an_altered_json_row_is_named() {
+    let (signer, verifier) = keys();
+    let json = json::write(&input(), &signer);
+    let tampered = json.replacen("198.18.0.51", "198.18.0.99", 1);
+    assert_eq!(
+        verify(tampered.as_bytes(), &verifier),
+        Err(Tampered::Row {
+            row: 1,
+            mac: "00:21:b7:11:22:12".into()
+        })
+    );
+    let mut document: serde_json::Value = serde_json::from_str(&json).unwrap();
+    document["assets"].as_array_mut().unwrap().remove(1);
+    let removed = serde_json::to_vec(&document).unwrap();
+    assert!(matches!(
+        verify(&removed, &verifier),
+        Err(Tampered::Moved { row: 1, .. })
+    ));
+    let mut document: serde_json::Value = serde_json::from_str(&json).unwrap();
+    document["assets"].as_array_mut().unwrap().pop();
+    let truncated = serde_json::to_vec(&document).unwrap();
+    assert_eq!(
+        verify(&truncated, &verifier),
+        Err(Tampered::Count {
+            signed: 3,
+            found: 2
+        })
+    );
+    let mut document: serde_json::Value = serde_json::from_str(&json).unwrap();
+    document["snapshot"]["counts"]["assets"] = serde_json::json!(2);
+    assert_eq!(
+        verify(&serde_json::to_vec(&document).unwrap(), &verifier),
+        Err(Tampered::Header)
+    );
+}
+
+#[test]
+fn an_altered_csv_row_is_named() {
+    let (signer, verifier) = keys();
+    let csv = String::from_utf8(csv_format::write(&input(), &signer)).unwrap();
+    let tampered = csv.replacen("no,", "yes,", 3);
+    assert!(matches!(
+        verify(tampered.as_bytes(), &verifier),
+        Err(Tampered::Row { row: 0, .. })
+    ));
+    let lines: Vec<&str> = csv.lines().collect();
+    let dropped = [&lines[..3], &lines[4..]].concat().join("\n");
+    assert!(matches!(
+        verify(dropped.as_bytes(), &verifier),
+        Err(Tampered::Moved { row: 1, .. })
+    ));
+}
+
+#[test]
+fn another_key_is_told_apart_from_tampering() {
+    let (signer, _) = keys();
+    let (_, other) = keys();
+    let json = json::write(&input(), &signer);
+    assert!(matches!(
+        verify(json.as_bytes(), &other),
+        Err(Tampered::OtherKey { .. })
+    ));
+}
+
+#[test]
+fn hostile_strings_are_defused_in_every_format() {
+    let (signer, _) = keys();
+    let input = input();
+    let csv = String::from_utf8(csv_format::write(&input, &signer)).unwrap();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(csv.as_bytes());
+    for record in reader.records().skip(2) {
+        for cell in record.unwrap().iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "formula cell {cell:?}"
+            );
+            assert!(!cell.contains('\u{1b}'), "escape in {cell:?}");
+        }
+    }
+    let header = verify(json::write(&input, &signer).as_bytes(), &signer.verifier())
+        .unwrap()
+        .header;
+    let page = html::render(&header, &input.assets);
+    assert!(!page.contains("<script>"), "unescaped script");
+    assert!(page.contains("&lt;script&gt;"));
+    assert!(!page.contains("<b>instance"));
+    assert!(!page.contains('\u{1b}'));
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "no external resource"
+    );
+    // JSON keeps the data as it was seen, safely encoded as JSON strings.
+    let json = json::write(&input, &signer);
+    assert!(json.contains("\\u001b[2J<script>"));
+}

@@ -1,0 +1,262 @@
+//! One view of an asset for every reader (listings, the asset page, exports): facts from the
+//! inventory, the registry's entry, the classification with its evidence, and flags computed
+//! at the time of reading (so a query is right even if the collector is not running).
+//!
+//! Registered devices never seen are listed too (`seen: false`): an auditor needs to know what
+//! is missing as much as what is there.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use hygie_proto::MacAddr;
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::classify::{self, Category, Evidence, Rules};
+use crate::inventory::flags::{Flag, FlagRules, FlagSet, asset_flags, unseen_flags};
+use crate::inventory::{AgentId, Inventory};
+use crate::registry::{RegistryEntry, RegistryFields};
+use crate::store::AgentRecord;
+
+/// A service as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceView {
+    /// Service type, e.g. `_ipp._tcp.local`.
+    pub service_type: String,
+    /// Instance name.
+    pub instance: String,
+    /// Port.
+    pub port: u16,
+    /// TXT entries.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub txt: BTreeMap<String, String>,
+}
+
+/// Everything known about one asset.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssetView {
+    /// Hardware address.
+    pub mac: MacAddr,
+    /// Whether any agent has seen it (false: registered, never seen).
+    pub seen: bool,
+    /// Addresses, most recently seen first.
+    pub ips: Vec<IpAddr>,
+    /// Host names, most recently seen first.
+    pub hostnames: Vec<String>,
+    /// IEEE organization, if the address is registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// Category.
+    pub category: Category,
+    /// Finer kind.
+    pub kind: String,
+    /// Confidence of the classification.
+    pub confidence: f64,
+    /// In the registry.
+    pub managed: bool,
+    /// The registry's entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryFields>,
+    /// Flags at the time of reading.
+    pub flags: FlagSet,
+    /// First sighting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<Timestamp>,
+    /// Latest sighting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Timestamp>,
+    /// Agents that saw it (`site/name`).
+    pub seen_by: Vec<String>,
+    /// DNS-SD services.
+    pub services: Vec<ServiceView>,
+    /// Why it got its category.
+    pub evidence: Vec<Evidence>,
+}
+
+/// What views are computed with.
+#[derive(Debug, Clone)]
+pub struct ViewContext<'a> {
+    /// Classification rules.
+    pub rules: &'a Rules,
+    /// Flag windows and gateways.
+    pub flag_rules: &'a FlagRules,
+    /// The time of reading.
+    pub now: Timestamp,
+}
+
+/// Filters of `assets`.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only assets with this flag.
+    pub flag: Option<Flag>,
+    /// Only assets of this category.
+    pub category: Option<Category>,
+    /// Only assets seen by agents of this site.
+    pub site: Option<String>,
+}
+
+impl Filter {
+    /// Whether `view` passes.
+    pub fn accepts(&self, view: &AssetView) -> bool {
+        self.flag.is_none_or(|flag| view.flags.contains(flag))
+            && self
+                .category
+                .is_none_or(|category| view.category == category)
+            && self.site.as_ref().is_none_or(|site| {
+                view.seen_by
+                    .iter()
+                    .any(|agent| agent.split_once('/').is_some_and(|(s, _)| s == site))
+            })
+    }
+}
+
+/// Views of every asset and of every registered device never seen, sorted by MAC.
+pub fn asset_views(
+    inventory: &Inventory,
+    registry: &HashMap<MacAddr, RegistryEntry>,
+    agents: &[AgentRecord],
+    context: &ViewContext<'_>,
+) -> Vec<AssetView> {
+    let names: HashMap<AgentId, String> = agents
+        .iter()
+        .map(|agent| (agent.id, format!("{}/{}", agent.site, agent.name)))
+        .collect();
+    let mut views: Vec<AssetView> = inventory
+        .assets()
+        .map(|asset| {
+            let entry = registry.get(&asset.mac);
+            let classification = classify::classify_asset(asset, context.rules);
+            let mut ips: Vec<_> = asset.addresses.iter().collect();
+            ips.sort_by(|a, b| b.1.last.cmp(&a.1.last).then(a.0.cmp(b.0)));
+            let mut hostnames: Vec<_> = asset.hostnames.iter().collect();
+            hostnames.sort_by(|a, b| b.1.last.cmp(&a.1.last).then(a.0.cmp(b.0)));
+            AssetView {
+                mac: asset.mac,
+                seen: true,
+                ips: ips.into_iter().map(|(ip, _)| *ip).collect(),
+                hostnames: hostnames
+                    .into_iter()
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+                vendor: classification.vendor.map(|vendor| vendor.name),
+                category: classification.category,
+                kind: classification.kind,
+                confidence: classification.confidence,
+                managed: entry.is_some(),
+                registry: entry.map(|entry| entry.fields.clone()),
+                flags: asset_flags(
+                    asset,
+                    entry.map(|entry| entry.registered_at),
+                    inventory,
+                    context.flag_rules,
+                    context.now,
+                ),
+                first_seen: Some(asset.seen.first),
+                last_seen: Some(asset.seen.last),
+                seen_by: asset
+                    .sightings
+                    .iter()
+                    .map(|(id, _)| {
+                        names
+                            .get(id)
+                            .cloned()
+                            .unwrap_or_else(|| format!("agent#{id}"))
+                    })
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+                services: asset
+                    .services
+                    .values()
+                    .map(|record| ServiceView {
+                        service_type: record.latest.service_type.clone(),
+                        instance: record.latest.instance.clone(),
+                        port: record.latest.port,
+                        txt: record.latest.txt.clone(),
+                    })
+                    .collect(),
+                evidence: classification.evidence,
+            }
+        })
+        .collect();
+    for entry in registry.values() {
+        if inventory.get(&entry.mac).is_some() {
+            continue;
+        }
+        let classification = classify::classify(
+            classify::Facts {
+                mac: entry.mac,
+                hostnames: &[],
+                services: &[],
+            },
+            context.rules,
+        );
+        let mut flags = unseen_flags(entry.registered_at, context.flag_rules, context.now);
+        if entry.mac.is_locally_administered() {
+            flags.insert(Flag::RandomizedMac);
+        }
+        views.push(AssetView {
+            mac: entry.mac,
+            seen: false,
+            ips: Vec::new(),
+            hostnames: Vec::new(),
+            vendor: classification.vendor.map(|vendor| vendor.name),
+            // What the registry declares is the best we know of a device never seen.
+            category: entry.fields.category.unwrap_or(classification.category),
+            kind: classification.kind,
+            confidence: classification.confidence,
+            managed: true,
+            registry: Some(entry.fields.clone()),
+            flags,
+            first_seen: None,
+            last_seen: None,
+            seen_by: Vec::new(),
+            services: Vec::new(),
+            evidence: classification.evidence,
+        });
+    }
+    views.sort_by_key(|view| view.mac);
+    views
+}
+
+/// Counts per category and per flag, for snapshot headers and reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// All assets listed.
+    pub assets: usize,
+    /// Assets seen on the network.
+    pub seen: usize,
+    /// Assets in the registry.
+    pub managed: usize,
+    /// Per category (every category, zeros included).
+    pub by_category: BTreeMap<String, usize>,
+    /// Per flag (every flag, zeros included).
+    pub by_flag: BTreeMap<String, usize>,
+}
+
+/// Counts over `views`.
+pub fn counts(views: &[AssetView]) -> Counts {
+    let mut counts = Counts {
+        assets: views.len(),
+        seen: views.iter().filter(|view| view.seen).count(),
+        managed: views.iter().filter(|view| view.managed).count(),
+        by_category: Category::ALL
+            .iter()
+            .map(|category| (category.as_str().to_owned(), 0))
+            .collect(),
+        by_flag: Flag::ALL
+            .iter()
+            .map(|flag| (flag.as_str().to_owned(), 0))
+            .collect(),
+    };
+    for view in views {
+        *counts
+            .by_category
+            .entry(view.category.as_str().to_owned())
+            .or_default() += 1;
+        for flag in view.flags.iter() {
+            *counts.by_flag.entry(flag.as_str().to_owned()).or_default() += 1;
+        }
+    }
+    counts
+}
