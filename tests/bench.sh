@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, each printing its figures beside a reference measured in the same run.
 #   tests/bench.sh ingest [options]   observations/s end to end vs raw SQLite upserts
-#   sudo tests/bench.sh discovery     ARP sweep vs arp-scan; capture decoding vs tshark
+#   sudo tests/bench.sh discovery     ARP sweep vs arp-scan; capture decoding vs tcpdump, tshark
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-ingest}

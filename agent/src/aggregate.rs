@@ -5,25 +5,63 @@
 //! - the device is seen for the first time;
 //! - it brings something new: an address, a host name, a service, or a service whose port or
 //!   TXT changed;
+//! - it goes back to an address or name it had before (A → B → A), so the collector's view
+//!   of where the device is now stays right; such returns go up at most once a minute per
+//!   device, so a host flapping between two addresses cannot flood the uplink;
 //! - or the device's last observation sent is older than the refresh interval (liveness).
 //!
 //! Everything else is dropped and counted. Time comes from the observations themselves, so the
 //! same shaping applies to live traffic and to capture files replayed at their own times.
+//!
+//! Memory stays bounded on a hostile segment: per-device sets are capped (past the cap the
+//! set is forgotten, which only costs a resend), and once many devices are tracked, those not
+//! heard for `max(2 × refresh, 1 h)` are forgotten; a forgotten device that comes back goes up
+//! as new.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use hygie_proto::{MacAddr, MdnsService, Observation};
+use hygie_proto::{MacAddr, MdnsService, Observation, limits};
 use jiff::{SignedDuration, Timestamp};
+
+/// Devices tracked before the shaper starts forgetting quiet ones.
+const PRUNE_FLOOR: usize = 65_536;
+/// Devices tracked at most: past it the least recently heard half is forgotten.
+const MAX_DEVICES: usize = 1 << 20;
+/// Addresses, names or services remembered per device before the set is forgotten.
+const MAX_REMEMBERED: usize = 4 * limits::MAX_ADDRESSES;
+/// Shortest gap between two "returned to a previous address or name" resends.
+const RETURN_GAP: SignedDuration = SignedDuration::from_mins(1);
 
 /// What the shaper knows of one device.
 #[derive(Debug, Clone, Default)]
 struct Known {
+    /// Every address ever sent.
     ips: BTreeSet<IpAddr>,
+    /// The IPv4 and IPv6 addresses of the last observation sent that carried each family.
+    current_v4: BTreeSet<IpAddr>,
+    current_v6: BTreeSet<IpAddr>,
     hostnames: BTreeSet<String>,
+    current_hostname: Option<String>,
     /// (service type, instance) → (port, TXT) as last sent.
     services: BTreeMap<(String, String), MdnsService>,
     last_sent: Option<Timestamp>,
+    last_heard: Option<Timestamp>,
+}
+
+impl Known {
+    /// Forgets sets that grew past the cap (a device inventing addresses or names).
+    fn cap(&mut self) {
+        if self.ips.len() > MAX_REMEMBERED {
+            self.ips.clear();
+        }
+        if self.hostnames.len() > MAX_REMEMBERED {
+            self.hostnames.clear();
+        }
+        if self.services.len() > MAX_REMEMBERED {
+            self.services.clear();
+        }
+    }
 }
 
 /// Why an observation went up.
@@ -33,6 +71,8 @@ pub enum Reason {
     New,
     /// It carried a new address, name or service.
     Changed,
+    /// It went back to an address or name it had before.
+    Returned,
     /// The refresh interval had passed.
     Refresh,
 }
@@ -46,6 +86,8 @@ pub struct ShaperStats {
     pub forwarded: u64,
     /// Observations dropped as already known.
     pub suppressed: u64,
+    /// Devices forgotten after a long silence (or to stay under the device cap).
+    pub forgotten: u64,
 }
 
 /// The first-seen / changed / refresh filter.
@@ -53,6 +95,8 @@ pub struct ShaperStats {
 pub struct Shaper {
     refresh: SignedDuration,
     devices: HashMap<MacAddr, Known>,
+    /// Table size at which the next pruning pass runs (amortised: it doubles after a pass).
+    prune_at: usize,
     stats: ShaperStats,
 }
 
@@ -62,44 +106,23 @@ impl Shaper {
         Shaper {
             refresh,
             devices: HashMap::new(),
+            prune_at: PRUNE_FLOOR,
             stats: ShaperStats::default(),
         }
     }
 
     /// Offers an observation; returns it with the reason when it should go up.
     pub fn offer(&mut self, observation: Observation) -> Option<(Observation, Reason)> {
+        if !self.devices.contains_key(&observation.mac) && self.devices.len() >= self.prune_at {
+            self.prune(observation.seen_at);
+        }
         let known = self.devices.entry(observation.mac).or_default();
-        let mut reason = None;
-        if known.last_sent.is_none() {
-            reason = Some(Reason::New);
-        }
-        for ip in &observation.ips {
-            if known.ips.insert(*ip) {
-                reason.get_or_insert(Reason::Changed);
-            }
-        }
-        if let Some(hostname) = &observation.hostname
-            && known.hostnames.insert(hostname.clone())
-        {
-            reason.get_or_insert(Reason::Changed);
-        }
-        for service in &observation.services {
-            let key = (service.service_type.clone(), service.instance.clone());
-            if known.services.get(&key) != Some(service) {
-                known.services.insert(key, service.clone());
-                reason.get_or_insert(Reason::Changed);
-            }
-        }
-        let due = known
-            .last_sent
-            .is_some_and(|last| observation.seen_at.duration_since(last) >= self.refresh);
-        if due {
-            reason.get_or_insert(Reason::Refresh);
-        }
+        known.cap();
+        let reason = Self::reason(known, &observation, self.refresh);
+        known.last_heard = known.last_heard.max(Some(observation.seen_at));
         match reason {
             Some(reason) => {
-                let last = known.last_sent.get_or_insert(observation.seen_at);
-                *last = (*last).max(observation.seen_at);
+                Self::remember(known, &observation);
                 self.stats.forwarded += 1;
                 self.stats.devices = self.devices.len();
                 Some((observation, reason))
@@ -109,6 +132,87 @@ impl Shaper {
                 None
             }
         }
+    }
+
+    /// Why `observation` should go up, given what was sent of the device so far.
+    fn reason(known: &Known, observation: &Observation, refresh: SignedDuration) -> Option<Reason> {
+        let Some(last_sent) = known.last_sent else {
+            return Some(Reason::New);
+        };
+        let new_ip = observation.ips.iter().any(|ip| !known.ips.contains(ip));
+        let new_hostname = observation
+            .hostname
+            .as_ref()
+            .is_some_and(|hostname| !known.hostnames.contains(hostname));
+        let changed_service = observation.services.iter().any(|service| {
+            known
+                .services
+                .get(&(service.service_type.clone(), service.instance.clone()))
+                != Some(service)
+        });
+        if new_ip || new_hostname || changed_service {
+            return Some(Reason::Changed);
+        }
+        let since_sent = observation.seen_at.duration_since(last_sent);
+        let (v4, v6): (BTreeSet<IpAddr>, BTreeSet<IpAddr>) =
+            observation.ips.iter().partition(|ip| ip.is_ipv4());
+        let returned = (!v4.is_empty() && !v4.is_subset(&known.current_v4))
+            || (!v6.is_empty() && !v6.is_subset(&known.current_v6))
+            || (observation.hostname.is_some() && observation.hostname != known.current_hostname);
+        if returned && since_sent >= RETURN_GAP.min(refresh) {
+            return Some(Reason::Returned);
+        }
+        (since_sent >= refresh).then_some(Reason::Refresh)
+    }
+
+    /// Records what an observation going up tells the collector.
+    fn remember(known: &mut Known, observation: &Observation) {
+        known.ips.extend(observation.ips.iter().copied());
+        let (v4, v6): (BTreeSet<IpAddr>, BTreeSet<IpAddr>) =
+            observation.ips.iter().partition(|ip| ip.is_ipv4());
+        if !v4.is_empty() {
+            known.current_v4 = v4;
+        }
+        if !v6.is_empty() {
+            known.current_v6 = v6;
+        }
+        if let Some(hostname) = &observation.hostname {
+            known.hostnames.insert(hostname.clone());
+            known.current_hostname = Some(hostname.clone());
+        }
+        for service in &observation.services {
+            known.services.insert(
+                (service.service_type.clone(), service.instance.clone()),
+                service.clone(),
+            );
+        }
+        known.last_sent = known.last_sent.max(Some(observation.seen_at));
+    }
+
+    /// Forgets devices silent for `max(2 × refresh, 1 h)` before `now`; if the table is still
+    /// at its cap, forgets the least recently heard half.
+    fn prune(&mut self, now: Timestamp) {
+        let quiet = (self.refresh * 2).max(SignedDuration::from_hours(1));
+        let before = self.devices.len();
+        self.devices.retain(|_, known| {
+            known
+                .last_heard
+                .is_some_and(|heard| now.duration_since(heard) < quiet)
+        });
+        if self.devices.len() >= MAX_DEVICES {
+            let mut heard: Vec<Option<Timestamp>> = self
+                .devices
+                .values()
+                .map(|known| known.last_heard)
+                .collect();
+            let middle = heard.len() / 2;
+            let (_, median, _) = heard.select_nth_unstable(middle);
+            let median = *median;
+            self.devices.retain(|_, known| known.last_heard > median);
+        }
+        self.stats.forgotten += (before - self.devices.len()) as u64;
+        self.stats.devices = self.devices.len();
+        self.prune_at = (self.devices.len() * 2).clamp(PRUNE_FLOOR, MAX_DEVICES);
     }
 
     /// Counts so far.
@@ -206,6 +310,83 @@ mod tests {
                 None
             ]
         );
+    }
+
+    #[test]
+    fn going_back_to_a_previous_address_goes_up_but_flapping_is_paced() {
+        let mut shaper = Shaper::new(SignedDuration::from_mins(30));
+        assert_eq!(
+            reasons(
+                &mut shaper,
+                vec![
+                    arp("198.18.0.11", 0),
+                    arp("198.18.0.12", 2),
+                    // Back to .11: the collector must learn the device is there again.
+                    arp("198.18.0.11", 4),
+                    arp("198.18.0.11", 5),
+                ]
+            ),
+            [
+                Some(Reason::New),
+                Some(Reason::Changed),
+                Some(Reason::Returned),
+                None
+            ]
+        );
+        // A host flapping every second between the two goes up at most once a minute.
+        let flaps: Vec<Observation> = (0..600)
+            .map(|second| {
+                let mut observation = arp(
+                    if second % 2 == 0 {
+                        "198.18.0.12"
+                    } else {
+                        "198.18.0.11"
+                    },
+                    10,
+                );
+                observation.seen_at += SignedDuration::from_secs(second);
+                observation
+            })
+            .collect();
+        let sent = reasons(&mut shaper, flaps).into_iter().flatten().count();
+        assert!((9..=11).contains(&sent), "{sent} resends in 10 minutes");
+    }
+
+    #[test]
+    fn quiet_devices_are_forgotten_once_many_are_tracked() {
+        let mut shaper = Shaper::new(SignedDuration::from_mins(30));
+        for n in 0..PRUNE_FLOOR as u64 {
+            let mut observation = arp("198.18.0.11", 0);
+            let octets = n.to_be_bytes();
+            observation.mac = MacAddr::new([0x02, 0, octets[4], octets[5], octets[6], octets[7]]);
+            shaper.offer(observation);
+        }
+        assert_eq!(shaper.stats().devices, PRUNE_FLOOR);
+        // Two hours later a new device appears: the silent ones are forgotten.
+        let mut newcomer = arp("198.18.0.99", 120);
+        newcomer.mac = "00:09:5c:00:00:99".parse().unwrap();
+        assert!(shaper.offer(newcomer).is_some());
+        assert_eq!(shaper.stats().devices, 1);
+        assert_eq!(shaper.stats().forgotten, PRUNE_FLOOR as u64);
+        // A forgotten device that comes back goes up as new.
+        assert_eq!(
+            shaper
+                .offer(arp("198.18.0.11", 121))
+                .map(|(_, reason)| reason),
+            Some(Reason::New)
+        );
+    }
+
+    #[test]
+    fn a_device_inventing_addresses_does_not_grow_memory_without_bound() {
+        let mut shaper = Shaper::new(SignedDuration::from_mins(30));
+        for n in 0..10_000_u32 {
+            let mut observation = arp("198.18.0.11", 0);
+            observation.ips = vec![IpAddr::V4(std::net::Ipv4Addr::from(0xc612_0000 + n))];
+            shaper.offer(observation);
+        }
+        let known = shaper.devices.values().next().unwrap();
+        assert!(known.ips.len() <= MAX_REMEMBERED + 1);
     }
 
     #[test]

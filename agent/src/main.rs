@@ -10,8 +10,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use hygie_agent::config::AgentConfig;
 use hygie_agent::discovery::live::{self, SweepEvent, SweepListener};
-use hygie_agent::discovery::settings::DiscoverySettings;
+use hygie_agent::discovery::settings::{self, DiscoverySettings};
 use hygie_agent::outbox::{Outbox, SharedOutbox};
+use hygie_agent::replay::Shaping;
 use hygie_agent::report::DeviceTable;
 use hygie_agent::uplink::Uplink;
 use hygie_proto::{MacAddr, Observation};
@@ -76,6 +77,9 @@ enum Command {
         /// Extra probes for an address that did not answer.
         #[arg(long, default_value_t = 1)]
         retries: u32,
+        /// Listen this long before sweeping, so devices that speak up need no probe.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1)]
+        warmup: u64,
         /// Never probe these blocks. Repeatable.
         #[arg(long = "exclude", value_name = "CIDR")]
         exclude: Vec<IpNet>,
@@ -102,6 +106,10 @@ enum Command {
         /// printing them (through its outbox: stop the agent using it first).
         #[arg(long, value_name = "FILE")]
         send: Option<PathBuf>,
+        /// One observation per decoded frame, instead of dropping what the live agent would
+        /// not resend within its 30-minute refresh.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -171,6 +179,7 @@ fn run(cli: Cli) -> Result<()> {
             arp_only,
             timeout,
             retries,
+            warmup,
             exclude,
             exclude_macs,
             duration,
@@ -178,29 +187,33 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let mut settings = DiscoverySettings::for_interfaces(vec![interface]);
             settings.passive_only = passive_only;
-            settings.arp.cidrs = ipv4(cidrs, "--cidr")?;
-            settings.arp.exclude_cidrs = ipv4(exclude, "--exclude")?;
+            settings.arp.cidrs = settings::ipv4_only("--cidr", cidrs)?;
+            settings.arp.exclude_cidrs = settings::ipv4_only("--exclude", exclude)?;
             settings.arp.exclude_macs = exclude_macs.into_iter().collect();
             settings.arp.rate = rate;
             settings.arp.timeout = Duration::from_millis(timeout);
             settings.arp.retries = retries;
+            settings.arp.warmup = Duration::from_secs(warmup);
             settings.mdns.queries = !arp_only;
             settings.mdns.round = Duration::from_secs(5);
             settings.validate()?;
             let table = runtime()?.block_on(scan(settings, duration.map(Duration::from_secs)))?;
             print_devices(&table, format)
         }
-        Command::Replay { file, format, send } => replay(&file, format, send),
+        Command::Replay {
+            file,
+            format,
+            send,
+            all,
+        } => {
+            let shaping = if all {
+                Shaping::Off
+            } else {
+                Shaping::Refresh(SignedDuration::from_mins(30))
+            };
+            replay(&file, format, send, shaping)
+        }
     }
-}
-
-fn ipv4(nets: Vec<IpNet>, flag: &str) -> Result<Vec<ipnet::Ipv4Net>> {
-    nets.into_iter()
-        .map(|net| match net {
-            IpNet::V4(v4) => Ok(v4.trunc()),
-            IpNet::V6(v6) => bail!("{flag} {v6}: ARP sweeps IPv4 only"),
-        })
-        .collect()
 }
 
 /// Runs discovery until the sweep and one mDNS round finish (or `duration` passes).
@@ -273,7 +286,17 @@ async fn scan(settings: DiscoverySettings, duration: Option<Duration>) -> Result
             () = shutdown.cancelled() => break,
         }
     }
-    tokio::task::spawn_blocking(move || discovery.join()).await?;
+    // Keep draining while the threads stop: one may be blocked on a full channel.
+    let mut joined = tokio::task::spawn_blocking(move || discovery.join());
+    loop {
+        tokio::select! {
+            result = &mut joined => {
+                result?;
+                break;
+            }
+            Some(observation) = receiver.recv() => table.add(&observation),
+        }
+    }
     while let Ok(observation) = receiver.try_recv() {
         table.add(&observation);
     }
@@ -298,13 +321,17 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
     }
 }
 
-fn replay(file: &std::path::Path, format: Format, send: Option<PathBuf>) -> Result<()> {
-    let refresh = SignedDuration::from_mins(30);
+fn replay(
+    file: &std::path::Path,
+    format: Format,
+    send: Option<PathBuf>,
+    shaping: Shaping,
+) -> Result<()> {
     let mut observations: Vec<Observation> = Vec::new();
     let mut table = DeviceTable::new();
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut write_error = None;
-    let report = hygie_agent::replay::replay(file, refresh, |observation| {
+    let report = hygie_agent::replay::replay(file, shaping, |observation| {
         if send.is_some() {
             observations.push(observation);
         } else if matches!(format, Format::Json) {

@@ -4,16 +4,22 @@
 //! with the capture's own timestamps. Nothing in a file can stop the replay: undecodable frames
 //! are counted by reason, unsupported link types (e.g. 802.11 radiotap) are counted and
 //! skipped, and a file cut short ends the replay with what was read so far.
+//!
+//! Shaping is what the live agent does (repeats within the refresh interval are dropped); a
+//! replay can turn it off to get one observation per decoded frame.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hygie_proto::{Observation, Source};
 use jiff::{SignedDuration, Timestamp};
 use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
 use pcap_file::pcapng::{Block, PcapNgReader};
 
 use crate::aggregate::Shaper;
@@ -64,28 +70,100 @@ struct Captured<'a> {
     data: &'a [u8],
 }
 
-/// Replays `path`, handing every observation (shaped with `refresh`) to `sink`.
+/// Whether a replay shapes its output like the live agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shaping {
+    /// Drop what the live agent would not resend within this refresh interval.
+    Refresh(SignedDuration),
+    /// One observation per decoded frame.
+    Off,
+}
+
+/// How a pcapng interface counts time: its `if_tsresol` and `if_tsoffset` options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TimeBase {
+    /// `if_tsresol`: high bit clear, 10^-n seconds per unit; set, 2^-n.
+    resolution: u8,
+    /// `if_tsoffset`: seconds added to every timestamp.
+    offset_seconds: u64,
+}
+
+impl Default for TimeBase {
+    /// Microseconds, no offset: the pcapng default.
+    fn default() -> Self {
+        TimeBase {
+            resolution: 6,
+            offset_seconds: 0,
+        }
+    }
+}
+
+impl TimeBase {
+    fn of(description: &InterfaceDescriptionBlock<'_>) -> Self {
+        let mut base = TimeBase::default();
+        for option in &description.options {
+            match option {
+                InterfaceDescriptionOption::IfTsResol(resolution) => base.resolution = *resolution,
+                InterfaceDescriptionOption::IfTsOffset(offset) => base.offset_seconds = *offset,
+                _ => {}
+            }
+        }
+        base
+    }
+
+    /// The time since the epoch of a raw timestamp counted in this base's units. Absurd
+    /// values saturate rather than wrap.
+    fn time_of(self, raw: u64) -> Duration {
+        let raw = u128::from(raw);
+        let exponent = u32::from(self.resolution & 0x7f);
+        let nanos: u128 = if self.resolution & 0x80 == 0 {
+            match exponent {
+                0..=9 => raw.saturating_mul(10u128.pow(9 - exponent)),
+                // Finer than a nanosecond: 10^38 is the largest power of ten a u128 holds.
+                _ => 10u128
+                    .checked_pow(exponent - 9)
+                    .map_or(0, |divisor| raw / divisor),
+            }
+        } else if exponent >= 128 {
+            0
+        } else {
+            // Whole seconds, then the fraction: raw < 2^64, so fraction × 10^9 < 2^94 fits.
+            let seconds = raw >> exponent;
+            let fraction = raw & ((1u128 << exponent) - 1);
+            let fraction_nanos = (fraction * 1_000_000_000) >> exponent;
+            seconds.saturating_mul(1_000_000_000) + fraction_nanos
+        };
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
+        Duration::from_nanos(nanos).saturating_add(Duration::from_secs(self.offset_seconds))
+    }
+}
+
+/// Replays `path`, handing every observation to `sink`.
 pub fn replay(
     path: &Path,
-    refresh: SignedDuration,
+    shaping: Shaping,
     mut sink: impl FnMut(Observation),
 ) -> Result<ReplayReport, ReplayError> {
     let open_error = |source| ReplayError::Open {
         path: path.to_owned(),
         source,
     };
-    let mut file = BufReader::new(File::open(path).map_err(open_error)?);
-    let mut magic = [0u8; 4];
-    file.read_exact(&mut magic).map_err(open_error)?;
-    // Start again from the top: the readers parse the header themselves.
-    let file = BufReader::new(File::open(path).map_err(open_error)?);
-    let format_error = |error: pcap_file::PcapError| ReplayError::Format {
+    let format_error = |reason: String| ReplayError::Format {
         path: path.to_owned(),
-        reason: error.to_string(),
+        reason,
+    };
+    let mut file = BufReader::new(File::open(path).map_err(open_error)?);
+    // Peek at the magic without consuming it: the readers parse the header themselves.
+    let head = file.fill_buf().map_err(open_error)?;
+    let Some(magic) = head.first_chunk::<4>().copied() else {
+        return Err(format_error(format!("only {} bytes long", head.len())));
     };
 
     let mut report = ReplayReport::default();
-    let mut shaper = Shaper::new(refresh);
+    let mut shaper = match shaping {
+        Shaping::Refresh(refresh) => Some(Shaper::new(refresh)),
+        Shaping::Off => None,
+    };
     let mut handle = |frame: Captured<'_>, report: &mut ReplayReport| {
         report.frames += 1;
         let Some(link) = frame.link else {
@@ -111,19 +189,28 @@ pub fn replay(
             .ok()
             .and_then(|nanos| Timestamp::from_nanosecond(i128::from(nanos)).ok())
             .unwrap_or(Timestamp::UNIX_EPOCH);
-        if let Some(observation) =
-            heard.observation(at, CAPTURE_INTERFACE, Source::CaptureFile, &[])
-            && let Some((observation, _)) = shaper.offer(observation)
-        {
-            report.observations += 1;
-            sink(observation);
-        }
+        let Some(observation) = heard.observation(at, CAPTURE_INTERFACE, Source::CaptureFile, &[])
+        else {
+            return;
+        };
+        let observation = match &mut shaper {
+            Some(shaper) => match shaper.offer(observation) {
+                Some((observation, _)) => observation,
+                None => return,
+            },
+            None => observation,
+        };
+        report.observations += 1;
+        sink(observation);
     };
 
     if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-        let mut reader = PcapNgReader::new(file).map_err(format_error)?;
-        // Link types of the current section's interfaces, in declaration order.
-        let mut interfaces: Vec<Option<LinkType>> = Vec::new();
+        let mut reader =
+            PcapNgReader::new(file).map_err(|error| format_error(error.to_string()))?;
+        // Link types and time bases of the current section's interfaces, in declaration order.
+        let mut interfaces: Vec<(Option<LinkType>, TimeBase)> = Vec::new();
+        // A Simple Packet Block has no timestamp: it inherits the last one seen.
+        let mut last_time = Duration::ZERO;
         while let Some(block) = reader.next_block() {
             let block = match block {
                 Ok(block) => block,
@@ -132,33 +219,51 @@ pub fn replay(
                     break;
                 }
             };
-            let (interface, at, data) = match &block {
+            // pcap-file hands the raw 64-bit timestamp over as nanoseconds whatever the
+            // interface's resolution: `as_nanos` gives the raw count back.
+            let (interface, raw_time, data) = match &block {
                 Block::SectionHeader(_) => {
                     interfaces.clear();
                     continue;
                 }
                 Block::InterfaceDescription(description) => {
-                    interfaces.push(LinkType::from_pcap(u32::from(description.linktype)));
+                    interfaces.push((
+                        LinkType::from_pcap(u32::from(description.linktype)),
+                        TimeBase::of(description),
+                    ));
                     continue;
                 }
-                Block::EnhancedPacket(packet) => {
-                    (Some(packet.interface_id), packet.timestamp, &packet.data)
-                }
-                Block::SimplePacket(packet) => (Some(0), Duration::ZERO, &packet.data),
-                // The obsolete Packet Block counts time in microseconds by default.
+                Block::EnhancedPacket(packet) => (
+                    packet.interface_id,
+                    u64::try_from(packet.timestamp.as_nanos()).ok(),
+                    &packet.data,
+                ),
+                Block::SimplePacket(packet) => (0, None, &packet.data),
                 Block::Packet(packet) => (
-                    Some(u32::from(packet.interface_id)),
-                    Duration::from_micros(packet.timestamp),
+                    u32::from(packet.interface_id),
+                    Some(packet.timestamp),
                     &packet.data,
                 ),
                 _ => continue,
             };
-            let Some(interface) = interface else { continue };
-            let link = interfaces.get(interface as usize).copied().flatten();
-            handle(Captured { link, at, data }, &mut report);
+            let (link, base) = interfaces
+                .get(interface as usize)
+                .copied()
+                .unwrap_or((None, TimeBase::default()));
+            if let Some(raw) = raw_time {
+                last_time = base.time_of(raw);
+            }
+            handle(
+                Captured {
+                    link,
+                    at: last_time,
+                    data,
+                },
+                &mut report,
+            );
         }
     } else {
-        let mut reader = PcapReader::new(file).map_err(format_error)?;
+        let mut reader = PcapReader::new(file).map_err(|error| format_error(error.to_string()))?;
         let link = LinkType::from_pcap(u32::from(reader.header().datalink));
         while let Some(packet) = reader.next_packet() {
             match packet {

@@ -94,7 +94,7 @@ impl DeviceTable {
             "LAST SEEN",
         ];
         let join = |items: &mut dyn Iterator<Item = String>| {
-            terminal_safe(&items.collect::<Vec<_>>().join(", "), 60)
+            hygie_proto::terminal_safe(&items.collect::<Vec<_>>().join(", "), 60)
         };
         let rows: Vec<[String; 6]> = self
             .devices
@@ -128,21 +128,6 @@ impl DeviceTable {
         let _ = writeln!(out, "{} devices", self.devices.len());
         out
     }
-}
-
-/// Control characters become U+FFFD (an escape sequence could rewrite the terminal), and a cell
-/// is cut at `max` characters.
-pub fn terminal_safe(text: &str, max: usize) -> String {
-    let mut safe: String = text
-        .chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .take(max)
-        .collect();
-    if text.chars().count() > max {
-        safe.pop();
-        safe.push('…');
-    }
-    safe
 }
 
 #[cfg(test)]

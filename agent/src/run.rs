@@ -119,6 +119,7 @@ pub async fn shape(
                 devices = stats.devices,
                 forwarded = stats.forwarded,
                 suppressed = stats.suppressed,
+                forgotten = stats.forgotten,
                 "discovery shaping"
             );
         }

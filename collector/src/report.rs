@@ -76,21 +76,6 @@ pub fn asset_rows(inventory: &Inventory, agents: &[AgentRecord]) -> Vec<AssetRow
     rows
 }
 
-/// Removes control characters (escape sequences could rewrite the operator's terminal) and
-/// caps the width of one cell.
-pub fn terminal_safe(text: &str, max_chars: usize) -> String {
-    let mut safe: String = text
-        .chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .take(max_chars)
-        .collect();
-    if text.chars().count() > max_chars {
-        safe.pop();
-        safe.push('…');
-    }
-    safe
-}
-
 /// A compact UTC time for tables.
 pub fn short_time(timestamp: Timestamp) -> String {
     timestamp.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
@@ -126,7 +111,7 @@ pub fn assets_table(rows: &[AssetRow]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
-            let join = |items: Vec<String>| terminal_safe(&items.join(", "), 60);
+            let join = |items: Vec<String>| hygie_proto::terminal_safe(&items.join(", "), 60);
             vec![
                 row.mac.to_string(),
                 join(row.ips.iter().map(ToString::to_string).collect()),
@@ -158,10 +143,10 @@ pub fn agents_table(agents: &[AgentRecord]) -> String {
         .iter()
         .map(|agent| {
             vec![
-                terminal_safe(&agent.site, 40),
-                terminal_safe(&agent.name, 40),
-                terminal_safe(&agent.hostname, 40),
-                terminal_safe(&agent.version, 20),
+                hygie_proto::terminal_safe(&agent.site, 40),
+                hygie_proto::terminal_safe(&agent.name, 40),
+                hygie_proto::terminal_safe(&agent.hostname, 40),
+                hygie_proto::terminal_safe(&agent.version, 20),
                 short_time(agent.first_connected),
                 short_time(agent.last_connected),
             ]
@@ -183,16 +168,6 @@ pub fn agents_table(agents: &[AgentRecord]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn terminal_output_strips_escape_sequences() {
-        assert_eq!(
-            terminal_safe("pump\u{1b}[2J\u{7}", 40),
-            "pump\u{fffd}[2J\u{fffd}"
-        );
-        assert_eq!(terminal_safe("abcdef", 4), "abc…");
-        assert_eq!(terminal_safe("abcd", 4), "abcd");
-    }
 
     #[test]
     fn table_columns_align() {

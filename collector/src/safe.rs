@@ -1,24 +1,8 @@
 //! Device-supplied strings (host names, TXT values, service names) are hostile. Every output
-//! format defuses them its own way.
-
-/// Terminal output: control characters and Unicode direction overrides (which can make text
-/// read differently from what it is) become U+FFFD; a cell is cut at `max` characters.
-pub fn terminal(text: &str, max: usize) -> String {
-    let mut safe: String = text
-        .chars()
-        .map(|c| if dangerous(c) { '\u{fffd}' } else { c })
-        .take(max)
-        .collect();
-    if text.chars().count() > max {
-        safe.pop();
-        safe.push('…');
-    }
-    safe
-}
+//! format defuses them its own way (terminals: [`hygie_proto::terminal_safe`]).
 
 fn dangerous(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    hygie_proto::is_unsafe_char(c)
 }
 
 /// A CSV cell that a spreadsheet must not run as a formula: cells starting with `=`, `+`, `-`,
@@ -62,16 +46,6 @@ pub fn html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn terminal_strips_escapes_and_direction_overrides() {
-        assert_eq!(
-            terminal("pump\u{1b}[2J\u{7}", 40),
-            "pump\u{fffd}[2J\u{fffd}"
-        );
-        assert_eq!(terminal("abc\u{202e}fed", 40), "abc\u{fffd}fed");
-        assert_eq!(terminal("abcdef", 4), "abc…");
-    }
 
     #[test]
     fn csv_formulas_are_neutralised() {

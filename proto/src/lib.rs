@@ -14,6 +14,7 @@ pub mod limits;
 mod mac;
 mod observation;
 mod session;
+mod text;
 
 #[cfg(test)]
 mod tests;
@@ -36,6 +37,7 @@ pub use invalid::{Invalid, InvalidMessage};
 pub use mac::{MacAddr, MacParseError};
 pub use observation::{MdnsService, Observation, Source, UnknownSource};
 pub use session::{AgentHello, AgentInterface, ObservationBatch, OutboxId};
+pub use text::{is_unsafe_char, terminal_safe};
 
 /// The contract's package version, reported in logs and the collector's Welcome.
 pub const CONTRACT: &str = "hygie.v1";

@@ -305,6 +305,15 @@ fn probes_respect_exclusions_the_rate_cap_and_passive_only() {
     // passive_only: not a single frame from the agent, yet it still hears the chatty device.
     let capture = site.dir.path().join("passive.pcap");
     let mut tcpdump = site.facility.capture_agent_port(&capture).unwrap();
+    let last_heard = |site: &Site| {
+        site.collector.snapshot().ok().and_then(|snapshot| {
+            snapshot
+                .inventory
+                .get(&excluded_device.mac)
+                .map(|asset| asset.seen.last)
+        })
+    };
+    let heard_before = last_heard(&site).unwrap();
     let (mut agent, log) =
         site.start_agent("passive", "interfaces = [\"eth0\"]\npassive_only = true\n");
     assert!(
@@ -314,7 +323,15 @@ fn probes_respect_exclusions_the_rate_cap_and_passive_only() {
         "{}",
         read(&log)
     );
-    std::thread::sleep(Duration::from_secs(5));
+    // The passive agent is new to the device, so its first gratuitous ARP goes straight up.
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+            assert!(agent.is_running(), "the agent exited:\n{}", read(&log));
+            last_heard(&site).is_some_and(|last| last > heard_before)
+        }),
+        "the passive agent never reported the chatty device:\n{}",
+        read(&log)
+    );
     agent.terminate(Duration::from_secs(10)).unwrap();
     tcpdump.terminate(Duration::from_secs(5)).unwrap();
     assert_eq!(

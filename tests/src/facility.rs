@@ -295,13 +295,14 @@ pub fn standard_devices() -> Vec<DeviceSpec> {
 /// A running simulated facility.
 #[derive(Debug)]
 pub struct Facility {
-    /// The LAN (dropped last: it kills the processes and deletes the namespaces).
-    pub lan: Lan,
     /// The agent's host.
     pub agent: Host,
     /// Each device and its host.
     pub devices: Vec<(DeviceSpec, Host)>,
     responders: Vec<NsChild>,
+    /// The LAN. Declared last so it is dropped last (fields drop in declaration order): the
+    /// responders stop before their namespaces are deleted.
+    pub lan: Lan,
 }
 
 impl Facility {
@@ -429,29 +430,36 @@ impl Facility {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
         let mut child = self.lan.spawn(command).map_err(netns)?;
-        // tcpdump says "listening on ..." once the capture runs.
-        let mut stderr = child
+        // tcpdump says "listening on ..." once the capture runs. A reader thread forwards its
+        // stderr (and keeps draining it, so tcpdump never blocks on a full pipe), and the wait
+        // has a deadline, so a tcpdump that hangs fails the test instead of stalling it.
+        let stderr = child
             .take_stderr()
             .ok_or_else(|| HarnessError::Timeout("tcpdump has no stderr".into()))?;
-        let mut seen = String::new();
-        let mut buffer = [0u8; 256];
-        while !seen.contains("listening on") {
-            use std::io::Read;
-            let read = stderr
-                .read(&mut buffer)
-                .map_err(|source| HarnessError::Io {
-                    what: "reading tcpdump's output".into(),
-                    source,
-                })?;
-            if read == 0 {
-                return Err(HarnessError::Timeout(format!(
-                    "tcpdump did not start: {seen}"
-                )));
+        let (lines, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = lines.send(line);
             }
-            seen.push_str(&String::from_utf8_lossy(&buffer[..read]));
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut seen = String::new();
+        while !seen.contains("listening on") {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match received.recv_timeout(left) {
+                Ok(line) => {
+                    seen.push_str(&line);
+                    seen.push('\n');
+                }
+                Err(_) => {
+                    return Err(HarnessError::Timeout(format!(
+                        "tcpdump did not start within 20 s: {seen}"
+                    )));
+                }
+            }
         }
-        // Keep draining stderr so tcpdump never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
         Ok(child)
     }
 

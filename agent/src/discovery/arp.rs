@@ -60,11 +60,6 @@ impl ArpPacket {
             !(ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback());
         Some((self.sender_mac, usable.then_some(ip)))
     }
-
-    /// A gratuitous ARP announces the sender's own address.
-    pub fn is_gratuitous(&self) -> bool {
-        self.sender_ip == self.target_ip && !self.sender_ip.is_unspecified()
-    }
 }
 
 /// Parses the ARP payload of a frame (what follows the ethertype).
@@ -166,7 +161,6 @@ mod tests {
             packet.sender_sighting(),
             Some((packet.sender_mac, Some(Ipv4Addr::new(10, 0, 0, 1))))
         );
-        assert!(!packet.is_gratuitous());
     }
 
     #[test]
@@ -198,7 +192,11 @@ mod tests {
 
         let mut gratuitous = REPLY;
         gratuitous[38..42].copy_from_slice(&[10, 0, 0, 1]);
-        assert!(arp_of(&gratuitous).unwrap().is_gratuitous());
+        let packet = arp_of(&gratuitous).unwrap();
+        assert_eq!(
+            packet.sender_sighting(),
+            Some((packet.sender_mac, Some(packet.sender_ip)))
+        );
     }
 
     #[test]

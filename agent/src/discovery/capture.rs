@@ -2,7 +2,6 @@
 //! logic runs the same on a real interface (AF_PACKET, through pnet) and on canned frames.
 
 use std::io;
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use hygie_proto::MacAddr;
@@ -51,16 +50,6 @@ pub struct InterfaceInfo {
     pub mac: MacAddr,
     /// Its IPv4 networks, e.g. `198.18.0.2/24`.
     pub ipv4: Vec<Ipv4Net>,
-}
-
-impl InterfaceInfo {
-    /// The interface's own IPv4 address within `net`, if it has one.
-    pub fn address_in(&self, net: &Ipv4Net) -> Option<Ipv4Addr> {
-        self.ipv4
-            .iter()
-            .map(Ipv4Net::addr)
-            .find(|address| net.contains(address))
-    }
 }
 
 fn system_interface(name: &str) -> Result<NetworkInterface, CaptureError> {

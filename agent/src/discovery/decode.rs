@@ -24,8 +24,6 @@ pub enum DecodeError {
 impl DecodeError {
     /// A short, stable name of the reason, for counts.
     pub fn kind(&self) -> &'static str {
-        use super::arp::ArpError;
-        use super::frame::FrameError;
         match self {
             DecodeError::Frame(FrameError::Truncated { .. }) => "truncated frame",
             DecodeError::Frame(FrameError::AddressLength(_)) => "bad link-layer address length",
@@ -134,19 +132,131 @@ impl Heard {
                 };
                 let sender = &message.about_sender;
                 let mut observation = Observation::new(*frame_source, seen_at, source);
-                observation.ips = sender.addresses.iter().copied().collect();
-                if !observation.ips.contains(&message.source_ip) {
-                    observation.ips.push(message.source_ip);
-                }
-                observation.ips.truncate(hygie_proto::limits::MAX_ADDRESSES);
+                // The source address first (it surely belongs to the sender), then its records,
+                // within the contract's bound. `addresses` already holds usable ones only.
+                observation.ips = std::iter::once(message.source_ip)
+                    .chain(
+                        sender
+                            .addresses
+                            .iter()
+                            .copied()
+                            .filter(|ip| *ip != message.source_ip),
+                    )
+                    .take(hygie_proto::limits::MAX_ADDRESSES)
+                    .collect();
                 observation.interface = interface.to_owned();
                 observation.hostname = sender.hostnames.iter().next().cloned();
                 observation.services = sender.services.clone();
                 observation.normalise();
-                // Anything the contract would refuse (an unusable source address) is dropped
-                // here rather than poisoning a batch.
-                observation.check().ok()?;
+                // A sender whose own address is unusable (0.0.0.0 during address acquisition)
+                // proves only its MAC.
+                if observation.check().is_err() {
+                    observation.ips.clear();
+                    observation.check().ok()?;
+                }
                 Some(observation)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use pcap_file::pcap::PcapReader;
+
+    use super::*;
+
+    /// xorshift64*: deterministic noise without a dependency.
+    struct Noise(u64);
+
+    impl Noise {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, bound: usize) -> usize {
+            (self.next() % bound as u64) as usize
+        }
+    }
+
+    /// Everything a caller does with a decoded frame: none of it may panic, and whatever
+    /// observation comes out must satisfy the contract.
+    fn exercise(link: LinkType, bytes: &[u8]) {
+        let Ok(Some(heard)) = decode(link, bytes) else {
+            return;
+        };
+        let _ = heard.neighbour();
+        for source in [Source::ArpPassive, Source::CaptureFile] {
+            let own = [IpAddr::V4([198, 18, 0, 2].into())];
+            if let Some(observation) =
+                heard.observation(Timestamp::UNIX_EPOCH, "eth0", source, &own)
+            {
+                observation
+                    .check()
+                    .unwrap_or_else(|error| panic!("{error}: {observation:?} from {bytes:02x?}"));
+            }
+        }
+    }
+
+    fn corpus_frames(relative: &str) -> (LinkType, Vec<Vec<u8>>) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/corpus/pcap")
+            .join(relative);
+        let file = std::fs::File::open(&path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let mut reader = PcapReader::new(file).unwrap();
+        let link = LinkType::from_pcap(u32::from(reader.header().datalink)).unwrap();
+        let mut frames = Vec::new();
+        while let Some(Ok(packet)) = reader.next_packet() {
+            frames.push(packet.data.into_owned());
+        }
+        (link, frames)
+    }
+
+    #[test]
+    fn random_bytes_never_panic_on_any_link_type() {
+        let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+        for link in [LinkType::Ethernet, LinkType::LinuxSll, LinkType::LinuxSll2] {
+            for _ in 0..20_000 {
+                let len = noise.below(160);
+                let bytes: Vec<u8> = (0..len).map(|_| noise.next() as u8).collect();
+                exercise(link, &bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn mutated_real_frames_never_panic() {
+        let mut noise = Noise(0x0123_4567_89ab_cdef);
+        for capture in [
+            "ndpi/iphone.pcap",
+            "zeek/dns_mdns.pcap",
+            "zeek/arp-who-has.pcap",
+            "zeek/linuxsll-arp.pcap",
+            "zeek/q-in-q.pcap",
+        ] {
+            let (link, frames) = corpus_frames(capture);
+            assert!(!frames.is_empty(), "{capture}");
+            for frame in &frames {
+                exercise(link, frame);
+                for _ in 0..200 {
+                    let mut mutated = frame.clone();
+                    // A few flipped bytes, then perhaps a cut: what a bad cable or a hostile
+                    // sender produce.
+                    for _ in 0..1 + noise.below(4) {
+                        let at = noise.below(mutated.len());
+                        mutated[at] = noise.next() as u8;
+                    }
+                    if noise.below(4) == 0 {
+                        mutated.truncate(noise.below(mutated.len() + 1));
+                    }
+                    exercise(link, &mutated);
+                }
             }
         }
     }

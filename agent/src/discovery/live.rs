@@ -1,6 +1,10 @@
 //! Live discovery on real interfaces: one capture thread per interface (always on), one sweep
 //! thread per interface (unless passive), and the mDNS querier (unless passive). Each sends
 //! the observations it makes into one channel; shaping happens downstream.
+//!
+//! The capture threads never wait for downstream: when the channel is full (the outbox is slow)
+//! observations are dropped and counted, since a device still present will be seen again, while
+//! a capture thread that stopped reading would lose the very ARP replies its sweep is waiting for.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::mpsc as std_mpsc;
@@ -21,7 +25,7 @@ use super::frame::LinkType;
 use super::mdns_active::MdnsQuerier;
 use super::neighbours::Neighbours;
 use super::settings::DiscoverySettings;
-use super::sweep::{PlanError, RateLimiter, Step, SweepPlan, SweepStats, Sweeper, plan};
+use super::sweep::{RateLimiter, Step, SweepPlan, SweepStats, Sweeper, plan};
 
 /// How long a capture thread blocks before checking for shutdown.
 const POLL: Duration = Duration::from_millis(200);
@@ -31,14 +35,10 @@ const POLL: Duration = Duration::from_millis(200);
 pub enum DiscoveryError {
     #[error(transparent)]
     Capture(#[from] CaptureError),
-    #[error(transparent)]
-    Plan(#[from] PlanError),
     #[error(
         "{cidr} is not on any discovery interface ({interfaces}); ARP only reaches the local link"
     )]
     CidrNotOnInterface { cidr: Ipv4Net, interfaces: String },
-    #[error("interface {0} has no IPv4 address to sweep from")]
-    NoIpv4(String),
     #[error("cannot start a discovery thread")]
     Thread(#[source] std::io::Error),
     #[error("cannot start the mDNS querier: {0}")]
@@ -57,7 +57,7 @@ pub enum SweepEvent {
         /// Addresses not yet settled.
         remaining: usize,
     },
-    /// A sweep finished.
+    /// A sweep ended (or was skipped: the stats are then empty).
     Finished {
         /// Interface swept.
         interface: String,
@@ -71,12 +71,13 @@ pub enum SweepEvent {
 /// A callback for [`SweepEvent`]s.
 pub type SweepListener = Arc<dyn Fn(SweepEvent) + Send + Sync>;
 
+/// Looks an interface up again, before each sweep (its address may have changed).
+pub type InterfaceLookup = Box<dyn Fn() -> Option<InterfaceInfo> + Send>;
+
 /// Running discovery; stops when its shutdown token is cancelled.
 #[derive(Debug)]
 pub struct Discovery {
     threads: Vec<thread::JoinHandle<()>>,
-    /// The neighbour table all parts share.
-    pub neighbours: Neighbours,
 }
 
 impl Discovery {
@@ -95,35 +96,29 @@ struct Link {
     info: InterfaceInfo,
     sender: Box<dyn FrameSender>,
     receiver: Box<dyn FrameReceiver>,
-    plan: Option<SweepPlan>,
+    /// Blocks to sweep: `None` for the interface's own subnets (read again at each sweep).
+    cidrs: Option<Vec<Ipv4Net>>,
+    lookup: InterfaceLookup,
 }
 
-/// Which CIDRs each interface sweeps: its own subnets by default, else the configured blocks
-/// that lie on it. A configured block on no interface is an error rather than silently ignored.
-fn cidrs_for(
+/// Assigns configured CIDRs to the interfaces they lie on. A configured block on no interface
+/// is an error rather than silently ignored.
+fn assign_cidrs(
     settings: &DiscoverySettings,
     interfaces: &[InterfaceInfo],
-) -> Result<Vec<Vec<Ipv4Net>>, DiscoveryError> {
+) -> Result<Vec<Option<Vec<Ipv4Net>>>, DiscoveryError> {
     if settings.arp.cidrs.is_empty() {
-        return interfaces
-            .iter()
-            .map(|info| {
-                if info.ipv4.is_empty() {
-                    return Err(DiscoveryError::NoIpv4(info.name.clone()));
-                }
-                Ok(info.ipv4.iter().map(Ipv4Net::trunc).collect())
-            })
-            .collect();
+        return Ok(vec![None; interfaces.len()]);
     }
-    let mut assigned = vec![Vec::new(); interfaces.len()];
+    let mut assigned = vec![Some(Vec::new()); interfaces.len()];
     for cidr in &settings.arp.cidrs {
         let home = interfaces.iter().position(|info| {
             info.ipv4
                 .iter()
                 .any(|net| net.contains(&cidr.network()) || cidr.contains(&net.network()))
         });
-        match home {
-            Some(index) => assigned[index].push(*cidr),
+        match home.and_then(|index| assigned[index].as_mut()) {
+            Some(cidrs) => cidrs.push(*cidr),
             None => {
                 return Err(DiscoveryError::CidrNotOnInterface {
                     cidr: *cidr,
@@ -147,27 +142,21 @@ pub fn start(
         .iter()
         .map(|name| capture::find_interface(name))
         .collect::<Result<Vec<_>, _>>()?;
-    let cidrs = cidrs_for(settings, &infos)?;
+    let cidrs = if settings.active_arp() {
+        assign_cidrs(settings, &infos)?
+    } else {
+        vec![None; infos.len()]
+    };
     let mut links = Vec::new();
     for (info, cidrs) in infos.into_iter().zip(cidrs) {
         let (sender, receiver) = capture::open(&info.name, POLL)?;
-        let own: Vec<Ipv4Addr> = info.ipv4.iter().map(Ipv4Net::addr).collect();
-        let plan = if settings.active_arp() && !cidrs.is_empty() {
-            let sweep_plan = plan(
-                &cidrs,
-                &settings.arp.exclude_cidrs,
-                &own,
-                settings.arp.allow_large,
-            )?;
-            Some(sweep_plan)
-        } else {
-            None
-        };
+        let name = info.name.clone();
         links.push(Link {
             info,
             sender,
             receiver,
-            plan,
+            cidrs,
+            lookup: Box::new(move || capture::find_interface(&name).ok()),
         });
     }
     run_links(settings, links, observations, shutdown, listener)
@@ -180,58 +169,88 @@ fn run_links(
     shutdown: CancellationToken,
     listener: Option<SweepListener>,
 ) -> Result<Discovery, DiscoveryError> {
-    let neighbours = Neighbours::new();
+    let neighbours = Neighbours::new(settings.arp.exclude_macs.clone());
+    // Everything that can fail comes before the first thread; threads run under a child token
+    // so that a failure half-way stops those already started.
+    let local = shutdown.child_token();
+    let querier = settings
+        .active_mdns()
+        .then(|| {
+            MdnsQuerier::new(
+                settings,
+                neighbours.clone(),
+                observations.clone(),
+                local.clone(),
+            )
+        })
+        .transpose()
+        .map_err(DiscoveryError::Mdns)?;
     let limiter = Arc::new(Mutex::new(RateLimiter::new(settings.arp.rate)));
-    let mut threads = Vec::new();
+    let mut discovery = Discovery {
+        threads: Vec::new(),
+    };
+    let mut spawn = |name: String, body: Box<dyn FnOnce() + Send>| -> Result<(), DiscoveryError> {
+        match thread::Builder::new().name(name).spawn(body) {
+            Ok(thread) => {
+                discovery.threads.push(thread);
+                Ok(())
+            }
+            Err(error) => {
+                local.cancel();
+                Err(DiscoveryError::Thread(error))
+            }
+        }
+    };
+    let mut result = Ok(());
     for link in links {
+        if let Ok(table) = std::fs::read_to_string("/proc/net/arp") {
+            let seeded = neighbours.seed_from_kernel(&table, &link.info.name, Instant::now());
+            tracing::debug!(interface = %link.info.name, seeded, "neighbours seeded from the kernel");
+        }
         let (replies, replies_receiver) = std_mpsc::sync_channel(4096);
         let capture = CaptureLoop {
             info: link.info.clone(),
             neighbours: neighbours.clone(),
             observations: observations.clone(),
             replies,
-            shutdown: shutdown.clone(),
+            shutdown: local.clone(),
         };
         let receiver = link.receiver;
-        threads.push(spawn(format!("capture-{}", link.info.name), move || {
-            capture.run(receiver)
-        })?);
-        if let Some(plan) = link.plan {
+        result = result.and_then(|()| {
+            spawn(
+                format!("capture-{}", link.info.name),
+                Box::new(move || capture.run(receiver)),
+            )
+        });
+        if settings.active_arp() && result.is_ok() {
             let sweep = SweepLoop {
                 info: link.info,
-                plan,
+                cidrs: link.cidrs,
+                lookup: link.lookup,
                 settings: settings.clone(),
                 neighbours: neighbours.clone(),
                 limiter: Arc::clone(&limiter),
                 replies: replies_receiver,
-                shutdown: shutdown.clone(),
+                shutdown: local.clone(),
                 listener: listener.clone(),
             };
             let mut sender = link.sender;
-            threads.push(spawn(format!("sweep-{}", sweep.info.name), move || {
-                sweep.run(sender.as_mut());
-            })?);
+            result = spawn(
+                format!("sweep-{}", sweep.info.name),
+                Box::new(move || sweep.run(sender.as_mut())),
+            );
         }
     }
-    if settings.active_mdns() {
-        let querier = MdnsQuerier::new(settings, neighbours.clone(), observations, shutdown)
-            .map_err(DiscoveryError::Mdns)?;
-        threads.push(spawn("mdns-queries".into(), move || querier.run())?);
+    if let Some(querier) = querier
+        && result.is_ok()
+    {
+        result = spawn("mdns-queries".into(), Box::new(move || querier.run()));
     }
-    Ok(Discovery {
-        threads,
-        neighbours,
-    })
-}
-
-fn spawn(
-    name: String,
-    body: impl FnOnce() + Send + 'static,
-) -> Result<thread::JoinHandle<()>, DiscoveryError> {
-    thread::Builder::new()
-        .name(name)
-        .spawn(body)
-        .map_err(DiscoveryError::Thread)
+    if let Err(error) = result {
+        discovery.join();
+        return Err(error);
+    }
+    Ok(discovery)
 }
 
 /// Listens on one interface: every ARP and mDNS frame heard becomes an observation and feeds
@@ -253,7 +272,7 @@ impl CaptureLoop {
             .iter()
             .map(|net| IpAddr::V4(net.addr()))
             .collect();
-        let mut malformed = 0u64;
+        let (mut malformed, mut dropped) = (0u64, 0u64);
         tracing::info!(interface = %self.info.name, mac = %self.info.mac, "listening for ARP and mDNS");
         while !self.shutdown.is_cancelled() {
             let heard = match receiver.next_frame() {
@@ -273,15 +292,32 @@ impl CaptureLoop {
                     continue;
                 }
             };
-            if self.handle(&heard, &own).is_err() {
-                break;
+            match self.handle(&heard, &own) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    dropped += 1;
+                    if dropped.is_power_of_two() {
+                        tracing::warn!(interface = %self.info.name, dropped, "observations dropped: the outbox is not keeping up");
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => break,
             }
         }
-        tracing::info!(interface = %self.info.name, "capture stopped");
+        tracing::info!(interface = %self.info.name, malformed, dropped, "capture stopped");
     }
 
-    /// Records what a frame revealed; `Err` when nobody listens any more.
-    fn handle(&self, heard: &Heard, own: &[IpAddr]) -> Result<(), ()> {
+    /// Whether a sender address is one of this link's: IPv4 in the interface's networks (a
+    /// proxy ARP or a misconfigured host elsewhere says nothing about this link), or IPv6.
+    fn on_link(&self, ip: &IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => self.info.ipv4.iter().any(|net| net.contains(v4)),
+            IpAddr::V6(_) => true,
+        }
+    }
+
+    /// Records what a frame revealed. A refused observation is dropped here: only whether the
+    /// channel was full or closed matters to the caller.
+    fn handle(&self, heard: &Heard, own: &[IpAddr]) -> Result<(), mpsc::error::TrySendError<()>> {
         let frame_source = match heard {
             Heard::Arp { frame_source, .. } | Heard::Mdns { frame_source, .. } => *frame_source,
         };
@@ -289,28 +325,36 @@ impl CaptureLoop {
         if frame_source == self.info.mac {
             return Ok(());
         }
-        if let Some((mac, ip)) = heard.neighbour() {
+        if let Some((mac, ip)) = heard.neighbour()
+            && self.on_link(&ip)
+        {
             self.neighbours.learn(mac, ip, Instant::now());
             if let IpAddr::V4(v4) = ip {
                 // A full queue only means the sweep is busy; it will probe that address.
                 let _ = self.replies.try_send(v4);
             }
         }
-        let now = Timestamp::now();
-        if let Some(observation) = heard.observation(now, &self.info.name, Source::ArpPassive, own)
-        {
-            self.observations
-                .blocking_send(observation)
-                .map_err(|_| ())?;
+        match heard.observation(Timestamp::now(), &self.info.name, Source::ArpPassive, own) {
+            Some(observation) => {
+                self.observations
+                    .try_send(observation)
+                    .map_err(|error| match error {
+                        mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
+                        mpsc::error::TrySendError::Closed(_) => {
+                            mpsc::error::TrySendError::Closed(())
+                        }
+                    })
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
-/// Sweeps one interface's CIDRs every `arp.interval`.
+/// Sweeps one interface's CIDRs every `arp.interval`, after a passive warm-up.
 struct SweepLoop {
     info: InterfaceInfo,
-    plan: SweepPlan,
+    cidrs: Option<Vec<Ipv4Net>>,
+    lookup: InterfaceLookup,
     settings: DiscoverySettings,
     neighbours: Neighbours,
     limiter: Arc<Mutex<RateLimiter>>,
@@ -320,11 +364,21 @@ struct SweepLoop {
 }
 
 impl SweepLoop {
-    fn run(self, sender: &mut dyn FrameSender) {
+    fn run(mut self, sender: &mut dyn FrameSender) {
+        if self.wait(self.settings.arp.warmup) {
+            return;
+        }
         loop {
             let started = Instant::now();
-            let stats = self.sweep_once(sender);
+            let stats = match self.fresh_plan() {
+                Some(plan) => self.sweep_once(&plan, sender),
+                None => SweepStats::default(),
+            };
             let duration = started.elapsed();
+            if self.shutdown.is_cancelled() {
+                tracing::info!(interface = %self.info.name, sent = stats.sent, "ARP sweep interrupted by shutdown");
+                return;
+            }
             tracing::info!(
                 interface = %self.info.name,
                 targets = stats.targets,
@@ -332,7 +386,6 @@ impl SweepLoop {
                 answered = stats.answered,
                 already_known = stats.already_known,
                 excluded_mac = stats.excluded_mac,
-                excluded_cidr = self.plan.excluded,
                 duration = ?duration,
                 "ARP sweep finished"
             );
@@ -343,8 +396,53 @@ impl SweepLoop {
                     duration,
                 });
             }
-            if self.shutdown.is_cancelled() || self.wait(self.settings.arp.interval) {
+            if self.wait(self.settings.arp.interval) {
                 return;
+            }
+        }
+    }
+
+    /// The plan for this sweep, from the interface as it is now: its address may have changed
+    /// (a new DHCP lease), and probes must never carry an address the agent no longer holds.
+    fn fresh_plan(&mut self) -> Option<SweepPlan> {
+        let Some(info) = (self.lookup)() else {
+            tracing::warn!(interface = %self.info.name, "interface gone: sweep skipped");
+            return None;
+        };
+        self.info = info;
+        let cidrs: Vec<Ipv4Net> = match &self.cidrs {
+            Some(cidrs) => cidrs.clone(),
+            None => self.info.ipv4.iter().map(Ipv4Net::trunc).collect(),
+        };
+        if cidrs.is_empty() || self.info.ipv4.is_empty() {
+            tracing::warn!(interface = %self.info.name, "no IPv4 address to sweep from: sweep skipped");
+            return None;
+        }
+        let own: Vec<Ipv4Addr> = self.info.ipv4.iter().map(Ipv4Net::addr).collect();
+        let arp = &self.settings.arp;
+        match plan(&cidrs, &arp.exclude_cidrs, &own, arp.allow_large) {
+            Ok(plan) => {
+                if plan.excluded > 0 {
+                    tracing::debug!(interface = %self.info.name, excluded = plan.excluded, "addresses excluded by CIDR");
+                }
+                Some(plan)
+            }
+            Err(error) => {
+                tracing::warn!(interface = %self.info.name, %error, "sweep refused; listening only");
+                None
+            }
+        }
+    }
+
+    /// Waits up to `duration` for a reply; false when the capture thread is gone (then it
+    /// sleeps instead, rather than spin).
+    fn receive(&self, duration: Duration) -> Option<Ipv4Addr> {
+        match self.replies.recv_timeout(duration) {
+            Ok(address) => Some(address),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                thread::sleep(duration);
+                None
             }
         }
     }
@@ -356,19 +454,17 @@ impl SweepLoop {
             if self.shutdown.is_cancelled() {
                 return true;
             }
-            let _ = self
-                .replies
-                .recv_timeout(POLL.min(deadline - Instant::now()));
+            self.receive(POLL.min(deadline - Instant::now()));
         }
         self.shutdown.is_cancelled()
     }
 
-    fn sweep_once(&self, sender: &mut dyn FrameSender) -> SweepStats {
+    fn sweep_once(&self, plan: &SweepPlan, sender: &mut dyn FrameSender) -> SweepStats {
         let arp = &self.settings.arp;
-        let mut sweeper = Sweeper::new(&self.plan, arp.timeout, arp.retries);
+        let mut sweeper = Sweeper::new(plan, arp.timeout, arp.retries);
         let now = Instant::now();
         // Passive first: whoever was heard since the last sweep needs no probe.
-        for target in self.plan.targets() {
+        for target in plan.targets() {
             if self
                 .neighbours
                 .heard_within(&IpAddr::V4(*target), arp.interval, now)
@@ -376,11 +472,7 @@ impl SweepLoop {
                 sweeper.heard_from(*target);
             }
         }
-        let excluded_mac = |address: Ipv4Addr| {
-            self.neighbours
-                .mac_of(&IpAddr::V4(address))
-                .is_some_and(|mac| arp.exclude_macs.contains(&mac))
-        };
+        let excluded_mac = |address: Ipv4Addr| self.neighbours.is_excluded(&IpAddr::V4(address));
         let mut last_progress = Instant::now();
         loop {
             while let Ok(address) = self.replies.try_recv() {
@@ -389,18 +481,24 @@ impl SweepLoop {
             if self.shutdown.is_cancelled() {
                 return sweeper.stats();
             }
+            // The probe leaves while the limiter is held, so its send time is its token's time
+            // whatever other interfaces do.
             let step = {
                 let mut limiter = self
                     .limiter
                     .lock()
                     .unwrap_or_else(|poison| poison.into_inner());
-                sweeper.step(Instant::now(), &mut limiter, excluded_mac)
+                let step = sweeper.step(Instant::now(), &mut limiter, excluded_mac);
+                if let Step::Probe(target) = step {
+                    self.probe(plan, sender, target);
+                }
+                step
             };
             match step {
-                Step::Probe(target) => self.probe(sender, target),
+                Step::Probe(_) => {}
                 Step::Wait(until) => {
                     let timeout = until.saturating_duration_since(Instant::now()).min(POLL);
-                    if let Ok(address) = self.replies.recv_timeout(timeout) {
+                    if let Some(address) = self.receive(timeout) {
                         sweeper.heard_from(address);
                     }
                 }
@@ -419,9 +517,9 @@ impl SweepLoop {
         }
     }
 
-    fn probe(&self, sender: &mut dyn FrameSender, target: Ipv4Addr) {
+    fn probe(&self, plan: &SweepPlan, sender: &mut dyn FrameSender, target: Ipv4Addr) {
         // The last guard: nothing leaves for an address the plan does not permit.
-        if !self.plan.permits(target) {
+        if !plan.permits(target) {
             tracing::error!(%target, "refusing to probe an address outside the sweep plan");
             return;
         }
@@ -454,19 +552,14 @@ pub(crate) fn run_canned(
     shutdown: CancellationToken,
     listener: Option<SweepListener>,
 ) -> Result<Discovery, DiscoveryError> {
-    let cidrs = cidrs_for(settings, std::slice::from_ref(&info))?.remove(0);
-    let own: Vec<Ipv4Addr> = info.ipv4.iter().map(Ipv4Net::addr).collect();
-    let sweep_plan = plan(
-        &cidrs,
-        &settings.arp.exclude_cidrs,
-        &own,
-        settings.arp.allow_large,
-    )?;
+    let cidrs = assign_cidrs(settings, std::slice::from_ref(&info))?.remove(0);
+    let fixed = info.clone();
     let link = Link {
         info,
         sender,
         receiver,
-        plan: settings.active_arp().then_some(sweep_plan),
+        cidrs,
+        lookup: Box::new(move || Some(fixed.clone())),
     };
     let mut settings = settings.clone();
     settings.mdns.queries = false;

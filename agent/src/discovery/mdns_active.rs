@@ -8,13 +8,15 @@
 //! on all interfaces when it starts, a membership report but no query; it never queries there.)
 //!
 //! A resolution carries addresses, not a MAC: the MAC comes from the neighbour table, which the
-//! capture threads fill from ARP and from the Ethernet source of mDNS responses.
+//! capture threads fill from ARP and from the Ethernet source of mDNS responses. Every address
+//! of the resolution that the table knows recently must point at the same MAC; a resolution
+//! whose addresses disagree (a moved address, a proxy) is not attributed to anyone.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use hygie_proto::{MdnsService, Observation, Source, limits};
+use hygie_proto::{MacAddr, MdnsService, Observation, Source, limits};
 use jiff::Timestamp;
 use mdns_sd::{IfKind, Receiver, ResolvedService, ServiceDaemon, ServiceEvent};
 use tokio::sync::mpsc;
@@ -27,8 +29,9 @@ use super::text::{clean_hostname, clean_label, clean_value};
 
 /// Service types browsed at most per round.
 const MAX_TYPES: usize = 64;
-/// How long a resolution waits for its MAC to appear in the neighbour table.
-const MAC_WAIT: Duration = Duration::from_secs(30);
+/// How long ago a neighbour entry may have been heard to vouch for a resolution's MAC: the
+/// responder's own frames were just captured, so anything older may be a previous holder.
+const MAC_FRESHNESS: Duration = Duration::from_secs(120);
 /// How often the querier looks at its channels.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -124,6 +127,7 @@ impl MdnsQuerier {
         let mut browses: BTreeMap<String, Receiver<ServiceEvent>> = BTreeMap::new();
         let mut waiting: Vec<(ResolvedService, Instant)> = Vec::new();
         let mut sent = HashSet::new();
+        let mut dropped = 0_u64;
         let deadline = Instant::now() + self.round;
         while Instant::now() < deadline && !self.shutdown.is_cancelled() {
             while let Ok(event) = meta.try_recv() {
@@ -138,18 +142,27 @@ impl MdnsQuerier {
             for receiver in browses.values() {
                 while let Ok(event) = receiver.try_recv() {
                     if let ServiceEvent::ServiceResolved(resolved) = event {
-                        waiting.push((*resolved, Instant::now() + MAC_WAIT));
+                        // Waiting past the round would only attribute stale answers.
+                        waiting.push((*resolved, deadline));
                     }
                 }
             }
-            waiting.retain(|(resolved, give_up)| match self.observation(resolved) {
-                Some(observation) => {
-                    sent.insert(resolved.fullname.clone());
-                    let _ = self.observations.blocking_send(observation);
-                    false
-                }
-                None => Instant::now() < *give_up,
-            });
+            let now = Instant::now();
+            waiting.retain(
+                |(resolved, give_up)| match self.observation(resolved, now) {
+                    Some(observation) => {
+                        // Never block the querier on a slow pipeline: the next round resends.
+                        match self.observations.try_send(observation) {
+                            Ok(()) => {
+                                sent.insert(resolved.fullname.clone());
+                            }
+                            Err(_) => dropped += 1,
+                        }
+                        false
+                    }
+                    None => now < *give_up,
+                },
+            );
             std::thread::sleep(TICK);
         }
         let _ = self.daemon.stop_browse(SERVICE_TYPES);
@@ -157,13 +170,22 @@ impl MdnsQuerier {
             let _ = self.daemon.stop_browse(service_type);
         }
         for (resolved, _) in waiting {
-            tracing::debug!(instance = %resolved.fullname, "resolved, but no MAC is known for its addresses");
+            tracing::debug!(
+                instance = %resolved.fullname,
+                "resolved, but no single recent MAC is known for its addresses"
+            );
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "observation pipeline full: mDNS resolutions dropped this round"
+            );
         }
         (browses.len(), sent.len())
     }
 
-    /// The observation of a resolved instance, once a MAC is known for one of its addresses.
-    fn observation(&self, resolved: &ResolvedService) -> Option<Observation> {
+    /// The observation of a resolved instance, once its addresses point at one recent MAC.
+    fn observation(&self, resolved: &ResolvedService, now: Instant) -> Option<Observation> {
         let mut ips: Vec<IpAddr> = resolved
             .addresses
             .iter()
@@ -171,7 +193,10 @@ impl MdnsQuerier {
             .collect();
         // IPv4 first: that is what ARP has taught the neighbour table.
         ips.sort_by_key(|ip| ip.is_ipv6());
-        let mac = ips.iter().find_map(|ip| self.neighbours.mac_of(ip))?;
+        let mac = agreed_mac(
+            ips.iter()
+                .map(|ip| self.neighbours.recent_mac_of(ip, MAC_FRESHNESS, now)),
+        )?;
         let mut observation = Observation::new(mac, Timestamp::now(), Source::Mdns);
         observation.ips = ips;
         observation.ips.truncate(limits::MAX_ADDRESSES);
@@ -207,5 +232,34 @@ impl MdnsQuerier {
         observation.normalise();
         observation.check().ok()?;
         Some(observation)
+    }
+}
+
+/// The one MAC that every known address points at; `None` if none is known or they disagree.
+fn agreed_mac(known: impl IntoIterator<Item = Option<MacAddr>>) -> Option<MacAddr> {
+    let mut agreed = None;
+    for mac in known.into_iter().flatten() {
+        match agreed {
+            None => agreed = Some(mac),
+            Some(previous) if previous != mac => return None,
+            Some(_) => {}
+        }
+    }
+    agreed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PUMP: MacAddr = MacAddr::new([0x00, 0x30, 0xe6, 0, 0, 1]);
+    const OTHER: MacAddr = MacAddr::new([0x02, 0, 0, 0, 0, 2]);
+
+    #[test]
+    fn addresses_must_agree_on_one_mac() {
+        assert_eq!(agreed_mac([Some(PUMP), None, Some(PUMP)]), Some(PUMP));
+        assert_eq!(agreed_mac([None, Some(PUMP)]), Some(PUMP));
+        assert_eq!(agreed_mac([Some(PUMP), Some(OTHER)]), None);
+        assert_eq!(agreed_mac([None, None]), None);
     }
 }

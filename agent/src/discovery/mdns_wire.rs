@@ -94,6 +94,9 @@ fn ipv4_udp(packet: &[u8]) -> Result<Option<(IpAddr, &[u8])>, MdnsError> {
     if header[9] != 17 || fragment_offset != 0 {
         return Ok(None);
     }
+    if header_len > packet.len() {
+        return Err(MdnsError::Ip("IPv4 header longer than the packet"));
+    }
     let total_len = usize::from(u16::from_be_bytes([header[2], header[3]]));
     let end = total_len.clamp(header_len, packet.len());
     let udp = packet
@@ -141,8 +144,8 @@ pub fn parse_message(source_ip: IpAddr, payload: &[u8]) -> Result<MdnsMessage, M
 }
 
 /// Gathers a response's records and keeps those about its sender: the host names whose
-/// addresses include the source address (or, when the packet names no address at all, the one
-/// host its SRV records point to), and the services on those hosts.
+/// addresses include the source address, and the services on those hosts. Records about other
+/// hosts (a sleep proxy, an mDNS gateway answering for others) are not pinned on the sender.
 fn sender_records<'a>(
     source_ip: IpAddr,
     records: impl Iterator<Item = &'a ResourceRecord<'a>>,
@@ -156,14 +159,14 @@ fn sender_records<'a>(
         let name = record.name.to_string();
         match &record.rdata {
             RData::A(a) => {
-                if let Some(host) = clean_hostname(&name) {
-                    let ip = IpAddr::V4(Ipv4Addr::from(a.address));
+                let ip = IpAddr::V4(Ipv4Addr::from(a.address));
+                if let Some(host) = clean_hostname(&name).filter(|_| usable(ip)) {
                     host_addresses.entry(host).or_default().insert(ip);
                 }
             }
             RData::AAAA(aaaa) => {
-                if let Some(host) = clean_hostname(&name) {
-                    let ip = IpAddr::V6(Ipv6Addr::from(aaaa.address));
+                let ip = IpAddr::V6(Ipv6Addr::from(aaaa.address));
+                if let Some(host) = clean_hostname(&name).filter(|_| usable(ip)) {
                     host_addresses.entry(host).or_default().insert(ip);
                 }
             }
@@ -185,7 +188,9 @@ fn sender_records<'a>(
             }
             RData::TXT(record) => {
                 let entries = txt.entry(name).or_default();
-                for (key, value) in record.iter_raw().take(limits::MAX_TXT_ENTRIES) {
+                // Several TXT records for one instance share the contract's entry budget.
+                let room = limits::MAX_TXT_ENTRIES.saturating_sub(entries.len());
+                for (key, value) in record.iter_raw().take(room) {
                     let Some(key) =
                         clean_label(&String::from_utf8_lossy(key), limits::MAX_TXT_KEY_LEN)
                     else {
@@ -204,24 +209,20 @@ fn sender_records<'a>(
         }
     }
 
-    let mut hostnames: BTreeSet<String> = host_addresses
+    let hostnames: BTreeSet<String> = host_addresses
         .iter()
         .filter(|(_, addresses)| addresses.contains(&source_ip))
         .map(|(host, _)| host.clone())
         .collect();
-    if hostnames.is_empty() && host_addresses.is_empty() {
-        let targets: BTreeSet<&String> = srv.values().map(|(target, _)| target).collect();
-        if let [only] = targets.into_iter().collect::<Vec<_>>().as_slice() {
-            hostnames.insert((*only).clone());
-        }
-    }
     let mut addresses: BTreeSet<IpAddr> = hostnames
         .iter()
         .filter_map(|host| host_addresses.get(host))
         .flatten()
         .copied()
         .collect();
-    addresses.insert(source_ip);
+    if usable(source_ip) {
+        addresses.insert(source_ip);
+    }
 
     let services = srv
         .iter()
@@ -245,6 +246,14 @@ fn sender_records<'a>(
         addresses,
         services,
     }
+}
+
+/// An address a device can hold.
+fn usable(ip: IpAddr) -> bool {
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()))
 }
 
 /// `Ward 3._ipp._tcp.local` → `_ipp._tcp.local`: the type is the tail starting at the first

@@ -54,6 +54,8 @@ struct ArpSection {
     #[serde(default, with = "humantime_serde")]
     sweep_interval: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
+    warmup: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
     timeout: Option<Duration>,
     retries: Option<u32>,
     #[serde(default)]
@@ -85,6 +87,9 @@ pub struct ArpSettings {
     pub rate: u32,
     /// Time between sweeps.
     pub interval: Duration,
+    /// Passive listening before the first sweep, so devices that speak up (and excluded
+    /// devices among them) are known before anything is probed.
+    pub warmup: Duration,
     /// How long to wait for an answer.
     pub timeout: Duration,
     /// Extra probes for an address that did not answer.
@@ -134,6 +139,7 @@ impl DiscoverySettings {
                 allow_large: false,
                 rate: 50,
                 interval: Duration::from_secs(60 * 60),
+                warmup: Duration::from_secs(10),
                 timeout: Duration::from_secs(2),
                 retries: 1,
                 exclude_cidrs: Vec::new(),
@@ -183,6 +189,9 @@ impl DiscoverySettings {
         if arp.interval < Duration::from_secs(60) {
             return Err(invalid("arp.sweep_interval", "must be at least 1min"));
         }
+        if arp.warmup > Duration::from_secs(600) {
+            return Err(invalid("arp.warmup", "must be at most 10min"));
+        }
         if !(Duration::from_millis(100)..=Duration::from_secs(30)).contains(&arp.timeout) {
             return Err(invalid("arp.timeout", "must be between 100ms and 30s"));
         }
@@ -214,7 +223,9 @@ impl DiscoverySettings {
     }
 }
 
-fn ipv4_only(key: &'static str, nets: Vec<IpNet>) -> Result<Vec<Ipv4Net>, InvalidSetting> {
+/// Keeps IPv4 blocks (normalised to their network address); an IPv6 one is an error naming
+/// `key`.
+pub fn ipv4_only(key: &'static str, nets: Vec<IpNet>) -> Result<Vec<Ipv4Net>, InvalidSetting> {
     nets.into_iter()
         .map(|net| match net {
             IpNet::V4(v4) => Ok(v4.trunc()),
@@ -239,6 +250,7 @@ impl TryFrom<DiscoverySection> for DiscoverySettings {
                 allow_large: arp.allow_large,
                 rate: arp.rate.unwrap_or(defaults.arp.rate),
                 interval: arp.sweep_interval.unwrap_or(defaults.arp.interval),
+                warmup: arp.warmup.unwrap_or(defaults.arp.warmup),
                 timeout: arp.timeout.unwrap_or(defaults.arp.timeout),
                 retries: arp.retries.unwrap_or(defaults.arp.retries),
                 exclude_cidrs: ipv4_only("arp.exclude_cidrs", arp.exclude_cidrs)?,

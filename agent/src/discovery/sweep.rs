@@ -90,10 +90,11 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// At most `rate` probes per second (at least 1).
+    /// At most `rate` probes per second (at least 1). The spacing is rounded up to the
+    /// nanosecond, so rounding can never let one probe too many into a second.
     pub fn new(rate: u32) -> Self {
         RateLimiter {
-            spacing: Duration::from_secs(1) / rate.max(1),
+            spacing: Duration::from_nanos(1_000_000_000u64.div_ceil(u64::from(rate.max(1)))),
             last: None,
         }
     }
@@ -148,6 +149,8 @@ struct Outstanding {
 /// The state of one sweep.
 #[derive(Debug, Clone)]
 pub struct Sweeper {
+    /// The plan's addresses, sorted: only they are ever recorded as heard.
+    targets: Vec<Ipv4Addr>,
     queue: VecDeque<(Ipv4Addr, u32)>,
     outstanding: BTreeMap<Ipv4Addr, Outstanding>,
     heard: HashSet<Ipv4Addr>,
@@ -160,6 +163,7 @@ impl Sweeper {
     /// A sweep of `plan`, waiting `timeout` for each answer and retrying `retries` times.
     pub fn new(plan: &SweepPlan, timeout: Duration, retries: u32) -> Self {
         Sweeper {
+            targets: plan.targets().to_vec(),
             queue: plan.targets().iter().map(|&address| (address, 0)).collect(),
             outstanding: BTreeMap::new(),
             heard: HashSet::new(),
@@ -175,6 +179,10 @@ impl Sweeper {
     /// Records that `address` was heard from (an ARP reply, request or announcement). It will not
     /// be probed, or probed again.
     pub fn heard_from(&mut self, address: Ipv4Addr) {
+        // Addresses outside the plan (a flood of spoofed senders) are not worth remembering.
+        if self.targets.binary_search(&address).is_err() {
+            return;
+        }
         if self.outstanding.remove(&address).is_some() {
             self.stats.answered += 1;
         }

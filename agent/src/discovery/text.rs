@@ -1,9 +1,10 @@
 //! Cleaning device-supplied text (host names, service names, TXT values) before it becomes an
-//! observation: control characters never pass, and lengths are clamped to the contract's limits
+//! observation: control characters and invisible formatting characters (direction overrides,
+//! zero-width characters; see [`hygie_proto::is_unsafe_char`]) never pass, and lengths are clamped to the contract's limits
 //! on a character boundary, so a hostile device cannot get a batch refused or an operator's
 //! terminal rewritten.
 
-use hygie_proto::limits;
+use hygie_proto::{is_unsafe_char, limits};
 
 /// Truncates to at most `max` bytes without splitting a character.
 fn clamp(mut text: String, max: usize) -> String {
@@ -23,7 +24,7 @@ pub fn clean_hostname(name: &str) -> Option<String> {
     let cleaned: String = name
         .trim_end_matches('.')
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !is_unsafe_char(*c))
         .flat_map(char::to_lowercase)
         .collect();
     let cleaned = clamp(cleaned, limits::MAX_HOSTNAME_LEN);
@@ -32,7 +33,7 @@ pub fn clean_hostname(name: &str) -> Option<String> {
 
 /// A name or key without control characters, at most `max` bytes; `None` if nothing is left.
 pub fn clean_label(text: &str, max: usize) -> Option<String> {
-    let cleaned: String = text.chars().filter(|c| !c.is_control()).collect();
+    let cleaned: String = text.chars().filter(|c| !is_unsafe_char(*c)).collect();
     let cleaned = clamp(cleaned, max);
     (!cleaned.is_empty()).then_some(cleaned)
 }
@@ -41,7 +42,7 @@ pub fn clean_label(text: &str, max: usize) -> Option<String> {
 pub fn clean_value(text: &str, max: usize) -> String {
     let cleaned: String = text
         .chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .map(|c| if is_unsafe_char(c) { '\u{fffd}' } else { c })
         .collect();
     clamp(cleaned, max)
 }
@@ -73,5 +74,9 @@ mod tests {
         assert_eq!(clean_value("abcdef", 3), "abc");
         assert_eq!(clean_label("\u{0}", 5), None);
         assert_eq!(clean_label("ty", 5), Some("ty".into()));
+        assert_eq!(
+            clean_hostname("printer\u{202e}txt.local"),
+            Some("printertxt.local".into())
+        );
     }
 }

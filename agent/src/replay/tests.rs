@@ -23,7 +23,7 @@ fn run(relative: &str) -> (Vec<Observation>, ReplayReport) {
     let mut observations = Vec::new();
     let report = replay(
         &corpus(relative),
-        SignedDuration::from_hours(24),
+        Shaping::Refresh(SignedDuration::from_hours(24)),
         |observation| observations.push(observation),
     )
     .unwrap();
@@ -111,6 +111,115 @@ fn tshark_first_frame_time() -> Timestamp {
     Timestamp::new(1_461_764_814, 520_906_000).unwrap()
 }
 
+/// `tshark -r zeek/snap-arp.pcapng -T fields -e frame.time_epoch -c 1` prints
+/// 1355254140.359551000: the interface declares no resolution, so units are microseconds.
+#[test]
+fn pcapng_times_follow_the_interface_resolution() {
+    let (observations, _) = run("zeek/snap-arp.pcapng");
+    assert_eq!(
+        observations[0].seen_at,
+        Timestamp::new(1_355_254_140, 359_551_000).unwrap()
+    );
+}
+
+#[test]
+fn time_bases_convert_every_resolution() {
+    let micros = TimeBase::default();
+    assert_eq!(micros.time_of(1_500_000), Duration::from_millis(1500));
+    let nanos = TimeBase {
+        resolution: 9,
+        offset_seconds: 0,
+    };
+    assert_eq!(nanos.time_of(1_500_000), Duration::from_micros(1500));
+    let seconds_with_offset = TimeBase {
+        resolution: 0,
+        offset_seconds: 100,
+    };
+    assert_eq!(seconds_with_offset.time_of(5), Duration::from_secs(105));
+    let picos = TimeBase {
+        resolution: 12,
+        offset_seconds: 0,
+    };
+    assert_eq!(picos.time_of(2_000_000_000_000), Duration::from_secs(2));
+    // 2^-10 s units: 1536 units are 1.5 s.
+    let binary = TimeBase {
+        resolution: 0x80 | 10,
+        offset_seconds: 0,
+    };
+    assert_eq!(binary.time_of(1536), Duration::from_millis(1500));
+    // Absurd values saturate instead of wrapping or panicking.
+    for resolution in [0, 9, 38, 39, 127, 0x80, 0x80 | 63, 0x80 | 64, 0xff] {
+        let base = TimeBase {
+            resolution,
+            offset_seconds: u64::MAX,
+        };
+        let _ = base.time_of(u64::MAX);
+        let _ = base.time_of(0);
+    }
+}
+
+#[test]
+fn a_nanosecond_pcapng_is_read_with_its_own_resolution() {
+    use pcap_file::DataLink;
+    use pcap_file::pcapng::PcapNgWriter;
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+
+    // Take the ARP frame of a real capture and write it into a nanosecond pcapng.
+    let mut frame = None;
+    let mut reader = PcapReader::new(File::open(corpus("zeek/arp-who-has.pcap")).unwrap()).unwrap();
+    if let Some(Ok(packet)) = reader.next_packet() {
+        frame = Some(packet.data.into_owned());
+    }
+    let frame = frame.unwrap();
+    let mut writer = PcapNgWriter::new(Vec::new()).unwrap();
+    writer
+        .write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: DataLink::ETHERNET,
+            snaplen: 0,
+            options: vec![InterfaceDescriptionOption::IfTsResol(9)],
+        })
+        .unwrap();
+    let raw = 1_461_764_814_520_906_123_u64;
+    writer
+        .write_pcapng_block(EnhancedPacketBlock {
+            interface_id: 0,
+            timestamp: Duration::from_nanos(raw),
+            original_len: frame.len() as u32,
+            data: frame.into(),
+            options: Vec::new(),
+        })
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nanos.pcapng");
+    std::fs::write(&path, writer.into_inner()).unwrap();
+    let mut observations = Vec::new();
+    replay(&path, Shaping::Off, |observation| {
+        observations.push(observation)
+    })
+    .unwrap();
+    assert_eq!(
+        observations[0].seen_at,
+        Timestamp::new(1_461_764_814, 520_906_123).unwrap()
+    );
+}
+
+#[test]
+fn unshaped_replay_gives_one_observation_per_decoded_frame() {
+    let mut shaped = 0;
+    let shaped_report = replay(
+        &corpus("zeek/arp-who-has.pcap"),
+        Shaping::Refresh(SignedDuration::from_hours(1)),
+        |_| shaped += 1,
+    )
+    .unwrap();
+    let mut all = 0;
+    let report = replay(&corpus("zeek/arp-who-has.pcap"), Shaping::Off, |_| all += 1).unwrap();
+    assert_eq!(report.observations, all);
+    assert_eq!(shaped_report.observations, shaped);
+    assert!(all >= shaped);
+    assert!(all >= report.arp);
+}
+
 #[test]
 fn mdns_responses_give_names_and_services() {
     let (observations, report) = run("ndpi/iphone.pcap");
@@ -178,7 +287,7 @@ fn every_malformed_capture_replays_without_panic_and_accounts_for_every_frame() 
     }
     assert!(files.len() >= 10, "{files:?}");
     for file in files {
-        let report = replay(&file, SignedDuration::from_hours(24), |_| {})
+        let report = replay(&file, Shaping::Off, |_| {})
             .unwrap_or_else(|error| panic!("{}: {error}", file.display()));
         let malformed: u64 = report.malformed.values().sum();
         assert_eq!(
@@ -198,7 +307,7 @@ fn a_file_that_is_not_a_capture_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.txt");
     std::fs::write(&path, "this is not a capture at all").unwrap();
-    let error = replay(&path, SignedDuration::from_hours(1), |_| {}).unwrap_err();
+    let error = replay(&path, Shaping::Off, |_| {}).unwrap_err();
     assert!(
         error
             .to_string()
@@ -208,12 +317,23 @@ fn a_file_that_is_not_a_capture_is_refused_clearly() {
 }
 
 #[test]
+fn a_tiny_file_is_not_a_capture_rather_than_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [("empty", &b""[..]), ("three", &b"\n\r\r"[..])] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let error = replay(&path, Shaping::Off, |_| {}).unwrap_err();
+        assert!(matches!(error, ReplayError::Format { .. }), "{error}");
+    }
+}
+
+#[test]
 fn a_capture_cut_short_keeps_what_was_read() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(corpus("zeek/arp-who-has.pcap")).unwrap();
     let path = dir.path().join("cut.pcap");
     std::fs::write(&path, &bytes[..bytes.len() - 20]).unwrap();
-    let report = replay(&path, SignedDuration::from_hours(1), |_| {}).unwrap();
+    let report = replay(&path, Shaping::Off, |_| {}).unwrap();
     assert_eq!(report.frames, 1);
     assert!(report.truncated.is_some());
 }

@@ -161,6 +161,8 @@ fn settings() -> DiscoverySettings {
     let mut settings = DiscoverySettings::for_interfaces(vec!["eth0".into()]);
     settings.arp.rate = 200;
     settings.arp.timeout = Duration::from_millis(100);
+    // Long enough for the canned passive frames to be heard before the first sweep.
+    settings.arp.warmup = Duration::from_millis(100);
     settings
 }
 
@@ -218,6 +220,24 @@ fn exclusions_are_never_probed_and_known_devices_are_not_probed_again() {
     // Heard passively, they are still in the inventory.
     let macs: std::collections::BTreeSet<_> = outcome.observations.iter().map(|o| o.mac).collect();
     assert!(macs.contains(&device(9)) && macs.contains(&device(5)));
+}
+
+#[test]
+fn an_excluded_device_heard_long_ago_is_still_never_probed() {
+    let mut settings = settings();
+    settings.arp.exclude_macs = [device(9)].into();
+    // Sweeps repeat faster than the warm-up: by the first sweep, device 9 was heard longer ago
+    // than the sweep interval, so "recently heard" no longer spares it. Its exclusion must.
+    settings.arp.interval = Duration::from_millis(10);
+    settings.arp.warmup = Duration::from_millis(200);
+    let heard = vec![arp_frame(1, device(9), ip(9), ip(9))];
+    let outcome = sweep(settings, &[5, 9], heard);
+    let probed: Vec<Ipv4Addr> = outcome.probed.iter().map(|(_, target)| *target).collect();
+    assert!(!probed.contains(&ip(9)), "excluded MAC probed");
+    assert!(
+        probed.contains(&ip(5)),
+        "the rest of the plan is still swept"
+    );
 }
 
 #[test]

@@ -61,6 +61,22 @@ fn overlapping_cidrs_probe_each_address_once() {
 }
 
 #[test]
+fn the_limiter_never_rounds_in_favour_of_an_extra_probe() {
+    // 1 s / 30 is 33,333,333.3 ns: rounded down, 31 probes would fit in a second.
+    let start = Instant::now();
+    let mut limiter = RateLimiter::new(30);
+    let mut sent = 0;
+    let mut now = start;
+    while now < start + Duration::from_secs(1) {
+        if limiter.try_take(now) {
+            sent += 1;
+        }
+        now = limiter.ready_at(now);
+    }
+    assert_eq!(sent, 30);
+}
+
+#[test]
 fn the_limiter_spaces_probes() {
     let start = Instant::now();
     let mut limiter = RateLimiter::new(50);
