@@ -166,18 +166,18 @@ pub fn sweep(
     rules: &FlagRules,
     now: Timestamp,
 ) -> (Vec<NewEvent>, Vec<(MacAddr, FlagSet)>) {
-    let assessed: Vec<(MacAddr, FlagSet)> = inventory
+    let mut changed: Vec<(MacAddr, FlagSet)> = inventory
         .assets()
-        .map(|asset| {
+        .filter_map(|asset| {
             let registered_at = registered.get(&asset.mac).map(|entry| entry.registered_at);
-            (
-                asset.mac,
-                asset_flags(asset, registered_at, inventory, rules, now),
-            )
+            let flags = asset_flags(asset, registered_at, inventory, rules, now);
+            (flags != asset.flags).then_some((asset.mac, flags))
         })
         .collect();
+    // Events in MAC order: the chain must not depend on hash-map iteration order.
+    changed.sort_unstable_by_key(|(mac, _)| *mac);
     let mut events = Vec::new();
-    for (mac, flags) in assessed {
+    for (mac, flags) in changed {
         let Some(asset) = inventory.get_mut(&mac) else {
             continue;
         };
