@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::ca::PkiPaths;
 use crate::ingest::WriterSettings;
+use crate::inventory::flags::{FlagRules, Gateway};
 use crate::store::{Durability, Retention};
 
 /// Where the embedded default listens: loopback only, so a first start exposes nothing.
@@ -50,6 +51,40 @@ struct File {
     history: HistorySection,
     #[serde(default)]
     ingest: IngestSection,
+    #[serde(default)]
+    classification: ClassificationSection,
+    #[serde(default)]
+    flags: FlagsSection,
+    #[serde(default)]
+    audit: AuditSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClassificationSection {
+    rules: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlagsSection {
+    #[serde(default, with = "humantime_serde")]
+    stale_after: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    new_window: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    ip_change_window: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    conflict_window: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    conflict_hold: Option<Duration>,
+    gateways: Option<Vec<Gateway>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditSection {
+    signing_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,8 +136,12 @@ pub struct CollectorConfig {
     pub database: PathBuf,
     /// Commit durability.
     pub durability: Durability,
-    /// Writer tuning and history retention.
+    /// Writer tuning, history retention and the flag windows.
     pub writer: WriterSettings,
+    /// The site's classification rules file, layered over the embedded defaults.
+    pub rules: Option<PathBuf>,
+    /// The Ed25519 key that signs snapshots; its public half sits beside it as `.pub`.
+    pub signing_key: PathBuf,
 }
 
 impl CollectorConfig {
@@ -195,16 +234,71 @@ impl CollectorConfig {
             writer.max_group_observations = positive("ingest.max_group_observations", group)?;
         }
 
+        writer.flag_rules = flag_rules(file.flags)?;
+
         Ok(CollectorConfig {
             listen,
             database: within(file.database.path, data_dir.join("inventory.sqlite")),
             durability: file.database.durability.unwrap_or_default(),
+            rules: file.classification.rules.map(|path| data_dir.join(path)),
+            signing_key: within(
+                file.audit.signing_key,
+                data_dir.join("pki").join("signing.key"),
+            ),
             pki,
             pki_is_default,
             data_dir,
             writer,
         })
     }
+}
+
+fn flag_rules(section: FlagsSection) -> Result<FlagRules, ConfigError> {
+    let mut rules = FlagRules::default();
+    let window = |key: &'static str, value: Option<Duration>, default: jiff::SignedDuration| {
+        let Some(value) = value else {
+            return Ok(default);
+        };
+        if value.is_zero() {
+            return Err(ConfigError::Invalid {
+                key,
+                reason: "must be longer than zero".into(),
+            });
+        }
+        jiff::SignedDuration::try_from(value).map_err(|_| ConfigError::Invalid {
+            key,
+            reason: "too large".into(),
+        })
+    };
+    rules.stale_after = window("flags.stale_after", section.stale_after, rules.stale_after)?;
+    rules.new_window = window("flags.new_window", section.new_window, rules.new_window)?;
+    rules.ip_change_window = window(
+        "flags.ip_change_window",
+        section.ip_change_window,
+        rules.ip_change_window,
+    )?;
+    rules.conflict_window = window(
+        "flags.conflict_window",
+        section.conflict_window,
+        rules.conflict_window,
+    )?;
+    rules.conflict_hold = window(
+        "flags.conflict_hold",
+        section.conflict_hold,
+        rules.conflict_hold,
+    )?;
+    if let Some(gateways) = section.gateways {
+        for gateway in &gateways {
+            if gateway.ip.is_unspecified() || gateway.ip.is_multicast() {
+                return Err(ConfigError::Invalid {
+                    key: "flags.gateways",
+                    reason: format!("{} cannot be a gateway", gateway.ip),
+                });
+            }
+        }
+        rules.gateways = gateways;
+    }
+    Ok(rules)
 }
 
 fn positive(key: &'static str, value: usize) -> Result<usize, ConfigError> {
@@ -278,6 +372,58 @@ mod tests {
             defaults.max_group_observations
         );
         assert_eq!(config.writer.retention, defaults.retention);
+        // The example documents the defaults.
+        assert_eq!(config.writer.flag_rules, FlagRules::default());
+        assert_eq!(
+            config.signing_key,
+            Path::new("/var/lib/hygie-collector/pki/signing.key")
+        );
+        assert_eq!(config.rules, None);
+    }
+
+    #[test]
+    fn flag_windows_rules_and_the_signing_key_are_configurable() {
+        let config = CollectorConfig::from_toml(
+            r#"
+            data_dir = "/var/lib/hygie"
+            [classification]
+            rules = "/etc/hygie/rules.toml"
+            [flags]
+            stale_after = "14days"
+            new_window = "2days"
+            gateways = [{ ip = "198.18.0.1", mac = "00:00:5e:00:01:01" }, { ip = "198.18.1.1" }]
+            [audit]
+            signing_key = "keys/signing.key"
+            "#,
+            Path::new("."),
+        )
+        .unwrap();
+        let flags = &config.writer.flag_rules;
+        assert_eq!(flags.stale_after, jiff::SignedDuration::from_hours(24 * 14));
+        assert_eq!(flags.new_window, jiff::SignedDuration::from_hours(48));
+        assert_eq!(
+            flags.ip_change_window,
+            FlagRules::default().ip_change_window
+        );
+        assert_eq!(flags.gateways.len(), 2);
+        assert_eq!(flags.gateways[1].mac, None);
+        assert_eq!(
+            config.rules.as_deref(),
+            Some(Path::new("/etc/hygie/rules.toml"))
+        );
+        assert_eq!(
+            config.signing_key,
+            Path::new("/var/lib/hygie/keys/signing.key")
+        );
+        let zero = CollectorConfig::from_toml("[flags]\nstale_after = \"0s\"", Path::new("."))
+            .unwrap_err();
+        assert_eq!(
+            zero.to_string(),
+            "flags.stale_after: must be longer than zero"
+        );
+        let typo =
+            CollectorConfig::from_toml("[flags]\nstale = \"1day\"", Path::new(".")).unwrap_err();
+        assert!(typo.to_string().contains("unknown field `stale`"), "{typo}");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! Data flows one way: [`grpc`] (certificate identity, wire → domain) → [`ingest`] (the single
 //! writer and its group commits) → [`inventory`] (the pure merge) → [`store`] (SQLite).
-//! [`report`] and the command line read through their own connections.
+//! The command line reads through its own connections: [`query`] computes [`views`] of the
+//! assets (with [`classify`] and the flags), [`report`] renders them for terminals and
+//! [`export`] writes signed snapshots.
 
 pub mod audit;
 pub mod ca;
@@ -14,6 +16,7 @@ pub mod grpc;
 pub mod identity;
 pub mod ingest;
 pub mod inventory;
+pub mod query;
 pub mod registry;
 pub mod report;
 pub mod safe;

@@ -33,6 +33,8 @@ pub enum ServeError {
     MissingTls { path: std::path::PathBuf },
     #[error(transparent)]
     Ca(#[from] CaError),
+    #[error("cannot create the snapshot signing key")]
+    SigningKey(#[from] crate::export::signing::KeyError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot listen on {address}")]
@@ -67,7 +69,8 @@ pub fn default_server_names() -> (Vec<String>, Vec<IpAddr>) {
     (names, ips)
 }
 
-fn hostname() -> Option<String> {
+/// This host's name, from the kernel.
+pub fn hostname() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
     let name = name.trim();
     (!name.is_empty() && name.len() <= 253).then(|| name.to_owned())
@@ -108,6 +111,14 @@ fn ensure_pki(config: &CollectorConfig) -> Result<(), ServeError> {
         if !path.exists() {
             return Err(ServeError::MissingTls { path: path.clone() });
         }
+    }
+    // Snapshots must be signable from the first export on.
+    if crate::export::signing::ensure_key(&config.signing_key)? {
+        tracing::info!(
+            key = %config.signing_key.display(),
+            public_key = %crate::export::signing::public_key_path(&config.signing_key).display(),
+            "created the snapshot signing key; give its public half to auditors"
+        );
     }
     Ok(())
 }

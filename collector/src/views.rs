@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::classify::{self, Category, Evidence, Rules};
 use crate::inventory::flags::{Flag, FlagRules, FlagSet, asset_flags, unseen_flags};
-use crate::inventory::{AgentId, Inventory};
+use crate::inventory::{AgentId, Asset, Inventory};
 use crate::registry::{RegistryEntry, RegistryFields};
 use crate::store::AgentRecord;
 
@@ -110,6 +110,14 @@ impl Filter {
     }
 }
 
+/// Agent ids to `site/name`, for `seen_by`.
+pub fn agent_names(agents: &[AgentRecord]) -> HashMap<AgentId, String> {
+    agents
+        .iter()
+        .map(|agent| (agent.id, format!("{}/{}", agent.site, agent.name)))
+        .collect()
+}
+
 /// Views of every asset and of every registered device never seen, sorted by MAC.
 pub fn asset_views(
     inventory: &Inventory,
@@ -117,106 +125,136 @@ pub fn asset_views(
     agents: &[AgentRecord],
     context: &ViewContext<'_>,
 ) -> Vec<AssetView> {
-    let names: HashMap<AgentId, String> = agents
-        .iter()
-        .map(|agent| (agent.id, format!("{}/{}", agent.site, agent.name)))
-        .collect();
+    let names = agent_names(agents);
     let mut views: Vec<AssetView> = inventory
         .assets()
-        .map(|asset| {
-            let entry = registry.get(&asset.mac);
-            let classification = classify::classify_asset(asset, context.rules);
-            let mut ips: Vec<_> = asset.addresses.iter().collect();
-            ips.sort_by(|a, b| b.1.last.cmp(&a.1.last).then(a.0.cmp(b.0)));
-            let mut hostnames: Vec<_> = asset.hostnames.iter().collect();
-            hostnames.sort_by(|a, b| b.1.last.cmp(&a.1.last).then(a.0.cmp(b.0)));
-            AssetView {
-                mac: asset.mac,
-                seen: true,
-                ips: ips.into_iter().map(|(ip, _)| *ip).collect(),
-                hostnames: hostnames
-                    .into_iter()
-                    .map(|(name, _)| name.clone())
-                    .collect(),
-                vendor: classification.vendor.map(|vendor| vendor.name),
-                category: classification.category,
-                kind: classification.kind,
-                confidence: classification.confidence,
-                managed: entry.is_some(),
-                registry: entry.map(|entry| entry.fields.clone()),
-                flags: asset_flags(
-                    asset,
-                    entry.map(|entry| entry.registered_at),
-                    inventory,
-                    context.flag_rules,
-                    context.now,
-                ),
-                first_seen: Some(asset.seen.first),
-                last_seen: Some(asset.seen.last),
-                seen_by: asset
-                    .sightings
-                    .iter()
-                    .map(|(id, _)| {
-                        names
-                            .get(id)
-                            .cloned()
-                            .unwrap_or_else(|| format!("agent#{id}"))
-                    })
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-                services: asset
-                    .services
-                    .values()
-                    .map(|record| ServiceView {
-                        service_type: record.latest.service_type.clone(),
-                        instance: record.latest.instance.clone(),
-                        port: record.latest.port,
-                        txt: record.latest.txt.clone(),
-                    })
-                    .collect(),
-                evidence: classification.evidence,
-            }
-        })
+        .map(|asset| seen_view(asset, registry.get(&asset.mac), inventory, &names, context))
         .collect();
-    for entry in registry.values() {
-        if inventory.get(&entry.mac).is_some() {
-            continue;
-        }
-        let classification = classify::classify(
-            classify::Facts {
-                mac: entry.mac,
-                hostnames: &[],
-                services: &[],
-            },
-            context.rules,
-        );
-        let mut flags = unseen_flags(entry.registered_at, context.flag_rules, context.now);
-        if entry.mac.is_locally_administered() {
-            flags.insert(Flag::RandomizedMac);
-        }
-        views.push(AssetView {
-            mac: entry.mac,
-            seen: false,
-            ips: Vec::new(),
-            hostnames: Vec::new(),
-            vendor: classification.vendor.map(|vendor| vendor.name),
-            // What the registry declares is the best we know of a device never seen.
-            category: entry.fields.category.unwrap_or(classification.category),
-            kind: classification.kind,
-            confidence: classification.confidence,
-            managed: true,
-            registry: Some(entry.fields.clone()),
-            flags,
-            first_seen: None,
-            last_seen: None,
-            seen_by: Vec::new(),
-            services: Vec::new(),
-            evidence: classification.evidence,
-        });
-    }
+    views.extend(
+        registry
+            .values()
+            .filter(|entry| inventory.get(&entry.mac).is_none())
+            .map(|entry| unseen_view(entry, context)),
+    );
     views.sort_by_key(|view| view.mac);
     views
+}
+
+/// The view of one device, seen or only registered; `None` if it is neither.
+pub fn asset_view(
+    mac: MacAddr,
+    inventory: &Inventory,
+    registry: &HashMap<MacAddr, RegistryEntry>,
+    agents: &[AgentRecord],
+    context: &ViewContext<'_>,
+) -> Option<AssetView> {
+    match (inventory.get(&mac), registry.get(&mac)) {
+        (Some(asset), entry) => Some(seen_view(
+            asset,
+            entry,
+            inventory,
+            &agent_names(agents),
+            context,
+        )),
+        (None, Some(entry)) => Some(unseen_view(entry, context)),
+        (None, None) => None,
+    }
+}
+
+fn seen_view(
+    asset: &Asset,
+    entry: Option<&RegistryEntry>,
+    inventory: &Inventory,
+    names: &HashMap<AgentId, String>,
+    context: &ViewContext<'_>,
+) -> AssetView {
+    let classification = classify::classify_asset(asset, context.rules)
+        .with_declared(entry.and_then(|entry| entry.fields.category));
+    let mut ips: Vec<_> = asset.addresses.iter().collect();
+    ips.sort_by(|a, b| b.1.last.cmp(&a.1.last).then(a.0.cmp(b.0)));
+    let mut hostnames: Vec<_> = asset.hostnames.iter().collect();
+    hostnames.sort_by(|a, b| b.1.last.cmp(&a.1.last).then(a.0.cmp(b.0)));
+    AssetView {
+        mac: asset.mac,
+        seen: true,
+        ips: ips.into_iter().map(|(ip, _)| *ip).collect(),
+        hostnames: hostnames
+            .into_iter()
+            .map(|(name, _)| name.clone())
+            .collect(),
+        vendor: classification.vendor.map(|vendor| vendor.name),
+        category: classification.category,
+        kind: classification.kind,
+        confidence: classification.confidence,
+        managed: entry.is_some(),
+        registry: entry.map(|entry| entry.fields.clone()),
+        flags: asset_flags(
+            asset,
+            entry.map(|entry| entry.registered_at),
+            inventory,
+            context.flag_rules,
+            context.now,
+        ),
+        first_seen: Some(asset.seen.first),
+        last_seen: Some(asset.seen.last),
+        seen_by: asset
+            .sightings
+            .iter()
+            .map(|(id, _)| {
+                names
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("agent#{id}"))
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+        services: asset
+            .services
+            .values()
+            .map(|record| ServiceView {
+                service_type: record.latest.service_type.clone(),
+                instance: record.latest.instance.clone(),
+                port: record.latest.port,
+                txt: record.latest.txt.clone(),
+            })
+            .collect(),
+        evidence: classification.evidence,
+    }
+}
+
+fn unseen_view(entry: &RegistryEntry, context: &ViewContext<'_>) -> AssetView {
+    let classification = classify::classify(
+        classify::Facts {
+            mac: entry.mac,
+            hostnames: &[],
+            services: &[],
+        },
+        context.rules,
+    )
+    .with_declared(entry.fields.category);
+    let mut flags = unseen_flags(entry.registered_at, context.flag_rules, context.now);
+    if entry.mac.is_locally_administered() {
+        flags.insert(Flag::RandomizedMac);
+    }
+    AssetView {
+        mac: entry.mac,
+        seen: false,
+        ips: Vec::new(),
+        hostnames: Vec::new(),
+        vendor: classification.vendor.map(|vendor| vendor.name),
+        category: classification.category,
+        kind: classification.kind,
+        confidence: classification.confidence,
+        managed: true,
+        registry: Some(entry.fields.clone()),
+        flags,
+        first_seen: None,
+        last_seen: None,
+        seen_by: Vec::new(),
+        services: Vec::new(),
+        evidence: classification.evidence,
+    }
 }
 
 /// Counts per category and per flag, for snapshot headers and reports.

@@ -247,6 +247,34 @@ fn normal_type(service_type: &str) -> String {
         .to_lowercase()
 }
 
+impl Classification {
+    /// Applies the category the approved registry declares for the device, if any: it becomes
+    /// the category with full confidence, ahead of the evidence. The kind is kept when the
+    /// evidence agrees on the category, and is otherwise unknown.
+    pub fn with_declared(mut self, declared: Option<Category>) -> Self {
+        let Some(category) = declared else {
+            return self;
+        };
+        if self.category != category {
+            self.kind = "unknown".to_owned();
+        }
+        self.category = category;
+        self.confidence = 1.0;
+        self.evidence.insert(
+            0,
+            Evidence {
+                rule: "registry".to_owned(),
+                signal: Signal::Registry,
+                matched: format!("category {category} declared in the approved registry"),
+                category,
+                kind: None,
+                confidence: 1.0,
+            },
+        );
+        self
+    }
+}
+
 /// A human-readable explanation, for `classify --explain`.
 pub fn explain(mac: MacAddr, classification: &Classification) -> String {
     use std::fmt::Write as _;

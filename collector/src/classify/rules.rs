@@ -106,6 +106,9 @@ pub enum Signal {
     Service,
     /// A DNS-SD TXT entry.
     Txt,
+    /// The category the facility's approved registry declares: what the people responsible
+    /// for the device say overrides any guess.
+    Registry,
 }
 
 /// What a rule matches.

@@ -142,3 +142,26 @@ fn invalid_rules_name_themselves() {
 fn the_default_rules_load() {
     assert!(!Rules::defaults().unwrap().is_empty());
 }
+
+#[test]
+fn the_registrys_declared_category_overrides_the_evidence() {
+    let result = classify(facts("00:09:5c:11:22:01", &[], &[]), &rules(RULES));
+    let agreeing = result.clone().with_declared(Some(Category::Biomedical));
+    assert_eq!(
+        (
+            agreeing.category,
+            agreeing.kind.as_str(),
+            agreeing.confidence
+        ),
+        (Category::Biomedical, "patient_monitor", 1.0)
+    );
+    assert_eq!(agreeing.evidence[0].signal, Signal::Registry);
+    assert_eq!(agreeing.evidence[1].rule, "vendor.philips-medical");
+    // Declared otherwise: the evidence's kind no longer applies.
+    let declared = result.clone().with_declared(Some(Category::Building));
+    assert_eq!(
+        (declared.category, declared.kind.as_str()),
+        (Category::Building, "unknown")
+    );
+    assert_eq!(result.clone().with_declared(None), result);
+}

@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::Header;
+use super::signing::Signer25519;
+use super::{Header, SnapshotInput, header};
 use crate::safe::html;
 use crate::views::AssetView;
 
@@ -78,6 +79,12 @@ fn asset_rows(views: &[&AssetView], out: &mut String) {
         );
     }
     out.push_str("</table>");
+}
+
+/// The report of the inventory in `input`. It names the signing key and the event chain head,
+/// but is not itself signed: the JSON and CSV snapshots are what an auditor verifies.
+pub fn report(input: &SnapshotInput, signer: &Signer25519) -> String {
+    render(&header(input, signer), &input.assets)
 }
 
 /// Renders the report.

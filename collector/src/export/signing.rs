@@ -43,9 +43,9 @@ pub struct Verifier25519 {
     key: VerifyingKey,
 }
 
-/// The private and public key files.
-pub fn key_paths(pki_dir: &Path) -> (PathBuf, PathBuf) {
-    (pki_dir.join("signing.key"), pki_dir.join("signing.pub"))
+/// The public key file that goes with the private key at `private`: same name, `.pub`.
+pub fn public_key_path(private: &Path) -> PathBuf {
+    private.with_extension("pub")
 }
 
 impl Signer25519 {
@@ -157,13 +157,13 @@ impl Verifier25519 {
     }
 }
 
-/// Creates the signing key pair in `pki_dir` if there is none yet.
-pub fn ensure_key(pki_dir: &Path) -> Result<bool, KeyError> {
-    let (private, public) = key_paths(pki_dir);
+/// Creates the signing key pair at `private` (and its `.pub`) if there is none yet; true if
+/// it did. An existing key is never replaced: snapshots signed with it must stay verifiable.
+pub fn ensure_key(private: &Path) -> Result<bool, KeyError> {
     if private.exists() {
         return Ok(false);
     }
-    Signer25519::generate().save(&private, &public, false)?;
+    Signer25519::generate().save(private, &public_key_path(private), false)?;
     Ok(true)
 }
 
@@ -174,7 +174,9 @@ mod tests {
     #[test]
     fn keys_round_trip_and_sign() {
         let dir = tempfile::tempdir().unwrap();
-        let (private, public) = key_paths(dir.path());
+        let private = dir.path().join("signing.key");
+        let public = public_key_path(&private);
+        assert_eq!(public, dir.path().join("signing.pub"));
         let signer = Signer25519::generate();
         signer.save(&private, &public, false).unwrap();
         assert!(matches!(

@@ -168,6 +168,15 @@ pub fn parse_csv(bytes: &[u8]) -> Result<ParsedCsv, CsvError> {
     Ok(parsed)
 }
 
+/// A cell our own CSV listings defused (`'=x`: see [`crate::safe::csv_cell`]) reads back as
+/// what was stored (`=x`), so `registry list --format csv` can be edited and imported again.
+fn undo_defusing(cell: &str) -> String {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest.to_owned(),
+        _ => cell.to_owned(),
+    }
+}
+
 fn parse_line(
     record: &csv::ByteRecord,
     positions: &BTreeMap<String, usize>,
@@ -183,7 +192,7 @@ fn parse_line(
     let text = |column: &str| -> Result<String, String> {
         match positions.get(column).and_then(|&at| record.get(at)) {
             Some(raw) => std::str::from_utf8(raw)
-                .map(str::to_owned)
+                .map(undo_defusing)
                 .map_err(|_| format!("{column} is not valid UTF-8")),
             None => Ok(String::new()),
         }
@@ -221,6 +230,15 @@ mod tests {
     use super::*;
     use crate::classify::Category;
     use crate::registry::Criticality;
+
+    #[test]
+    fn a_defused_listing_reads_back_as_stored() {
+        let csv = "mac,name,owner\n00:09:5c:11:22:01,'=SUM(A1),'-\n00:09:5c:11:22:02,'quoted',x\n";
+        let parsed = parse_csv(csv.as_bytes()).unwrap();
+        assert_eq!(parsed.entries[0].fields.name, "=SUM(A1)");
+        assert_eq!(parsed.entries[0].fields.owner, "-");
+        assert_eq!(parsed.entries[1].fields.name, "'quoted'");
+    }
 
     #[test]
     fn headers_match_case_insensitively_and_unknown_columns_are_reported() {

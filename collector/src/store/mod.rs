@@ -21,7 +21,7 @@ use crate::inventory::flags::FlagSet;
 use crate::inventory::{AgentId, Dirty, Inventory};
 use crate::registry::RegistryEntry;
 
-pub use sqlite::{Durability, SqliteStore};
+pub use sqlite::{Durability, RegistryChange, SqliteStore};
 
 /// Everything that can go wrong with the database.
 #[derive(Debug, thiserror::Error)]
