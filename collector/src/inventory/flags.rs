@@ -5,7 +5,8 @@
 //!   was registered).
 //! - `new`: first seen within `new_window`.
 //! - `ip_changed`: it took an address it had not used before, within `ip_change_window`, after
-//!   having had another one.
+//!   having had another one of the same family. IPv6 link-local addresses do not count: every
+//!   IPv6 stack has one beside its IPv4 address, and gaining it moves nothing.
 //! - `arp_conflict`: within `conflict_hold`, it claimed an address that another MAC claimed
 //!   within `conflict_window` of it, or it claimed a configured gateway's address without being
 //!   that gateway.
@@ -205,10 +206,16 @@ pub fn asset_flags(
     if within(asset.seen.first, rules.new_window, now) {
         flags.insert(Flag::New);
     }
-    // A later address taken recently, after an earlier one.
-    let changed = asset.addresses.iter().any(|(_, seen)| {
-        seen.first > asset.seen.first && within(seen.first, rules.ip_change_window, now)
-    }) && asset.addresses.len() > 1;
+    // A later address taken recently, after an earlier one of the same family.
+    let changed = asset.addresses.iter().any(|(ip, seen)| {
+        locates(ip)
+            && within(seen.first, rules.ip_change_window, now)
+            && asset.addresses.iter().any(|(earlier, earlier_seen)| {
+                locates(earlier)
+                    && earlier.is_ipv4() == ip.is_ipv4()
+                    && earlier_seen.first < seen.first
+            })
+    });
     if changed {
         flags.insert(Flag::IpChanged);
     }
@@ -219,6 +226,14 @@ pub fn asset_flags(
         flags.insert(Flag::RandomizedMac);
     }
     flags
+}
+
+/// Whether an address says where a device is on the network (not an IPv6 link-local one).
+fn locates(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(_) => true,
+        IpAddr::V6(v6) => !v6.is_unicast_link_local(),
+    }
 }
 
 fn in_conflict(asset: &Asset, inventory: &Inventory, rules: &FlagRules, now: Timestamp) -> bool {

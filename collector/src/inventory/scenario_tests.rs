@@ -180,6 +180,7 @@ scenarios!(
     registered_goes_stale,
     registered_never_seen,
     ip_change,
+    ipv6_alongside_ipv4,
     arp_conflict,
     gateway_impersonation,
     registered_later,

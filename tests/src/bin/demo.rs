@@ -1,5 +1,7 @@
 //! `hygie-demo`: a simulated care facility (24 devices in network namespaces), a collector on
-//! its embedded default, an agent discovering the facility, and the resulting inventory.
+//! its embedded default, an agent discovering the facility, and the resulting inventory; then
+//! the facility's registry is imported, unmanaged devices examined and approved, and a signed
+//! snapshot exported and verified.
 //!
 //! Run it with `tests/demo.sh` (which builds the release binaries first). Needs root for the
 //! namespaces; every namespace and process it creates is gone when it exits.
@@ -137,18 +139,86 @@ fn main() -> Result<()> {
         }
     }
 
-    for (title, args) in [
-        ("hygie-collector agents", ["agents"]),
-        ("hygie-collector assets", ["assets"]),
-    ] {
-        println!("\n== {title}\n");
+    let collector_cli = |args: &[&str]| -> Result<()> {
+        println!("\n== hygie-collector {}\n", args.join(" "));
         let output = std::process::Command::new(&collector_bin)
             .args(args)
             .current_dir(dir)
             .output()
             .context("running hygie-collector")?;
         print!("{}", String::from_utf8_lossy(&output.stdout));
-    }
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        if !output.status.success() {
+            bail!("hygie-collector {} failed", args.join(" "));
+        }
+        Ok(())
+    };
+    collector_cli(&["agents"])?;
+    collector_cli(&["assets"])?;
+
+    // Hospital IT brings its registry; what nobody registered stands out.
+    let registry = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../packaging/examples/registry.csv"
+    );
+    collector_cli(&["registry", "import", registry])?;
+    collector_cli(&["assets", "--unmanaged"])?;
+    // The biomedical engineer looks at the unknown clinical device.
+    collector_cli(&["asset", "e0:c2:b7:11:22:09"])?;
+    collector_cli(&["classify", "--explain", "00:21:b7:11:22:12"])?;
+    collector_cli(&[
+        "approve",
+        "e0:c2:b7:11:22:09",
+        "--asset-tag",
+        "BIO-01203",
+        "--name",
+        "Masimo Root ICU bed 3",
+        "--category",
+        "biomedical",
+        "--owner",
+        "Biomedical engineering",
+    ])?;
+    collector_cli(&["events", "--limit", "8"])?;
+
+    // The auditor's snapshot, kept after the demo with the key that verifies it.
+    let out = std::env::current_dir()?.join("target/demo");
+    std::fs::create_dir_all(&out)?;
+    let snapshot = out.join("snapshot.json");
+    let report = out.join("report.html");
+    let key = out.join("signing.pub");
+    std::fs::copy(dir.join("hygie-data/pki/signing.pub"), &key)?;
+    collector_cli(&[
+        "export",
+        "--format",
+        "json",
+        "--out",
+        &snapshot.to_string_lossy(),
+    ])?;
+    collector_cli(&[
+        "export",
+        "--format",
+        "html",
+        "--out",
+        &report.to_string_lossy(),
+    ])?;
+    collector_cli(&[
+        "verify",
+        &snapshot.to_string_lossy(),
+        "--key",
+        &key.to_string_lossy(),
+    ])?;
+    collector_cli(&[
+        "verify",
+        "--events",
+        "--snapshot",
+        &snapshot.to_string_lossy(),
+    ])?;
+    println!(
+        "\nKept for you: {} (open it in a browser), {} and the key {}.",
+        report.display(),
+        snapshot.display(),
+        key.display()
+    );
     println!("\n== Tearing the facility down");
     Ok(())
 }
