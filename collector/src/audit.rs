@@ -2,9 +2,17 @@
 //! removing or inserting a row breaks the chain from that row on. Pure: hashing and checking;
 //! the store reads and writes the rows.
 //!
-//! `hash = SHA-256(prev_hash ‖ id ‖ at ‖ mac ‖ kind ‖ 0x00 ‖ details)`, with `id`, `at` (Unix
-//! microseconds) and `mac` (48-bit integer, 0 for none) as 8-byte big-endian integers and
-//! `details` the exact JSON text stored. The first event's `prev_hash` is 32 zero bytes.
+//! `hash = SHA-256("hygie-event/1" ‖ 0x00 ‖ prev_hash ‖ id ‖ at ‖ has_mac ‖ mac ‖ len(kind) ‖
+//! kind ‖ len(details) ‖ details)`, with `id`, `at` (Unix microseconds), `mac` (48-bit integer,
+//! 0 when `has_mac` is 0) and the lengths as 8-byte big-endian integers, `has_mac` one byte,
+//! and `details` the exact JSON text stored. Every field is framed, so no two different rows
+//! hash alike. The first event's `prev_hash` is 32 zero bytes.
+//!
+//! A chain alone proves order, not origin: whoever can write the database can rewrite a row
+//! and recompute every hash after it. So the collector also *seals* the head with its Ed25519
+//! signing key whenever it appends events ([`seal_message`]); a rewritten, extended or
+//! truncated chain no longer matches its seal, and only the key's holder can make a new one.
+//! Exported snapshots sign the head they saw, which anchors the log's past independently.
 
 use std::fmt;
 
@@ -113,14 +121,36 @@ pub fn event_hash(
     details: &str,
 ) -> Hash {
     let mut hasher = Sha256::new();
+    hasher.update(b"hygie-event/1\0");
     hasher.update(prev.0);
     hasher.update(id.to_be_bytes());
     hasher.update(at.as_microsecond().to_be_bytes());
+    hasher.update([u8::from(mac.is_some())]);
     hasher.update(mac.map_or(0, MacAddr::to_u64).to_be_bytes());
+    hasher.update((kind.len() as u64).to_be_bytes());
     hasher.update(kind.as_bytes());
-    hasher.update([0]);
+    hasher.update((details.len() as u64).to_be_bytes());
     hasher.update(details.as_bytes());
     Hash(hasher.finalize().into())
+}
+
+/// The message a seal of the chain head signs.
+pub fn seal_message(id: i64, hash: Hash) -> Vec<u8> {
+    let mut message = b"hygie-events-seal\0".to_vec();
+    message.extend_from_slice(&id.to_be_bytes());
+    message.extend_from_slice(&hash.0);
+    message
+}
+
+/// A signed statement of the chain head, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Seal {
+    /// Id of the head event it covers.
+    pub id: i64,
+    /// That event's hash.
+    pub hash: Hash,
+    /// Ed25519 signature of [`seal_message`], hex.
+    pub signature: String,
 }
 
 /// Where a chain breaks.
@@ -183,6 +213,62 @@ pub fn verify_chain(events: impl IntoIterator<Item = Event>) -> Result<ChainHead
         };
     }
     Ok(head)
+}
+
+/// Why a chain that links up is still not the collector's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealProblem {
+    #[error(
+        "the chain has {head} events but no seal: it was not written by a collector holding the signing key"
+    )]
+    Missing { head: i64 },
+    #[error(
+        "the seal's signature is not the trusted key's: the seal was forged or another key made it"
+    )]
+    Forged,
+    #[error(
+        "events {first} to {head} come after the sealed head: they were appended without the signing key"
+    )]
+    Extended { first: i64, head: i64 },
+    #[error(
+        "the seal covers event {sealed} but the chain ends at event {head}: events were removed"
+    )]
+    Truncated { sealed: i64, head: i64 },
+    #[error("event {id} differs from the one sealed: the chain was rewritten")]
+    Rewritten { id: i64 },
+}
+
+/// Checks that `seal` vouches for exactly `head`, with `verify(message, signature_hex)` the
+/// trusted key's check.
+pub fn check_seal(
+    head: &ChainHead,
+    seal: Option<&Seal>,
+    verify: impl Fn(&[u8], &str) -> bool,
+) -> Result<(), SealProblem> {
+    let Some(seal) = seal else {
+        return if head.id == 0 {
+            Ok(())
+        } else {
+            Err(SealProblem::Missing { head: head.id })
+        };
+    };
+    if !verify(&seal_message(seal.id, seal.hash), &seal.signature) {
+        return Err(SealProblem::Forged);
+    }
+    match seal.id.cmp(&head.id) {
+        std::cmp::Ordering::Less => Err(SealProblem::Extended {
+            first: seal.id + 1,
+            head: head.id,
+        }),
+        std::cmp::Ordering::Greater => Err(SealProblem::Truncated {
+            sealed: seal.id,
+            head: head.id,
+        }),
+        std::cmp::Ordering::Equal if seal.hash != head.hash => {
+            Err(SealProblem::Rewritten { id: seal.id })
+        }
+        std::cmp::Ordering::Equal => Ok(()),
+    }
 }
 
 /// Numbers and chains new events after `head`.
@@ -284,5 +370,69 @@ mod tests {
         let mut all = first;
         all.extend(more);
         assert_eq!(verify_chain(all).unwrap().id, 3);
+    }
+
+    #[test]
+    fn fields_are_framed_so_different_rows_never_hash_alike() {
+        let at = Timestamp::UNIX_EPOCH;
+        let prev = Hash::GENESIS;
+        let base = event_hash(prev, 1, at, None, "flag_raised", "{\"flag\":\"new\"}");
+        // Moving bytes between kind and details changes the hash.
+        assert_ne!(
+            base,
+            event_hash(prev, 1, at, None, "flag_raised\0{\"flag\":", "\"new\"}")
+        );
+        // No asset and the all-zero MAC are different.
+        assert_ne!(
+            base,
+            event_hash(
+                prev,
+                1,
+                at,
+                Some(MacAddr::from_u64(0)),
+                "flag_raised",
+                "{\"flag\":\"new\"}"
+            )
+        );
+    }
+
+    #[test]
+    fn a_seal_vouches_for_exactly_its_head() {
+        let rows = events(3);
+        let head = verify_chain(rows.clone()).unwrap();
+        let trusted = |message: &[u8], signature: &str| signature == hex::encode(message);
+        let seal = |id: i64, hash: Hash| Seal {
+            id,
+            hash,
+            signature: hex::encode(seal_message(id, hash)),
+        };
+        assert_eq!(
+            check_seal(&head, Some(&seal(3, head.hash)), trusted),
+            Ok(())
+        );
+        assert_eq!(
+            check_seal(&head, None, trusted),
+            Err(SealProblem::Missing { head: 3 })
+        );
+        assert_eq!(
+            check_seal(&head, Some(&seal(2, rows[1].hash)), trusted),
+            Err(SealProblem::Extended { first: 3, head: 3 })
+        );
+        assert_eq!(
+            check_seal(&head, Some(&seal(4, Hash::GENESIS)), trusted),
+            Err(SealProblem::Truncated { sealed: 4, head: 3 })
+        );
+        assert_eq!(
+            check_seal(&head, Some(&seal(3, Hash::GENESIS)), trusted),
+            Err(SealProblem::Rewritten { id: 3 })
+        );
+        let mut forged = seal(3, head.hash);
+        forged.signature = "00".into();
+        assert_eq!(
+            check_seal(&head, Some(&forged), trusted),
+            Err(SealProblem::Forged)
+        );
+        let empty = verify_chain(Vec::new()).unwrap();
+        assert_eq!(check_seal(&empty, None, trusted), Ok(()));
     }
 }

@@ -271,7 +271,8 @@ where
                 let Some(commands) = ticker.upgrade() else {
                     break;
                 };
-                // A full queue means the writer is busy and will tick on the next round.
+                // Wakes an idle writer. A full queue means it is busy: it ticks by itself
+                // between group commits.
                 let _ = commands.try_send(Command::Tick);
             }
         });
@@ -287,6 +288,9 @@ struct Writer<S> {
     /// The registry, reloaded when its generation changes.
     registry: RegistrySnapshot,
     last_flag_sweep: Option<Instant>,
+    /// When registry changes and time-driven flags were last looked at. Checked after every
+    /// group commit too: under a steady backlog the ticker's messages may find no room.
+    last_tick: Instant,
     /// Set when a failed commit could not be followed by a reload: refuse work until a reload
     /// succeeds, rather than persist from a model that disagrees with the database.
     needs_reload: bool,
@@ -308,6 +312,7 @@ impl<S: InventoryWriter> Writer<S> {
             registry,
             // Sweep soon after start: time has passed while the collector was down.
             last_flag_sweep: None,
+            last_tick: Instant::now(),
             needs_reload: false,
             // Prune soon after start, not immediately: start-up should be quick.
             last_prune: Instant::now(),
@@ -361,7 +366,8 @@ impl<S: InventoryWriter> Writer<S> {
             if !group.is_empty() {
                 self.commit_group(&mut group);
             }
-            if ticked {
+            if ticked || self.last_tick.elapsed() >= self.settings.tick {
+                self.last_tick = Instant::now();
                 self.tick();
             }
             self.prune_if_due();

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use hygie_collector::audit;
 use hygie_collector::ca::{CertificateAuthority, PkiPaths, Validity};
 use hygie_collector::classify::{self, Category, Rules};
 use hygie_collector::config::CollectorConfig;
@@ -298,7 +299,11 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("hygie-collector: {error:#}");
+            // Errors quote files and databases (a snapshot's fields, a CSV header): defuse.
+            eprint!(
+                "{}",
+                report::safe_lines(&format!("hygie-collector: {error:#}"))
+            );
             ExitCode::FAILURE
         }
     }
@@ -403,6 +408,9 @@ fn run(cli: Cli) -> Result<()> {
             criticality,
             database,
         } => {
+            if !mac.is_device() {
+                bail!("{mac} is a multicast or all-zero address, not a device");
+            }
             let fields = RegistryFields {
                 asset_tag: asset_tag.unwrap_or_default(),
                 name: name.unwrap_or_default(),
@@ -538,6 +546,7 @@ fn registry(command: RegistryCommand, config: &CollectorConfig, now: Timestamp) 
             );
             let outcome = store.change_registry(
                 RegistryChange::Upsert {
+                    columns: parsed.columns,
                     entries: parsed
                         .entries
                         .into_iter()
@@ -614,19 +623,28 @@ fn verify_events(
         Ok(head) => head,
         Err(broken) => bail!("event chain NOT VERIFIED: {broken}"),
     };
-    println!(
-        "event chain: OK. {} events, head #{} {}",
-        head.events, head.id, head.hash
-    );
-    let Some(snapshot) = snapshot else {
-        return Ok(());
-    };
-    // The snapshot must itself be authentic before its chain head means anything.
     let key = key.map_or_else(
         || signing::public_key_path(&config.signing_key),
         Path::to_owned,
     );
     let trusted = Verifier25519::load(&key)?;
+    let seal = store.events_seal()?;
+    if let Err(problem) = audit::check_seal(&head, seal.as_ref(), |message, signature| {
+        trusted.verify(message, signature)
+    }) {
+        bail!("event chain NOT VERIFIED: {problem}");
+    }
+    println!(
+        "event chain: OK. {} events, head #{} {}, sealed by key {}",
+        head.events,
+        head.id,
+        head.hash,
+        trusted.key_id()
+    );
+    let Some(snapshot) = snapshot else {
+        return Ok(());
+    };
+    // The snapshot must itself be authentic before its chain head means anything.
     let bytes =
         std::fs::read(snapshot).with_context(|| format!("cannot read {}", snapshot.display()))?;
     let verified = verify::verify(&bytes, &trusted)
@@ -712,13 +730,23 @@ fn open_writer(config: &CollectorConfig, database: &DatabaseArg) -> Result<Sqlit
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    Ok(SqliteStore::open_writer(path, config.durability)?)
+    // Registry changes append events: they are sealed with the collector's key, as the
+    // collector's own are.
+    signing::ensure_key(&config.signing_key)?;
+    let signer = load_signer(&config.signing_key)?;
+    Ok(SqliteStore::open_writer(path, config.durability)?.with_sealer(signer))
 }
 
+/// Reads with the classification rules of this configuration and the flag rules of the
+/// collector that writes the database (so listings agree with its events), or of this
+/// configuration if it never ran.
 fn open_query(config: &CollectorConfig, database: &DatabaseArg) -> Result<Query<SqliteStore>> {
     let store = open_reader(config, database)?;
     let rules = Rules::load(config.rules.as_deref())?;
-    Ok(Query::new(store, rules, config.writer.flag_rules.clone()))
+    let flag_rules = store
+        .published_flag_rules()?
+        .unwrap_or_else(|| config.writer.flag_rules.clone());
+    Ok(Query::new(store, rules, flag_rules))
 }
 
 fn load_signer(path: &Path) -> Result<Signer25519> {
@@ -845,8 +873,19 @@ fn print_bytes(bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// JSON for a terminal: characters that could act on it (C1 controls, direction overrides)
+/// are written as `\uXXXX` escapes. They only occur inside strings, so the JSON means the same.
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value)?;
-    text.push('\n');
-    print(&text)
+    let text = serde_json::to_string_pretty(value)?;
+    let mut safe = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        if hygie_proto::is_unsafe_char(c) && !matches!(c, '\n' | ' ') {
+            use std::fmt::Write as _;
+            let _ = write!(safe, "\\u{:04x}", u32::from(c));
+        } else {
+            safe.push(c);
+        }
+    }
+    safe.push('\n');
+    print(&safe)
 }

@@ -117,6 +117,10 @@ impl<R: InventoryReader> Query<R> {
 
     /// Every asset and registered device passing `filter`, sorted by MAC.
     pub fn views(&self, filter: &Filter, now: Timestamp) -> Result<Vec<AssetView>, QueryError> {
+        self.store.consistent(|_| self.views_now(filter, now))?
+    }
+
+    fn views_now(&self, filter: &Filter, now: Timestamp) -> Result<Vec<AssetView>, QueryError> {
         let mut views = views::asset_views(
             &self.store.inventory()?,
             &self.registry_map()?,
@@ -129,6 +133,16 @@ impl<R: InventoryReader> Query<R> {
 
     /// The page of one device; `None` if it was never seen nor registered.
     pub fn asset_page(
+        &self,
+        mac: MacAddr,
+        now: Timestamp,
+        recent: usize,
+    ) -> Result<Option<AssetPage>, QueryError> {
+        self.store
+            .consistent(|_| self.asset_page_now(mac, now, recent))?
+    }
+
+    fn asset_page_now(
         &self,
         mac: MacAddr,
         now: Timestamp,
@@ -207,16 +221,18 @@ impl<R: InventoryReader> Query<R> {
 
     /// What a snapshot of the whole inventory holds at `now`.
     pub fn snapshot(&self, now: Timestamp, hostname: String) -> Result<SnapshotInput, QueryError> {
-        // The chain head first: every event it covers happened before the assets are read.
-        let events_head = self.store.event_head()?;
-        let assets = self.views(&Filter::default(), now)?;
-        Ok(SnapshotInput {
-            counts: views::counts(&assets),
-            assets,
-            events_head,
-            taken_at: now,
-            hostname,
-        })
+        self.store.consistent(|store| {
+            // One moment: the chain head covers exactly the changes the assets reflect.
+            let events_head = store.event_head()?;
+            let assets = self.views_now(&Filter::default(), now)?;
+            Ok(SnapshotInput {
+                counts: views::counts(&assets),
+                assets,
+                events_head,
+                taken_at: now,
+                hostname,
+            })
+        })?
     }
 
     /// Every agent.

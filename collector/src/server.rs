@@ -153,7 +153,10 @@ pub async fn serve(
     );
     let client_ca = Certificate::from_pem(read_pem(&config.pki.ca_cert)?);
 
-    let store = SqliteStore::open_writer(&config.database, config.durability)?;
+    let signer = crate::export::signing::Signer25519::load(&config.signing_key)?;
+    let store = SqliteStore::open_writer(&config.database, config.durability)?.with_sealer(signer);
+    // The command line computes flags at read time: with the rules in force here.
+    store.publish_flag_rules(&config.writer.flag_rules)?;
     let clock: Clock = Arc::new(Timestamp::now);
     let (ingest, writer) = ingest::start_writer(store, config.writer.clone(), clock)?;
 

@@ -233,10 +233,12 @@ fn unseen_view(entry: &RegistryEntry, context: &ViewContext<'_>) -> AssetView {
         context.rules,
     )
     .with_declared(entry.fields.category);
-    let mut flags = unseen_flags(entry.registered_at, context.flag_rules, context.now);
-    if entry.mac.is_locally_administered() {
-        flags.insert(Flag::RandomizedMac);
-    }
+    let flags = unseen_flags(
+        entry.mac,
+        entry.registered_at,
+        context.flag_rules,
+        context.now,
+    );
     AssetView {
         mac: entry.mac,
         seen: false,

@@ -210,8 +210,9 @@ fn registry_import_reports_every_bad_line_and_imports_nothing_unless_asked() {
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0]["mac"], MONITOR);
     assert_eq!(entries[0]["location"], "ICU bed 4");
-    // A full re-import replaces the row's fields: the name went with the short file.
-    assert!(entries[0].get("name").is_none(), "{}", entries[0]);
+    // The short file changed its one column; the others were kept.
+    assert_eq!(entries[0]["name"], "IntelliVue MX800");
+    assert_eq!(entries[0]["asset_tag"], "BIO-001");
 
     // A CSV listing can be edited and imported again.
     let listing = site.ok(&["registry", "list", "--format", "csv"]);
@@ -500,23 +501,101 @@ fn flags_events_explanations_and_signed_exports_on_a_live_inventory() {
         chain.contains("event chain: OK") && chain.contains("is in the chain"),
         "{chain}"
     );
+    // JSON for a terminal escapes what could act on it, and stays the same JSON.
+    let page = site.ok(&["asset", ROGUE, "--format", "json"]);
+    assert_terminal_safe(&page, "asset --format json");
+    let parsed: serde_json::Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(parsed["hostnames"][0], HOSTILE_HOSTNAME.to_lowercase());
+
+    // A restart loads the flags as they were: no event repeats them.
     drop(agent);
+    let events_before = site.events_count();
     site.collector.stop();
-    let connection = rusqlite::Connection::open(site.collector.database()).unwrap();
+    site.collector.start().unwrap();
+    std::thread::sleep(Duration::from_secs(7)); // past the first tick and its flag sweep
+    assert_eq!(
+        site.events_count(),
+        events_before,
+        "the restart changed the event log: {:?}",
+        site.ok(&["events", "--limit", "10"])
+    );
+    site.collector.stop();
+
+    // Rewriting an event and recomputing every hash after it links up again, but the seal,
+    // signed with a key the attacker does not hold, no longer matches.
+    let database = site.collector.database();
+    rewrite_event(&database, 2, "{\"flag\":\"stale\"}");
+    let broken = site.cli(&["verify", "--events"]);
+    assert!(!broken.status.success());
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains("the chain was rewritten"), "{stderr}");
+    // Editing a row without recomputing is named by the chain itself.
+    let connection = rusqlite::Connection::open(&database).unwrap();
     connection
-        .execute(
-            "UPDATE events SET details = '{\"flag\":\"stale\"}' WHERE id = 2",
-            [],
-        )
+        .execute("UPDATE events SET details = '{}' WHERE id = 3", [])
         .unwrap();
     drop(connection);
     let broken = site.cli(&["verify", "--events"]);
-    assert!(!broken.status.success());
-    assert!(
-        String::from_utf8_lossy(&broken.stderr).contains("event 2"),
-        "{}",
-        String::from_utf8_lossy(&broken.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains("event 3"), "{stderr}");
+}
+
+impl Site {
+    fn events_count(&self) -> usize {
+        serde_json::from_str::<Vec<serde_json::Value>>(&self.ok(&["events", "--format", "json"]))
+            .unwrap()
+            .len()
+    }
+}
+
+/// Changes event `id`'s details and recomputes the chain from there, as someone with write
+/// access to the database but not the signing key could.
+fn rewrite_event(database: &Path, id: i64, details: &str) {
+    use hygie_collector::audit::{Hash, event_hash};
+    let connection = rusqlite::Connection::open(database).unwrap();
+    let rows: Vec<(i64, i64, Option<i64>, String, String)> = connection
+        .prepare("SELECT id, at, mac, kind, details FROM events WHERE id >= ?1 ORDER BY id")
+        .unwrap()
+        .query_map([id], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let prev: String = connection
+        .query_row("SELECT prev_hash FROM events WHERE id = ?1", [id], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    let mut prev = Hash::from_hex(&prev).unwrap();
+    for (row_id, at, mac, kind, stored) in rows {
+        let details = if row_id == id {
+            details.to_owned()
+        } else {
+            stored
+        };
+        let hash = event_hash(
+            prev,
+            row_id,
+            Timestamp::from_microsecond(at).unwrap(),
+            mac.map(|mac| MacAddr::from_u64(mac as u64)),
+            &kind,
+            &details,
+        );
+        connection
+            .execute(
+                "UPDATE events SET details = ?2, prev_hash = ?3, hash = ?4 WHERE id = ?1",
+                rusqlite::params![row_id, details, prev.to_hex(), hash.to_hex()],
+            )
+            .unwrap();
+        prev = hash;
+    }
 }
 
 /// `hygie-collector verify FILE --key PUB` with no configuration at all, as an auditor runs it.

@@ -295,7 +295,11 @@ pub fn explain(mac: MacAddr, classification: &Classification) -> String {
             );
         }
         (None, false) => {
-            let _ = writeln!(text, "  vendor:     none: not in the IEEE registry");
+            let _ = writeln!(
+                text,
+                "  vendor:     none: not in the IEEE registry (data of {})",
+                vendor::registry_date()
+            );
         }
     }
     let _ = writeln!(

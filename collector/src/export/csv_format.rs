@@ -1,5 +1,6 @@
-//! The CSV snapshot, for spreadsheets: one line of header (format, header JSON, its signature),
-//! one line of column names, then one line per asset ending with its position and signature.
+//! The CSV snapshot, for spreadsheets: one line of header (format, header JSON, its signature,
+//! its SHA-256 digest), one line of column names, then one line per asset ending with its
+//! position and signature.
 //! Cells are defused against formula injection before they are signed, so what a verifier reads
 //! is what was signed.
 
@@ -105,7 +106,7 @@ pub fn write(input: &SnapshotInput, signer: &Signer25519) -> Vec<u8> {
         lines.push((cells, index, hex::encode(signature)));
     }
     header.rows_digest = rows_digest(signatures.iter());
-    let (_, header_signature) = sign_header(&header, signer);
+    let (header_digest, header_signature) = sign_header(&header, signer);
     let header_json = String::from_utf8(canonical(
         &serde_json::to_value(&header).unwrap_or_default(),
     ))
@@ -115,7 +116,12 @@ pub fn write(input: &SnapshotInput, signer: &Signer25519) -> Vec<u8> {
         .flexible(true)
         .from_writer(Vec::new());
     // Writing to memory cannot fail.
-    let _ = writer.write_record([format!("#{FORMAT}"), header_json, header_signature]);
+    let _ = writer.write_record([
+        format!("#{FORMAT}"),
+        header_json,
+        header_signature,
+        header_digest,
+    ]);
     let _ = writer.write_record(COLUMNS);
     for (cells, index, signature) in lines {
         let mut record = cells;

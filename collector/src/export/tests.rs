@@ -152,6 +152,37 @@ fn an_altered_json_row_is_named() {
 }
 
 #[test]
+fn json_that_parsers_could_read_two_ways_or_with_unsigned_parts_is_refused() {
+    let (signer, verifier) = keys();
+    let json = json::write(&input(), &signer);
+    assert!(verify(json.as_bytes(), &verifier).is_ok());
+    // A repeated key: the signed value last, a forged one first for first-wins readers.
+    let twice = json.replacen(
+        "\"category\": \"it\"",
+        "\"category\": \"biomedical\", \"category\": \"it\"",
+        1,
+    );
+    assert_ne!(twice, json);
+    assert!(matches!(
+        verify(twice.as_bytes(), &verifier),
+        Err(Tampered::Unreadable(reason)) if reason.contains("appears twice")
+    ));
+    let mut document: serde_json::Value = serde_json::from_str(&json).unwrap();
+    document["note"] = serde_json::json!("all devices approved by the auditor");
+    assert!(matches!(
+        verify(&serde_json::to_vec(&document).unwrap(), &verifier),
+        Err(Tampered::Unreadable(reason)) if reason.contains("unsigned")
+    ));
+    // The published digest must be the header's.
+    let mut document: serde_json::Value = serde_json::from_str(&json).unwrap();
+    document["snapshot"]["digest"] = serde_json::json!("00".repeat(32));
+    assert_eq!(
+        verify(&serde_json::to_vec(&document).unwrap(), &verifier),
+        Err(Tampered::HeaderDigest)
+    );
+}
+
+#[test]
 fn an_altered_csv_row_is_named() {
     let (signer, verifier) = keys();
     let csv = String::from_utf8(csv_format::write(&input(), &signer)).unwrap();

@@ -1,6 +1,7 @@
 //! Offline verification of a JSON or CSV snapshot with the collector's public key alone.
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::csv_format::{self, COLUMNS};
 use super::signing::Verifier25519;
@@ -34,8 +35,10 @@ pub enum Tampered {
     },
     #[error("rows were removed or added: the header signs {signed}, the file holds {found}")]
     Count { signed: usize, found: usize },
-    #[error("rows were replaced or reordered (the rows digest does not match)")]
+    #[error("the rows digest does not match the one the header signs")]
     Digest,
+    #[error("the header's SHA-256 digest does not match the header")]
+    HeaderDigest,
 }
 
 /// Verifies a snapshot file's bytes.
@@ -69,6 +72,14 @@ fn check_header(
     Ok(header)
 }
 
+/// The header's published SHA-256 digest (what people quote in a ticket) must be its own.
+fn check_header_digest(header_value: &Value, digest: &str) -> Result<(), Tampered> {
+    if hex::encode(Sha256::digest(canonical(header_value))) != digest.to_ascii_lowercase() {
+        return Err(Tampered::HeaderDigest);
+    }
+    Ok(())
+}
+
 fn check_rows(header: &Header, signatures: &[[u8; 64]]) -> Result<(), Tampered> {
     if signatures.len() != header.rows {
         return Err(Tampered::Count {
@@ -89,9 +100,82 @@ fn signature_bytes(text: &str) -> [u8; 64] {
         .unwrap_or([0; 64])
 }
 
+/// A JSON value in which no object repeats a key: a parser keeping the first of two values and
+/// one keeping the last would read different snapshots, and only one of them was signed.
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Walk;
+        impl<'de> serde::de::Visitor<'de> for Walk {
+            type Value = NoDuplicateKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut keys = std::collections::HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !keys.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format!(
+                            "key {key:?} appears twice in one object"
+                        )));
+                    }
+                    map.next_value::<NoDuplicateKeys>()?;
+                }
+                Ok(NoDuplicateKeys)
+            }
+        }
+        deserializer.deserialize_any(Walk)
+    }
+}
+
 fn verify_json(bytes: &[u8], trusted: &Verifier25519) -> Result<Verified, Tampered> {
+    serde_json::from_slice::<NoDuplicateKeys>(bytes)
+        .map_err(|error| Tampered::Unreadable(format!("JSON: {error}")))?;
     let document: Value = serde_json::from_slice(bytes)
         .map_err(|error| Tampered::Unreadable(format!("JSON: {error}")))?;
+    let unsigned: Vec<&String> = document
+        .as_object()
+        .map(|object| {
+            object
+                .keys()
+                .filter(|key| !matches!(key.as_str(), "snapshot" | "assets"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !unsigned.is_empty() {
+        return Err(Tampered::Unreadable(format!(
+            "unsigned members {unsigned:?} beside `snapshot` and `assets`"
+        )));
+    }
     let mut header_value = document
         .get("snapshot")
         .cloned()
@@ -99,12 +183,16 @@ fn verify_json(bytes: &[u8], trusted: &Verifier25519) -> Result<Verified, Tamper
     let object = header_value
         .as_object_mut()
         .ok_or_else(|| Tampered::Unreadable("`snapshot` is not an object".into()))?;
-    object.remove("digest");
+    let digest = object
+        .remove("digest")
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default();
     let signature = object
         .remove("signature")
         .and_then(|value| value.as_str().map(str::to_owned))
         .unwrap_or_default();
     let header = check_header(&header_value, &signature, trusted)?;
+    check_header_digest(&header_value, &digest)?;
     let rows = document
         .get("assets")
         .and_then(Value::as_array)
@@ -156,6 +244,7 @@ fn verify_csv(bytes: &[u8], trusted: &Verifier25519) -> Result<Verified, Tampere
     let header_value: Value = serde_json::from_str(first.get(1).unwrap_or_default())
         .map_err(|error| Tampered::Unreadable(format!("header: {error}")))?;
     let header = check_header(&header_value, first.get(2).unwrap_or_default(), trusted)?;
+    check_header_digest(&header_value, first.get(3).unwrap_or_default())?;
     let columns = next()?.ok_or_else(|| Tampered::Unreadable("no column line".into()))?;
     if columns.iter().ne(COLUMNS) {
         return Err(Tampered::Unreadable("unexpected columns".into()));

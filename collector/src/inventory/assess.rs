@@ -195,13 +195,13 @@ pub fn sweep(
         let flags = if inventory.get(&entry.mac).is_some() {
             FlagSet::EMPTY
         } else {
-            unseen_flags(entry.registered_at, rules, now)
+            unseen_flags(entry.mac, entry.registered_at, rules, now)
         };
         let before = unseen.get(&entry.mac).copied().unwrap_or_default();
         if flags != before {
-            if inventory.get(&entry.mac).is_none() {
-                flag_events(entry.mac, before, flags, now, &mut events);
-            }
+            // Also when the device was just seen: its never-seen flags end (its asset carries
+            // its flags from now on, announced by asset_new).
+            flag_events(entry.mac, before, flags, now, &mut events);
             unseen.insert(entry.mac, flags);
             changed_unseen.push((entry.mac, flags));
         }

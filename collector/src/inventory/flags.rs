@@ -4,12 +4,16 @@
 //! - `stale`: registered, but not seen for `stale_after` (or never seen, `stale_after` after it
 //!   was registered).
 //! - `new`: first seen within `new_window`.
-//! - `ip_changed`: it took an address it had not used before, within `ip_change_window`, after
-//!   having had another one of the same family. IPv6 link-local addresses do not count: every
-//!   IPv6 stack has one beside its IPv4 address, and gaining it moves nothing.
-//! - `arp_conflict`: within `conflict_hold`, it claimed an address that another MAC claimed
-//!   within `conflict_window` of it, or it claimed a configured gateway's address without being
-//!   that gateway.
+//! - `ip_changed`: within `ip_change_window`, it took an IPv4 address it had not used before
+//!   and stopped using its previous one (a host using both is multi-homed, not moved). IPv6
+//!   does not count: link-local addresses come beside IPv4 ones, and privacy addresses rotate
+//!   daily; both are still recorded as `address_new` events.
+//! - `arp_conflict`: it and another MAC claimed one address over overlapping periods (periods
+//!   `conflict_window` apart count as overlapping), and the overlap ended within
+//!   `conflict_hold`; or, within `conflict_hold`, it claimed a configured gateway's address
+//!   without being that gateway. Claims are kept as first/last times per address, so a device
+//!   that gives an address up and takes it back after another used it in between is seen as
+//!   overlapping with it.
 //! - `randomized_mac`: its address is locally administered (a phone's private address, a VM).
 
 use std::fmt;
@@ -153,7 +157,7 @@ pub struct Gateway {
 }
 
 /// The windows and gateways the flags use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlagRules {
     /// Registered and unseen this long: stale.
     pub stale_after: SignedDuration,
@@ -206,14 +210,15 @@ pub fn asset_flags(
     if within(asset.seen.first, rules.new_window, now) {
         flags.insert(Flag::New);
     }
-    // A later address taken recently, after an earlier one of the same family.
+    // A new IPv4 address taken recently, and an earlier one given up when it came. IPv6 is
+    // left out: privacy addresses rotate daily on every phone and laptop.
     let changed = asset.addresses.iter().any(|(ip, seen)| {
-        locates(ip)
+        ip.is_ipv4()
             && within(seen.first, rules.ip_change_window, now)
             && asset.addresses.iter().any(|(earlier, earlier_seen)| {
-                locates(earlier)
-                    && earlier.is_ipv4() == ip.is_ipv4()
+                earlier.is_ipv4()
                     && earlier_seen.first < seen.first
+                    && earlier_seen.last <= seen.first
             })
     });
     if changed {
@@ -228,23 +233,16 @@ pub fn asset_flags(
     flags
 }
 
-/// Whether an address says where a device is on the network (not an IPv6 link-local one).
-fn locates(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(_) => true,
-        IpAddr::V6(v6) => !v6.is_unicast_link_local(),
-    }
-}
-
 fn in_conflict(asset: &Asset, inventory: &Inventory, rules: &FlagRules, now: Timestamp) -> bool {
+    let widened = |at: Timestamp| {
+        at.checked_add(rules.conflict_window)
+            .unwrap_or(Timestamp::MAX)
+    };
     asset.addresses.iter().any(|(ip, seen)| {
-        if !within(seen.last, rules.conflict_hold, now) {
-            return false;
-        }
-        let impersonates_gateway = rules
-            .gateways
-            .iter()
-            .any(|gateway| gateway.ip == *ip && gateway.mac.is_some_and(|mac| mac != asset.mac));
+        let impersonates_gateway =
+            rules.gateways.iter().any(|gateway| {
+                gateway.ip == *ip && gateway.mac.is_some_and(|mac| mac != asset.mac)
+            }) && within(seen.last, rules.conflict_hold, now);
         impersonates_gateway
             || inventory.claimants(ip).iter().any(|other| {
                 *other != asset.mac
@@ -252,20 +250,32 @@ fn in_conflict(asset: &Asset, inventory: &Inventory, rules: &FlagRules, now: Tim
                         .get(other)
                         .and_then(|other| other.addresses.get(ip))
                         .is_some_and(|theirs| {
-                            within(theirs.last, rules.conflict_hold, now)
-                                && theirs.last.duration_since(seen.last).abs()
-                                    <= rules.conflict_window
+                            // The two claim periods overlap (or come within conflict_window of
+                            // each other), and the overlap ended (the earlier of the two last
+                            // claims) within conflict_hold. A victim that keeps being seen
+                            // after the attacker left stays flagged for the whole hold.
+                            let overlap = seen.first <= widened(theirs.last)
+                                && theirs.first <= widened(seen.last);
+                            overlap && within(seen.last.min(theirs.last), rules.conflict_hold, now)
                         })
             })
     })
 }
 
 /// The flags of a registered device never seen: stale once `stale_after` has passed since it
-/// was registered.
-pub fn unseen_flags(registered_at: Timestamp, rules: &FlagRules, now: Timestamp) -> FlagSet {
+/// was registered, and randomized_mac for a locally administered address.
+pub fn unseen_flags(
+    mac: MacAddr,
+    registered_at: Timestamp,
+    rules: &FlagRules,
+    now: Timestamp,
+) -> FlagSet {
     let mut flags = FlagSet::EMPTY;
     if !within(registered_at, rules.stale_after, now) {
         flags.insert(Flag::Stale);
+    }
+    if mac.is_locally_administered() {
+        flags.insert(Flag::RandomizedMac);
     }
     flags
 }

@@ -181,7 +181,9 @@ scenarios!(
     registered_never_seen,
     ip_change,
     ipv6_alongside_ipv4,
+    multi_homed,
     arp_conflict,
+    arp_conflict_held,
     gateway_impersonation,
     registered_later,
 );

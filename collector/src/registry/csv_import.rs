@@ -61,6 +61,8 @@ pub struct ParsedCsv {
     pub errors: Vec<LineError>,
     /// Header columns this importer does not know (ignored).
     pub unknown_columns: Vec<String>,
+    /// Known columns the header has: an import changes only these fields of existing entries.
+    pub columns: Vec<&'static str>,
 }
 
 /// `Asset Tag`, `asset-tag` and `ASSET_TAG` all name `asset_tag`; `mac address` names `mac`.
@@ -104,6 +106,10 @@ pub fn parse_csv(bytes: &[u8]) -> Result<ParsedCsv, CsvError> {
             parsed.unknown_columns.push(name);
         }
     }
+    parsed.columns = COLUMNS
+        .into_iter()
+        .filter(|column| positions.contains_key(*column))
+        .collect();
     let Some(&mac_at) = positions.get("mac") else {
         let found: Vec<String> = header
             .iter()

@@ -135,6 +135,30 @@ impl RegistryFields {
         Ok(self)
     }
 
+    /// Takes `other`'s value for each of `columns` (import column names), empty ones included:
+    /// an import sets what its file has columns for and leaves the rest alone.
+    pub fn replace_columns(&mut self, other: RegistryFields, columns: &[&str]) {
+        let has = |column: &str| columns.contains(&column);
+        if has("asset_tag") {
+            self.asset_tag = other.asset_tag;
+        }
+        if has("name") {
+            self.name = other.name;
+        }
+        if has("category") {
+            self.category = other.category;
+        }
+        if has("location") {
+            self.location = other.location;
+        }
+        if has("owner") {
+            self.owner = other.owner;
+        }
+        if has("criticality") {
+            self.criticality = other.criticality;
+        }
+    }
+
     /// Overlays the fields `other` sets (for `approve`, which may give only some of them).
     pub fn overlay(&mut self, other: RegistryFields) {
         let take = |mine: &mut String, theirs: String| {

@@ -187,6 +187,11 @@ pub trait InventoryReader {
     fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
     /// The last event's id and hash (0 and the genesis hash when there is none).
     fn event_head(&self) -> Result<(i64, Hash), StoreError>;
+    /// Runs `read` with all its queries seeing one state of the database, even if a writer
+    /// commits meanwhile (a snapshot must not mix two moments).
+    fn consistent<T>(&self, read: impl FnOnce(&Self) -> T) -> Result<T, StoreError>
+    where
+        Self: Sized;
     /// The most recent observations of one asset, newest first.
     fn history(
         &self,

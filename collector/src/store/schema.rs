@@ -144,6 +144,21 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO meta (key, value) VALUES ('registry_generation', 0);
     "#,
+    // 3: the signed seal of the event chain's head, and settings the running collector
+    // publishes (the flag rules it computes with, so the command line computes alike).
+    r#"
+    CREATE TABLE events_seal (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        event_id  INTEGER NOT NULL,
+        hash      TEXT NOT NULL,
+        signature TEXT NOT NULL                      -- Ed25519 over audit::seal_message, hex
+    );
+
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL                          -- JSON
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -15,6 +15,7 @@ use super::{
     RegistrySnapshot, Retention, StoreError, schema,
 };
 use crate::audit::{Event, Hash};
+use crate::export::signing::Signer25519;
 use crate::identity::AgentIdentity;
 use crate::inventory::flags::FlagSet;
 use crate::inventory::{AgentId, Asset, Inventory, Seen, ServiceKey, ServiceRecord, Sighting};
@@ -37,6 +38,9 @@ pub enum Durability {
 pub struct SqliteStore {
     connection: Connection,
     path: PathBuf,
+    /// Seals the event chain's head whenever events are appended (the writer's and the
+    /// command line's registry changes); without it, appended events stay unsealed.
+    sealer: Option<Signer25519>,
 }
 
 pub(super) fn micros(timestamp: Timestamp) -> i64 {
@@ -92,7 +96,14 @@ impl SqliteStore {
         Ok(SqliteStore {
             connection,
             path: path.to_owned(),
+            sealer: None,
         })
+    }
+
+    /// Seals the event chain with `signer` from now on.
+    pub fn with_sealer(mut self, signer: Signer25519) -> Self {
+        self.sealer = Some(signer);
+        self
     }
 
     /// Opens an existing database read-only, for queries and exports.
@@ -126,6 +137,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             connection,
             path: path.to_owned(),
+            sealer: None,
         })
     }
 
@@ -356,7 +368,7 @@ impl InventoryWriter for SqliteStore {
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("starting a commit"))?;
-        write_commit(&transaction, commit)?;
+        write_commit(&transaction, commit, self.sealer.as_ref())?;
         transaction
             .commit()
             .map_err(StoreError::sqlite("committing"))
@@ -390,7 +402,11 @@ impl InventoryWriter for SqliteStore {
     }
 }
 
-fn write_commit(connection: &Connection, commit: &Commit<'_>) -> Result<(), StoreError> {
+fn write_commit(
+    connection: &Connection,
+    commit: &Commit<'_>,
+    sealer: Option<&Signer25519>,
+) -> Result<(), StoreError> {
     let inventory = commit.inventory;
     let dirty = commit.dirty;
     let asset = |mac: &MacAddr| {
@@ -406,17 +422,19 @@ fn write_commit(connection: &Connection, commit: &Commit<'_>) -> Result<(), Stor
     };
 
     let mut statement = prepare(
-        "INSERT INTO assets (mac, first_seen, last_seen) VALUES (?1, ?2, ?3)
+        "INSERT INTO assets (mac, first_seen, last_seen, flags) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (mac) DO UPDATE SET
-            first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+            first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+            flags = excluded.flags",
     )?;
     for mac in &dirty.assets {
-        let seen = asset(mac)?.seen;
+        let asset = asset(mac)?;
         statement
             .execute(params![
                 mac_key(*mac),
-                micros(seen.first),
-                micros(seen.last)
+                micros(asset.seen.first),
+                micros(asset.seen.last),
+                asset.flags.bits()
             ])
             .map_err(StoreError::sqlite(context))?;
     }
@@ -549,10 +567,22 @@ fn write_commit(connection: &Connection, commit: &Commit<'_>) -> Result<(), Stor
             .execute(params![mac_key(*mac), flags.bits()])
             .map_err(StoreError::sqlite(context))?;
     }
-    events::append(connection, commit.events)
+    events::append(connection, commit.events, sealer)
 }
 
 impl InventoryReader for SqliteStore {
+    fn consistent<T>(&self, read: impl FnOnce(&Self) -> T) -> Result<T, StoreError> {
+        // A deferred transaction: its first read fixes the WAL snapshot all later reads see.
+        self.connection
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(StoreError::sqlite("starting a read"))?;
+        let result = read(self);
+        self.connection
+            .execute_batch("COMMIT")
+            .map_err(StoreError::sqlite("ending a read"))?;
+        Ok(result)
+    }
+
     fn inventory(&self) -> Result<Inventory, StoreError> {
         self.load_inventory_rows()
     }

@@ -122,6 +122,9 @@ fn compare(
         &TIMEOUT_MS.to_string(),
         "--retries",
         &(ATTEMPTS - 1).to_string(),
+        // arp-scan does not listen before probing: compare the sweeps alone.
+        "--warmup",
+        "0",
     ]
     .map(str::to_owned)
     .to_vec();

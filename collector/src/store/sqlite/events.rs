@@ -3,7 +3,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{for_each_row, from_micros, mac_from_key, mac_key, micros};
-use crate::audit::{self, Event, Hash, NewEvent};
+use crate::audit::{self, Event, Hash, NewEvent, Seal};
+use crate::export::signing::Signer25519;
 use crate::store::{EventFilter, StoreError};
 
 /// The last event's id and hash.
@@ -24,9 +25,13 @@ pub(super) fn head(connection: &Connection) -> Result<(i64, Hash), StoreError> {
     }
 }
 
-/// Chains and inserts events after the current head. The caller holds a write transaction,
-/// so nobody else appends in between.
-pub(super) fn append(connection: &Connection, events: &[NewEvent]) -> Result<(), StoreError> {
+/// Chains and inserts events after the current head, and seals the new head with `sealer`.
+/// The caller holds a write transaction, so nobody else appends in between.
+pub(super) fn append(
+    connection: &Connection,
+    events: &[NewEvent],
+    sealer: Option<&Signer25519>,
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -37,7 +42,8 @@ pub(super) fn append(connection: &Connection, events: &[NewEvent]) -> Result<(),
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(StoreError::sqlite(context))?;
-    for event in audit::chain(head(connection)?, events) {
+    let chained = audit::chain(head(connection)?, events);
+    for event in &chained {
         statement
             .execute(params![
                 event.id,
@@ -50,7 +56,41 @@ pub(super) fn append(connection: &Connection, events: &[NewEvent]) -> Result<(),
             ])
             .map_err(StoreError::sqlite(context))?;
     }
+    if let (Some(sealer), Some(last)) = (sealer, chained.last()) {
+        let signature = hex::encode(sealer.sign(&audit::seal_message(last.id, last.hash)));
+        connection
+            .execute(
+                "INSERT INTO events_seal (singleton, event_id, hash, signature) VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT (singleton) DO UPDATE SET
+                    event_id = excluded.event_id, hash = excluded.hash,
+                    signature = excluded.signature",
+                params![last.id, last.hash.to_hex(), signature],
+            )
+            .map_err(StoreError::sqlite("sealing the event chain"))?;
+    }
     Ok(())
+}
+
+/// The seal of the chain head, if any.
+pub(super) fn seal(connection: &Connection) -> Result<Option<Seal>, StoreError> {
+    let row: Option<(i64, String, String)> = connection
+        .query_row(
+            "SELECT event_id, hash, signature FROM events_seal WHERE singleton = 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .map_err(StoreError::sqlite("reading the event chain seal"))?;
+    row.map(|(id, hash, signature)| {
+        Hash::from_hex(&hash)
+            .map(|hash| Seal {
+                id,
+                hash,
+                signature,
+            })
+            .ok_or_else(|| StoreError::Corrupt("the event chain seal has a malformed hash".into()))
+    })
+    .transpose()
 }
 
 /// Events matching the filter, oldest first.
@@ -111,7 +151,15 @@ fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreError>
         Ok(Event {
             id,
             at: from_micros(at)?,
-            mac: mac.map(mac_from_key),
+            mac: match mac {
+                // A stored MAC is a 48-bit integer: anything else was not written by us.
+                Some(key) if !(0..1 << 48).contains(&key) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "event {id} has a malformed MAC"
+                    )));
+                }
+                key => key.map(mac_from_key),
+            },
             kind,
             details,
             prev_hash: Hash::from_hex(&prev_hash).ok_or_else(bad_hash)?,

@@ -2,8 +2,6 @@
 //! `registry remove`): each runs in one immediate transaction that also appends its events and
 //! bumps `registry_generation`, which tells a running collector to reload the registry.
 
-use std::collections::HashMap;
-
 use hygie_proto::MacAddr;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -18,10 +16,13 @@ use crate::store::{RegistrySnapshot, StoreError};
 /// A change to the registry.
 #[derive(Debug, Clone)]
 pub enum RegistryChange {
-    /// Adds or updates entries (an import): fields given replace those stored.
+    /// Adds or updates entries (an import): the fields of `columns` replace those stored,
+    /// empty values included; other fields of existing entries are kept.
     Upsert {
         /// The entries.
         entries: Vec<(MacAddr, RegistryFields)>,
+        /// The import columns the file has.
+        columns: Vec<&'static str>,
         /// `import:<file>`.
         source: String,
     },
@@ -204,19 +205,25 @@ impl SqliteStore {
             .map_err(StoreError::sqlite(context))?;
         let mut outcome = RegistryOutcome::default();
         let mut new_events = Vec::new();
+        // `columns`: the fields an import replaces; `None`: approve's overlay of non-empty ones.
         let mut upsert = |mac: MacAddr,
                           fields: RegistryFields,
                           source: &str,
-                          merge: bool|
+                          columns: Option<&[&str]>|
          -> Result<(), StoreError> {
             let before = stored(&transaction, mac)?;
-            let after = match (&before, merge) {
-                (Some(before), true) => {
+            let after = match (&before, columns) {
+                (Some(before), Some(columns)) => {
+                    let mut merged = before.clone();
+                    merged.replace_columns(fields, columns);
+                    merged
+                }
+                (Some(before), None) => {
                     let mut merged = before.clone();
                     merged.overlay(fields);
                     merged
                 }
-                _ => fields,
+                (None, _) => fields,
             };
             if before.as_ref() == Some(&after) {
                 outcome.unchanged += 1;
@@ -243,12 +250,16 @@ impl SqliteStore {
             Ok(())
         };
         match change {
-            RegistryChange::Upsert { entries, source } => {
+            RegistryChange::Upsert {
+                entries,
+                columns,
+                source,
+            } => {
                 for (mac, fields) in entries {
-                    upsert(mac, fields, &source, false)?;
+                    upsert(mac, fields, &source, Some(&columns))?;
                 }
             }
-            RegistryChange::Approve { mac, fields } => upsert(mac, fields, "approve", true)?,
+            RegistryChange::Approve { mac, fields } => upsert(mac, fields, "approve", None)?,
             RegistryChange::Remove { mac } => {
                 let before = stored(&transaction, mac)?.ok_or(StoreError::NotRegistered(mac))?;
                 transaction
@@ -274,7 +285,7 @@ impl SqliteStore {
                     [],
                 )
                 .map_err(StoreError::sqlite(context))?;
-            events::append(&transaction, &new_events)?;
+            events::append(&transaction, &new_events, self.sealer.as_ref())?;
         }
         transaction.commit().map_err(StoreError::sqlite(context))?;
         Ok(outcome)
@@ -289,8 +300,43 @@ impl SqliteStore {
         Ok(crate::audit::verify_chain(rows))
     }
 
-    /// Registry entries as stored, by MAC, with the flags of those never seen.
-    pub fn registry_map(&self) -> Result<HashMap<MacAddr, RegistryEntry>, StoreError> {
-        Ok(load(&self.connection)?.entries)
+    /// Records the flag rules the running collector uses.
+    pub fn publish_flag_rules(
+        &self,
+        rules: &crate::inventory::flags::FlagRules,
+    ) -> Result<(), StoreError> {
+        self.connection
+            .execute(
+                "INSERT INTO settings (key, value) VALUES ('flag_rules', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [serde_json::to_string(rules).unwrap_or_default()],
+            )
+            .map_err(StoreError::sqlite("publishing the flag rules"))?;
+        Ok(())
+    }
+
+    /// The flag rules the collector last published, if it ever ran on this database.
+    pub fn published_flag_rules(
+        &self,
+    ) -> Result<Option<crate::inventory::flags::FlagRules>, StoreError> {
+        let text: Option<String> = self
+            .connection
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'flag_rules'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(StoreError::sqlite("reading the flag rules"))?;
+        text.map(|text| {
+            serde_json::from_str(&text)
+                .map_err(|error| StoreError::Corrupt(format!("published flag rules: {error}")))
+        })
+        .transpose()
+    }
+
+    /// The signed seal of the event chain's head, if any.
+    pub fn events_seal(&self) -> Result<Option<crate::audit::Seal>, StoreError> {
+        events::seal(&self.connection)
     }
 }

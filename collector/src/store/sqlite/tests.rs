@@ -7,7 +7,8 @@ use jiff::SignedDuration;
 
 use super::*;
 use crate::inventory::Dirty;
-use crate::store::{HistoryEntry, OutboxCursor};
+use crate::registry::RegistryFields;
+use crate::store::{EventFilter, HistoryEntry, OutboxCursor};
 
 fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
@@ -55,6 +56,14 @@ fn commit(
     for observation in observations {
         inventory.merge(agent, observation, &mut dirty);
     }
+    // Flags too must survive a reload (unmanaged and new here).
+    crate::inventory::assess::after_merge(
+        inventory,
+        &mut dirty,
+        &crate::inventory::assess::Registered::default(),
+        &crate::inventory::flags::FlagRules::default(),
+        at("2026-11-25T12:00:00Z"),
+    );
     let history: Vec<_> = observations
         .iter()
         .map(|observation| HistoryEntry {
@@ -108,7 +117,9 @@ fn committed_inventory_loads_back_identically() {
     drop(store);
 
     let reader = SqliteStore::open_reader(&path).unwrap();
-    assert_eq!(reader.inventory().unwrap(), inventory);
+    let loaded = reader.inventory().unwrap();
+    assert!(!loaded.assets().next().unwrap().flags.is_empty());
+    assert_eq!(loaded, inventory);
     assert_eq!(reader.history_len().unwrap(), 2);
     let agents = reader.agents().unwrap();
     assert_eq!(agents.len(), 1);
@@ -233,4 +244,131 @@ fn the_mac_view_spells_addresses_normally() {
         .query_row("SELECT mac_text FROM asset_macs", [], |row| row.get(0))
         .unwrap();
     assert_eq!(text, "00:09:5c:11:22:01");
+}
+
+fn fields(asset_tag: &str, name: &str, location: &str) -> RegistryFields {
+    RegistryFields {
+        asset_tag: asset_tag.into(),
+        name: name.into(),
+        location: location.into(),
+        ..RegistryFields::default()
+    }
+}
+
+fn import(entries: Vec<(MacAddr, RegistryFields)>, columns: &[&'static str]) -> RegistryChange {
+    RegistryChange::Upsert {
+        entries,
+        columns: columns.to_vec(),
+        source: "import:test.csv".into(),
+    }
+}
+
+#[test]
+fn registry_changes_update_in_place_are_evented_and_sealed() {
+    use crate::export::signing::Signer25519;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inventory.sqlite");
+    let signer = Signer25519::generate();
+    let verifier = signer.verifier();
+    let mut store = SqliteStore::open_writer(&path, Durability::Full)
+        .unwrap()
+        .with_sealer(signer);
+    let monitor: MacAddr = "00:09:5c:11:22:01".parse().unwrap();
+    let all = &crate::registry::csv_import::COLUMNS;
+    let now = at("2026-11-25T09:00:00Z");
+
+    let first = store
+        .change_registry(
+            import(vec![(monitor, fields("BIO-1", "Monitor", "ICU 1"))], all),
+            now,
+        )
+        .unwrap();
+    assert_eq!(first.added, 1);
+    assert_eq!(store.registry_generation().unwrap(), 1);
+    // The same file again: nothing changes, no event, no new generation.
+    let again = store
+        .change_registry(
+            import(vec![(monitor, fields("BIO-1", "Monitor", "ICU 1"))], all),
+            now,
+        )
+        .unwrap();
+    assert_eq!((again.added, again.unchanged), (0, 1));
+    assert_eq!(store.registry_generation().unwrap(), 1);
+    // A file with only mac and location changes the location alone.
+    let moved = store
+        .change_registry(
+            import(
+                vec![(monitor, fields("", "", "ICU 2"))],
+                &["mac", "location"],
+            ),
+            now,
+        )
+        .unwrap();
+    assert_eq!(moved.updated, 1);
+    // Approve overlays what it is given.
+    store
+        .change_registry(
+            RegistryChange::Approve {
+                mac: monitor,
+                fields: RegistryFields {
+                    owner: "Biomed".into(),
+                    ..RegistryFields::default()
+                },
+            },
+            now,
+        )
+        .unwrap();
+    let entries = store.registry().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries[0].fields,
+        RegistryFields {
+            owner: "Biomed".into(),
+            ..fields("BIO-1", "Monitor", "ICU 2")
+        }
+    );
+    assert!(matches!(
+        store.change_registry(
+            RegistryChange::Remove {
+                mac: "00:00:5e:00:00:01".parse().unwrap()
+            },
+            now
+        ),
+        Err(StoreError::NotRegistered(_))
+    ));
+
+    // Every change is an event, and the chain's head is sealed by the key.
+    let kinds: Vec<String> = store
+        .events(&EventFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|event| event.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["registry_added", "registry_updated", "registry_updated"]
+    );
+    let head = store.verify_events().unwrap().unwrap();
+    let seal = store.events_seal().unwrap();
+    assert_eq!(
+        crate::audit::check_seal(&head, seal.as_ref(), |message, signature| verifier
+            .verify(message, signature)),
+        Ok(())
+    );
+    // A store without the key appends unsealed events: the seal no longer covers the head.
+    drop(store);
+    let mut unsealed = SqliteStore::open_writer(&path, Durability::Full).unwrap();
+    unsealed
+        .change_registry(RegistryChange::Remove { mac: monitor }, now)
+        .unwrap();
+    let head = unsealed.verify_events().unwrap().unwrap();
+    assert_eq!(
+        crate::audit::check_seal(
+            &head,
+            unsealed.events_seal().unwrap().as_ref(),
+            |message, signature| verifier.verify(message, signature)
+        ),
+        Err(crate::audit::SealProblem::Extended { first: 4, head: 4 })
+    );
 }
