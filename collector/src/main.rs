@@ -654,11 +654,7 @@ fn verify_events(
         println!("{}: taken before any event.", snapshot.display());
         return Ok(());
     }
-    let found = store
-        .events(&EventFilter::default())?
-        .into_iter()
-        .find(|event| event.id == anchor.id);
-    match found {
+    match store.event(anchor.id)? {
         Some(event) if event.hash.to_hex() == anchor.hash => {
             println!(
                 "{}: its chain head #{} is in the chain: the log has not been rewritten since.",

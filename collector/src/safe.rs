@@ -5,6 +5,9 @@ fn dangerous(c: char) -> bool {
     hygie_proto::is_unsafe_char(c)
 }
 
+/// First characters that make a spreadsheet read a cell as a formula.
+pub const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
 /// A CSV cell that a spreadsheet must not run as a formula: cells starting with `=`, `+`, `-`,
 /// `@`, tab or carriage return get a leading apostrophe (OWASP's advice). Control characters
 /// and direction overrides are replaced as for terminals.
@@ -19,7 +22,7 @@ pub fn csv_cell(text: &str) -> String {
             }
         })
         .collect();
-    if cleaned.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if cleaned.starts_with(FORMULA_STARTS) {
         format!("'{cleaned}")
     } else {
         cleaned

@@ -35,7 +35,7 @@ pub use convert::{timestamp_from_wire, timestamp_to_wire};
 pub use errors::error_chain;
 pub use invalid::{Invalid, InvalidMessage};
 pub use mac::{MacAddr, MacParseError};
-pub use observation::{MdnsService, Observation, Source, UnknownSource};
+pub use observation::{MdnsService, Observation, Source, UnknownSource, is_device_ip};
 pub use session::{AgentHello, AgentInterface, ObservationBatch, OutboxId};
 pub use text::{is_unsafe_char, terminal_safe};
 

@@ -218,13 +218,17 @@ pub(crate) fn check_device_mac(path: &str, mac: MacAddr) -> Result<(), InvalidMe
     Ok(())
 }
 
-/// An address a device can hold: not unspecified, loopback, multicast or limited broadcast.
-fn check_device_ip(path: &str, ip: IpAddr) -> Result<(), InvalidMessage> {
-    let unusable = ip.is_unspecified()
+/// Whether a device can hold `ip`: not unspecified, loopback, multicast or limited broadcast.
+/// The contract refuses observations carrying any other address, so decoders filter with it.
+pub fn is_device_ip(ip: IpAddr) -> bool {
+    !(ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
-        || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
-    if unusable {
+        || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()))
+}
+
+fn check_device_ip(path: &str, ip: IpAddr) -> Result<(), InvalidMessage> {
+    if !is_device_ip(ip) {
         return Err(InvalidMessage::new(path, Invalid::UnusableAddress(ip)));
     }
     Ok(())

@@ -56,9 +56,10 @@ impl ArpPacket {
             return None;
         }
         let ip = self.sender_ip;
-        let usable =
-            !(ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback());
-        Some((self.sender_mac, usable.then_some(ip)))
+        Some((
+            self.sender_mac,
+            hygie_proto::is_device_ip(ip.into()).then_some(ip),
+        ))
     }
 }
 

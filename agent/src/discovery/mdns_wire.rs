@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use hygie_proto::{MdnsService, limits};
+use hygie_proto::{MdnsService, is_device_ip, limits};
 use simple_dns::rdata::RData;
 use simple_dns::{Packet, PacketFlag, ResourceRecord};
 
@@ -160,13 +160,13 @@ fn sender_records<'a>(
         match &record.rdata {
             RData::A(a) => {
                 let ip = IpAddr::V4(Ipv4Addr::from(a.address));
-                if let Some(host) = clean_hostname(&name).filter(|_| usable(ip)) {
+                if let Some(host) = clean_hostname(&name).filter(|_| is_device_ip(ip)) {
                     host_addresses.entry(host).or_default().insert(ip);
                 }
             }
             RData::AAAA(aaaa) => {
                 let ip = IpAddr::V6(Ipv6Addr::from(aaaa.address));
-                if let Some(host) = clean_hostname(&name).filter(|_| usable(ip)) {
+                if let Some(host) = clean_hostname(&name).filter(|_| is_device_ip(ip)) {
                     host_addresses.entry(host).or_default().insert(ip);
                 }
             }
@@ -220,7 +220,7 @@ fn sender_records<'a>(
         .flatten()
         .copied()
         .collect();
-    if usable(source_ip) {
+    if is_device_ip(source_ip) {
         addresses.insert(source_ip);
     }
 
@@ -246,14 +246,6 @@ fn sender_records<'a>(
         addresses,
         services,
     }
-}
-
-/// An address a device can hold.
-fn usable(ip: IpAddr) -> bool {
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()))
 }
 
 /// `Ward 3._ipp._tcp.local` → `_ipp._tcp.local`: the type is the tail starting at the first

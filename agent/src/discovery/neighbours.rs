@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use hygie_proto::MacAddr;
+use hygie_proto::{MacAddr, is_device_ip};
 
 /// Entries kept at most; past it, old entries are forgotten in one pass.
 const CAPACITY: usize = 131_072;
@@ -45,13 +45,6 @@ pub struct Neighbours {
     table: Arc<Mutex<Table>>,
 }
 
-fn usable(ip: &IpAddr) -> bool {
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()))
-}
-
 impl Neighbours {
     /// An empty table that tracks the addresses of `excluded_macs`.
     pub fn new(excluded_macs: BTreeSet<MacAddr>) -> Self {
@@ -72,7 +65,7 @@ impl Neighbours {
 
     /// Records that `mac` used `ip` at `now`. Unusable addresses are ignored.
     pub fn learn(&self, mac: MacAddr, ip: IpAddr, now: Instant) {
-        if !usable(&ip) {
+        if !is_device_ip(ip) {
             return;
         }
         let mut table = self.lock();

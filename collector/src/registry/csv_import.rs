@@ -178,7 +178,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<ParsedCsv, CsvError> {
 /// what was stored (`=x`), so `registry list --format csv` can be edited and imported again.
 fn undo_defusing(cell: &str) -> String {
     match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest.to_owned(),
+        Some(rest) if rest.starts_with(crate::safe::FORMULA_STARTS) => rest.to_owned(),
         _ => cell.to_owned(),
     }
 }

@@ -125,6 +125,19 @@ pub(super) fn read(
     Ok(events)
 }
 
+/// The event numbered `id`, if there is one.
+pub(super) fn one(connection: &Connection, id: i64) -> Result<Option<Event>, StoreError> {
+    let context = "reading an event";
+    let mut statement = connection
+        .prepare("SELECT id, at, mac, kind, details, prev_hash, hash FROM events WHERE id = ?1")
+        .map_err(StoreError::sqlite(context))?;
+    let mut rows = statement.query([id]).map_err(StoreError::sqlite(context))?;
+    match rows.next().map_err(StoreError::sqlite(context))? {
+        Some(row) => Ok(Some(decode(row).map_err(StoreError::sqlite(context))??)),
+        None => Ok(None),
+    }
+}
+
 /// Every event, oldest first, for verification.
 pub(super) fn all(connection: &Connection, mut each: impl FnMut(Event)) -> Result<(), StoreError> {
     for_each_row(

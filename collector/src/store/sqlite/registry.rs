@@ -335,6 +335,11 @@ impl SqliteStore {
         .transpose()
     }
 
+    /// The event numbered `id`, if there is one.
+    pub fn event(&self, id: i64) -> Result<Option<crate::audit::Event>, StoreError> {
+        events::one(&self.connection, id)
+    }
+
     /// The signed seal of the event chain's head, if any.
     pub fn events_seal(&self) -> Result<Option<crate::audit::Seal>, StoreError> {
         events::seal(&self.connection)
