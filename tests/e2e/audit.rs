@@ -9,13 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use crate::site::Site;
 use hygie_proto::{MacAddr, MdnsService, Observation, Source};
 use hygie_tests::observations::append_jsonl;
-use hygie_tests::pki::TestPki;
-use hygie_tests::process::{Agent, AgentSpec, Collector};
-use hygie_tests::{free_port, wait_until};
+use hygie_tests::process::Agent;
+use hygie_tests::wait_until;
 use jiff::{SignedDuration, Timestamp};
-use tempfile::TempDir;
 
 /// A Philips patient monitor the registry knows.
 const MONITOR: &str = "00:09:5c:11:22:01";
@@ -32,35 +31,15 @@ const HOSTILE_HOSTNAME: &str = "=cmd|' /c calc'!a0<script>x</script>\u{202e}gpj.
 const HOSTILE_TXT: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J<img src=x onerror=alert(1)>";
 const HOSTILE_INSTANCE: &str = "+SUM(1)\u{1b}[31m red._http._tcp.local.";
 
-struct Site {
-    dir: TempDir,
-    pki: TestPki,
-    collector: Collector,
+/// The collector these tests run: new assets stay `new` for an hour; one gateway is known.
+fn audit_site() -> Site {
+    Site::new(
+        "[flags]\nnew_window = \"1h\"\n\
+         gateways = [{ ip = \"198.18.0.1\", mac = \"00:00:5e:00:01:01\" }]\n",
+    )
 }
 
 impl Site {
-    fn new() -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = TestPki::create(&dir.path().join("pki")).unwrap();
-        let collector = Collector::configure(
-            &dir.path().join("collector"),
-            &pki.paths,
-            free_port().unwrap(),
-            "[flags]\nnew_window = \"1h\"\n\
-             gateways = [{ ip = \"198.18.0.1\", mac = \"00:00:5e:00:01:01\" }]\n",
-        )
-        .unwrap();
-        Site {
-            dir,
-            pki,
-            collector,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
     /// Runs `hygie-collector ARGS` against this site's configuration.
     fn cli(&self, args: &[&str]) -> Output {
         self.collector
@@ -131,12 +110,7 @@ fn facility_observations(now: Timestamp) -> Vec<Observation> {
 fn start_agent(site: &Site, observations: &[Observation]) -> Agent {
     let file = site.path("observations.jsonl");
     append_jsonl(&file, observations).unwrap();
-    let certs = site.pki.agent("ward-3", "chu-test").unwrap();
-    Agent::start(
-        &site.path("agent"),
-        &AgentSpec::new(certs, site.collector.port, vec![(file, false)]),
-    )
-    .unwrap()
+    site.agent("ward-3", vec![(file, false)])
 }
 
 fn registry_file(site: &Site, name: &str, text: &str) -> PathBuf {
@@ -154,7 +128,7 @@ fn assert_terminal_safe(text: &str, what: &str) {
 
 #[test]
 fn registry_import_reports_every_bad_line_and_imports_nothing_unless_asked() {
-    let site = Site::new();
+    let site = audit_site();
     let csv = registry_file(
         &site,
         "registry.csv",
@@ -240,7 +214,7 @@ fn registry_import_reports_every_bad_line_and_imports_nothing_unless_asked() {
 
 #[test]
 fn flags_events_explanations_and_signed_exports_on_a_live_inventory() {
-    let mut site = Site::new();
+    let mut site = audit_site();
     site.collector.start().unwrap();
     let registry = registry_file(
         &site,

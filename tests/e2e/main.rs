@@ -4,4 +4,5 @@
 mod audit;
 mod facility;
 mod netns;
+mod site;
 mod spine;

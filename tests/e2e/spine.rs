@@ -1,7 +1,7 @@
 //! The spine: agent → collector → SQLite, crash safety, outages and refusals.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use hygie_collector::ca::Validity;
@@ -9,64 +9,13 @@ use hygie_proto::{MacAddr, Observation, OutboxId, pb};
 use hygie_tests::observations::{append_jsonl, devices};
 use hygie_tests::pki::{AgentCerts, TestPki};
 use hygie_tests::process::{Agent, AgentSpec, Collector};
-use hygie_tests::{free_port, wait_until};
+use hygie_tests::wait_until;
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};
-use tempfile::TempDir;
 use tokio_stream::wrappers::ReceiverStream;
+
+use crate::site::Site;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
-
-struct Facility {
-    dir: TempDir,
-    pki: TestPki,
-    collector: Collector,
-}
-
-impl Facility {
-    fn new(extra_collector_toml: &str) -> Facility {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = TestPki::create(&dir.path().join("pki")).unwrap();
-        let collector = Collector::configure(
-            &dir.path().join("collector"),
-            &pki.paths,
-            free_port().unwrap(),
-            extra_collector_toml,
-        )
-        .unwrap();
-        Facility {
-            dir,
-            pki,
-            collector,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn agent(&self, name: &str, files: Vec<(PathBuf, bool)>) -> Agent {
-        let certs = self.pki.agent(name, "chu-test").unwrap();
-        Agent::start(
-            &self.path(name),
-            &AgentSpec::new(certs, self.collector.port, files),
-        )
-        .unwrap()
-    }
-
-    /// Waits until the history holds `count` observations; on timeout, shows the logs.
-    fn wait_for_history(&self, count: u64, timeout: Duration, agent: &Agent) {
-        let reached = wait_until(timeout, Duration::from_millis(100), || {
-            self.collector.history_len() >= count
-        });
-        assert!(
-            reached,
-            "history has {} of {count} observations\n--- collector log ---\n{}\n--- agent log ---\n{}",
-            self.collector.history_len(),
-            self.collector.log(),
-            agent.log()
-        );
-    }
-}
 
 fn start() -> Timestamp {
     "2026-11-25T08:00:00Z".parse().unwrap()
@@ -123,7 +72,7 @@ fn assert_inventory_matches(collector: &Collector, expected: &[Observation], age
 
 #[test]
 fn observations_travel_from_agent_to_sqlite_exactly() {
-    let mut facility = Facility::new("");
+    let mut facility = Site::new("");
     facility.collector.start().unwrap();
     let expected = devices(0, 300, start());
     let file = facility.path("observations.jsonl");
@@ -155,7 +104,7 @@ fn sigkilled_collector_loses_and_duplicates_nothing() {
     const CHUNKS: u32 = 16;
     const PER_CHUNK: u32 = 250;
     const KILLS: usize = 12;
-    let mut facility = Facility::new("");
+    let mut facility = Site::new("");
     facility.collector.start().unwrap();
     let file = facility.path("observations.jsonl");
     std::fs::write(&file, "").unwrap();
@@ -198,7 +147,7 @@ fn sigkilled_collector_loses_and_duplicates_nothing() {
 
 #[test]
 fn outbox_holds_everything_through_an_outage_and_an_agent_crash() {
-    let mut facility = Facility::new("");
+    let mut facility = Site::new("");
     let file = facility.path("observations.jsonl");
     std::fs::write(&file, "").unwrap();
     // The collector is down from the start.
@@ -318,7 +267,7 @@ async fn try_hello(port: u16, ca: &Path, identity: Option<&AgentCerts>) -> Resul
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_certificates_do_not_stop_the_collector() {
-    let mut facility = Facility::new("");
+    let mut facility = Site::new("");
     facility.collector.start().unwrap();
     let port = facility.collector.port;
     let ca = facility.pki.paths.ca_cert.clone();
@@ -400,7 +349,7 @@ async fn refused_certificates_do_not_stop_the_collector() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_messages_are_refused_with_the_reason() {
-    let mut facility = Facility::new("");
+    let mut facility = Site::new("");
     facility.collector.start().unwrap();
     let port = facility.collector.port;
     let ca = facility.pki.paths.ca_cert.clone();
@@ -472,7 +421,7 @@ async fn invalid_messages_are_refused_with_the_reason() {
 
 #[test]
 fn a_restored_outbox_takes_a_new_id_instead_of_losing_batches() {
-    let mut facility = Facility::new("");
+    let mut facility = Site::new("");
     facility.collector.start().unwrap();
     let certs = facility.pki.agent("ward-3", "chu-test").unwrap();
     let agent_dir = facility.path("ward-3");
@@ -509,7 +458,7 @@ fn a_restored_outbox_takes_a_new_id_instead_of_losing_batches() {
 
 #[test]
 fn the_collector_stops_promptly_with_agents_connected() {
-    let mut facility = Facility::new("");
+    let mut facility = Site::new("");
     facility.collector.start().unwrap();
     let file = facility.path("observations.jsonl");
     append_jsonl(&file, &devices(0, 10, start())).unwrap();
