@@ -4,7 +4,8 @@
 //! announcement). The [`Shaper`] lets an observation through when:
 //! - the device is seen for the first time;
 //! - it brings something new: an address, a host name, a service, or a service whose port or
-//!   TXT changed;
+//!   TXT changed, or a protocol detail (a DHCP fingerprint, SSDP headers, LLDP fields...) that
+//!   differs from the last one sent under the same key;
 //! - it goes back to an address or name it had before (A → B → A), so the collector's view
 //!   of where the device is now stays right; such returns go up at most once a minute per
 //!   device, so a host flapping between two addresses cannot flood the uplink;
@@ -21,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use hygie_proto::{MacAddr, MdnsService, Observation, limits};
+use hygie_proto::{Detail, DetailKey, MacAddr, MdnsService, Observation, limits};
 use jiff::{SignedDuration, Timestamp};
 
 /// Devices tracked before the shaper starts forgetting quiet ones.
@@ -45,6 +46,8 @@ struct Known {
     current_hostname: Option<String>,
     /// (service type, instance) → (port, TXT) as last sent.
     services: BTreeMap<(String, String), MdnsService>,
+    /// The protocol details last sent, by key.
+    details: BTreeMap<DetailKey, Detail>,
     last_sent: Option<Timestamp>,
     last_heard: Option<Timestamp>,
 }
@@ -60,6 +63,9 @@ impl Known {
         }
         if self.services.len() > MAX_REMEMBERED {
             self.services.clear();
+        }
+        if self.details.len() > MAX_REMEMBERED {
+            self.details.clear();
         }
     }
 }
@@ -150,7 +156,11 @@ impl Shaper {
                 .get(&(service.service_type.clone(), service.instance.clone()))
                 != Some(service)
         });
-        if new_ip || new_hostname || changed_service {
+        let changed_detail = observation
+            .detail
+            .as_ref()
+            .is_some_and(|detail| known.details.get(&detail.key()) != Some(detail));
+        if new_ip || new_hostname || changed_service || changed_detail {
             return Some(Reason::Changed);
         }
         let since_sent = observation.seen_at.duration_since(last_sent);
@@ -185,6 +195,9 @@ impl Shaper {
                 (service.service_type.clone(), service.instance.clone()),
                 service.clone(),
             );
+        }
+        if let Some(detail) = &observation.detail {
+            known.details.insert(detail.key(), detail.clone());
         }
         known.last_sent = known.last_sent.max(Some(observation.seen_at));
     }
@@ -279,14 +292,14 @@ mod tests {
         let service = MdnsService {
             instance: "MON-ICU-01._http._tcp.local".into(),
             service_type: "_http._tcp.local".into(),
-            port: 80,
+            port: Some(80),
             txt: Default::default(),
         };
         let mut with_service = arp("198.18.0.11", 3);
         with_service.services = vec![service.clone()];
         let mut moved_port = with_service.clone();
         moved_port.seen_at = at(4);
-        moved_port.services[0].port = 8080;
+        moved_port.services[0].port = Some(8080);
         assert_eq!(
             reasons(
                 &mut shaper,

@@ -15,6 +15,7 @@ use hygie_agent::outbox::{Outbox, SharedOutbox};
 use hygie_agent::replay::Shaping;
 use hygie_agent::report::DeviceTable;
 use hygie_agent::uplink::Uplink;
+use hygie_classify::Rules;
 use hygie_proto::{MacAddr, Observation};
 use ipnet::IpNet;
 use jiff::SignedDuration;
@@ -31,8 +32,12 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
+    /// One line per device with its verdict.
     Table,
+    /// The devices as JSON: everything heard, the verdict and its evidence.
     Json,
+    /// One JSON observation per line: the format file sources read (replay only).
+    Jsonl,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,13 +98,16 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Site classification rules layered over the defaults (the collector's format).
+        #[arg(long, value_name = "FILE")]
+        rules: Option<PathBuf>,
     },
     /// Decode a pcap/pcapng capture with the agent's passive decoders.
     Replay {
         /// The capture file.
         file: PathBuf,
-        /// Output format: a device table, or one JSON observation per line (the format file
-        /// sources read).
+        /// Output format: a device table, the devices as JSON (verdicts and evidence), or one
+        /// JSON observation per line (`jsonl`: the format file sources read).
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         /// Send the observations to the collector of this agent configuration instead of
@@ -110,6 +118,9 @@ enum Command {
         /// not resend within its 30-minute refresh.
         #[arg(long)]
         all: bool,
+        /// Site classification rules layered over the defaults (the collector's format).
+        #[arg(long, value_name = "FILE")]
+        rules: Option<PathBuf>,
     },
 }
 
@@ -184,7 +195,9 @@ fn run(cli: Cli) -> Result<()> {
             exclude_macs,
             duration,
             format,
+            rules,
         } => {
+            let rules = Rules::load(rules.as_deref())?;
             let mut settings = DiscoverySettings::for_interfaces(vec![interface]);
             settings.passive_only = passive_only;
             settings.arp.cidrs = settings::ipv4_only("--cidr", cidrs)?;
@@ -198,20 +211,22 @@ fn run(cli: Cli) -> Result<()> {
             settings.mdns.round = Duration::from_secs(5);
             settings.validate()?;
             let table = runtime()?.block_on(scan(settings, duration.map(Duration::from_secs)))?;
-            print_devices(&table, format)
+            print_devices(&table, format, &rules)
         }
         Command::Replay {
             file,
             format,
             send,
             all,
+            rules,
         } => {
+            let rules = Rules::load(rules.as_deref())?;
             let shaping = if all {
                 Shaping::Off
             } else {
                 Shaping::Refresh(SignedDuration::from_mins(30))
             };
-            replay(&file, format, send, shaping)
+            replay(&file, format, send, shaping, &rules)
         }
     }
 }
@@ -303,13 +318,10 @@ async fn scan(settings: DiscoverySettings, duration: Option<Duration>) -> Result
     Ok(table)
 }
 
-fn print_devices(table: &DeviceTable, format: Format) -> Result<()> {
+fn print_devices(table: &DeviceTable, format: Format, rules: &Rules) -> Result<()> {
     let text = match format {
-        Format::Table => table.to_table(),
-        Format::Json => {
-            let devices: Vec<_> = table.devices().collect();
-            serde_json::to_string_pretty(&devices)? + "\n"
-        }
+        Format::Table => table.to_table(rules),
+        Format::Json | Format::Jsonl => serde_json::to_string_pretty(&table.devices(rules))? + "\n",
     };
     write_stdout(text.as_bytes())
 }
@@ -326,6 +338,7 @@ fn replay(
     format: Format,
     send: Option<PathBuf>,
     shaping: Shaping,
+    rules: &Rules,
 ) -> Result<()> {
     let mut observations: Vec<Observation> = Vec::new();
     let mut table = DeviceTable::new();
@@ -334,7 +347,7 @@ fn replay(
     let report = hygie_agent::replay::replay(file, shaping, |observation| {
         if send.is_some() {
             observations.push(observation);
-        } else if matches!(format, Format::Json) {
+        } else if matches!(format, Format::Jsonl) {
             let line = serde_json::to_string(&observation).unwrap_or_default();
             if let Err(error) = writeln!(stdout, "{line}") {
                 write_error.get_or_insert(error);
@@ -348,12 +361,20 @@ fn replay(
         Some(error) if error.kind() != std::io::ErrorKind::BrokenPipe => return Err(error.into()),
         _ => {}
     }
+    let decoded: Vec<String> = report
+        .decoded
+        .iter()
+        .map(|(protocol, count)| format!("{count} {protocol}"))
+        .collect();
     eprintln!(
-        "{}: {} frames, {} ARP, {} mDNS, {} other, {} on unsupported links, {} malformed{}; {} observations",
+        "{}: {} frames, decoded: {}; {} other, {} on unsupported links, {} malformed{}; {} observations",
         file.display(),
         report.frames,
-        report.arp,
-        report.mdns,
+        if decoded.is_empty() {
+            "none".to_owned()
+        } else {
+            decoded.join(", ")
+        },
         report.other,
         report.unsupported_link,
         report.malformed.values().sum::<u64>(),
@@ -369,8 +390,8 @@ fn replay(
     }
     match send {
         Some(config) => send_to_collector(&AgentConfig::load(&config)?, observations),
-        None if matches!(format, Format::Table) => write_stdout(table.to_table().as_bytes()),
-        None => Ok(()),
+        None if matches!(format, Format::Jsonl) => Ok(()),
+        None => print_devices(&table, format, rules),
     }
 }
 

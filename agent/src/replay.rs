@@ -14,17 +14,18 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hygie_proto::{Observation, Source};
+use hygie_proto::Observation;
 use jiff::{SignedDuration, Timestamp};
+use pcap_file::TsResolution;
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
 use pcap_file::pcapng::{Block, PcapNgReader};
 
+use hygie_decode::{Hearing, LinkType, decode};
+
 use crate::aggregate::Shaper;
-use crate::discovery::decode::{Heard, decode};
-use crate::discovery::frame::LinkType;
 
 /// Interface name given to observations from a capture file.
 pub const CAPTURE_INTERFACE: &str = "capture";
@@ -47,11 +48,9 @@ pub enum ReplayError {
 pub struct ReplayReport {
     /// Frames read.
     pub frames: u64,
-    /// ARP packets decoded.
-    pub arp: u64,
-    /// mDNS messages decoded.
-    pub mdns: u64,
-    /// Frames that are neither ARP nor mDNS.
+    /// Messages decoded, by protocol (`arp`, `mdns`, `dhcp`, `ssdp`, `lldp`, ...).
+    pub decoded: BTreeMap<String, u64>,
+    /// Frames of no protocol the decoders handle.
     pub other: u64,
     /// Frames on a link type the decoders do not handle.
     pub unsupported_link: u64,
@@ -138,6 +137,17 @@ impl TimeBase {
     }
 }
 
+/// The time of a pcap record: seconds, then micro- or nanoseconds (saturating on a fraction
+/// out of range, as a fuzzed file may hold).
+fn record_time(seconds: u32, fraction: u32, nanosecond: bool) -> Duration {
+    let nanos = if nanosecond {
+        u64::from(fraction)
+    } else {
+        u64::from(fraction).saturating_mul(1000)
+    };
+    Duration::from_secs(u64::from(seconds)).saturating_add(Duration::from_nanos(nanos))
+}
+
 /// Replays `path`, handing every observation to `sink`.
 pub fn replay(
     path: &Path,
@@ -181,16 +191,15 @@ pub fn replay(
                 return;
             }
         };
-        match heard {
-            Heard::Arp { .. } => report.arp += 1,
-            Heard::Mdns { .. } => report.mdns += 1,
-        }
+        *report
+            .decoded
+            .entry(heard.message.protocol().to_owned())
+            .or_default() += 1;
         let at = i64::try_from(frame.at.as_nanos())
             .ok()
             .and_then(|nanos| Timestamp::from_nanosecond(i128::from(nanos)).ok())
             .unwrap_or(Timestamp::UNIX_EPOCH);
-        let Some(observation) = heard.observation(at, CAPTURE_INTERFACE, Source::CaptureFile, &[])
-        else {
+        let Some(observation) = heard.observation(at, CAPTURE_INTERFACE, Hearing::Capture) else {
             return;
         };
         let observation = match &mut shaper {
@@ -264,13 +273,17 @@ pub fn replay(
         }
     } else {
         let mut reader = PcapReader::new(file).map_err(|error| format_error(error.to_string()))?;
-        let link = LinkType::from_pcap(u32::from(reader.header().datalink));
-        while let Some(packet) = reader.next_packet() {
+        // The upper bits of a pcap link-type field carry the FCS length (pcap format §8.1).
+        let link = LinkType::from_pcap(u32::from(reader.header().datalink) & 0xffff);
+        let nanosecond = reader.header().ts_resolution == TsResolution::NanoSecond;
+        // Raw records: the validated reader refuses a frame longer on the wire than the
+        // capture's snap length, which is every frame of a capture cut with `tcpdump -s`.
+        while let Some(packet) = reader.next_raw_packet() {
             match packet {
                 Ok(packet) => handle(
                     Captured {
                         link,
-                        at: packet.timestamp,
+                        at: record_time(packet.ts_sec, packet.ts_frac, nanosecond),
                         data: &packet.data,
                     },
                     &mut report,

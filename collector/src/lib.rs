@@ -8,8 +8,9 @@
 //! [`export`] writes signed snapshots.
 
 pub mod audit;
+/// The classifier (`hygie-classify`), shared with the agent's offline scans.
+pub use hygie_classify as classify;
 pub mod ca;
-pub mod classify;
 pub mod config;
 pub mod export;
 pub mod grpc;

@@ -206,15 +206,8 @@ impl<R: InventoryReader> Query<R> {
             .and_then(|entry| entry.fields.category);
         let inventory = self.store.inventory()?;
         let classification = match inventory.get(&mac) {
-            Some(asset) => classify::classify_asset(asset, &self.rules),
-            None => classify::classify(
-                classify::Facts {
-                    mac,
-                    hostnames: &[],
-                    services: &[],
-                },
-                &self.rules,
-            ),
+            Some(asset) => classify::classify(&asset.facts(), &self.rules),
+            None => classify::classify(&classify::Facts::mac_only(mac), &self.rules),
         };
         Ok(classification.with_declared(declared))
     }

@@ -15,44 +15,9 @@ use crate::safe;
 use crate::store::AgentRecord;
 use crate::views::AssetView;
 
-/// A compact UTC time for tables.
-pub fn short_time(timestamp: Timestamp) -> String {
-    timestamp.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
-}
+pub use hygie_proto::text::{render_table, short_time};
 
-/// Renders rows as an aligned text table.
-pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut text = String::new();
-        for (index, cell) in cells.enumerate() {
-            let pad = widths[index].saturating_sub(cell.chars().count());
-            let _ = write!(text, "{cell}{}  ", " ".repeat(pad));
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(&mut headers.iter().copied());
-    for row in rows {
-        line(&mut row.iter().map(String::as_str));
-    }
-    out
-}
-
-/// Joins items into one terminal-safe cell of at most `max` characters.
-fn cell(items: impl IntoIterator<Item = impl AsRef<str>>, max: usize) -> String {
-    let joined: Vec<String> = items
-        .into_iter()
-        .map(|item| item.as_ref().to_owned())
-        .collect();
-    terminal_safe(&joined.join(", "), max)
-}
+use hygie_proto::text::joined_cell as cell;
 
 /// Multi-line text made terminal-safe line by line (the line breaks are ours, the rest is not).
 pub fn safe_lines(text: &str) -> String {
@@ -147,6 +112,21 @@ pub fn asset_page(page: &AssetPage) -> String {
         terminal_safe(&view.kind, 40),
         view.confidence
     );
+    for (label, value) in [
+        ("manufacturer", &view.identity.manufacturer),
+        ("model", &view.identity.model),
+        ("firmware", &view.identity.firmware),
+        ("serial", &view.identity.serial),
+    ] {
+        if let Some(value) = value {
+            let _ = writeln!(
+                out,
+                "  {:<12} {}",
+                format!("{label}:"),
+                terminal_safe(value, 120)
+            );
+        }
+    }
     let flags: Vec<&str> = view.flags.iter().map(|flag| flag.as_str()).collect();
     let _ = writeln!(
         out,
@@ -209,10 +189,15 @@ pub fn asset_page(page: &AssetPage) -> String {
         let _ = writeln!(out, "  none: nothing identifies this device yet");
     }
     for item in &view.evidence {
+        let role = match item.role {
+            crate::classify::Role::Counted => "",
+            crate::classify::Role::Overruled => " (overruled)",
+            crate::classify::Role::Deferred => " (deferred: vendor of many products)",
+        };
         let _ = writeln!(
             out,
-            "  - {:<9} {} → {}/{} ({:.2}) [rule {}]",
-            format!("{:?}", item.signal).to_lowercase(),
+            "  - {:<17} {} → {}/{} ({:.2}) [rule {}]{role}",
+            item.signal.as_str(),
             terminal_safe(&item.matched, 100),
             item.category,
             terminal_safe(item.kind.as_deref().unwrap_or("-"), 40),
@@ -246,20 +231,34 @@ pub fn asset_page(page: &AssetPage) -> String {
     if !view.services.is_empty() {
         let _ = writeln!(out, "\nServices:");
         for service in &view.services {
+            let port = service
+                .port
+                .map_or_else(|| "(TXT only)".to_owned(), |port| format!("port {port}"));
             let _ = writeln!(
                 out,
-                "  {} port {}  {}",
+                "  {} {port}  {}",
                 terminal_safe(&service.service_type, 60),
-                service.port,
                 terminal_safe(&service.instance, 80)
             );
             for (key, value) in &service.txt {
-                let _ = writeln!(
-                    out,
-                    "      {}={}",
-                    terminal_safe(key, 40),
-                    terminal_safe(value, 120)
-                );
+                let _ = match value {
+                    Some(value) => writeln!(
+                        out,
+                        "      {}={}",
+                        terminal_safe(key, 40),
+                        terminal_safe(value, 120)
+                    ),
+                    None => writeln!(out, "      {} (flag)", terminal_safe(key, 120)),
+                };
+            }
+        }
+    }
+    if !view.details.is_empty() {
+        let _ = writeln!(out, "\nProtocol details:");
+        for detail in &view.details {
+            let _ = writeln!(out, "  {}", terminal_safe(&detail.title(), 120));
+            for (label, value) in detail.fields() {
+                let _ = writeln!(out, "      {label}: {}", terminal_safe(&value, 160));
             }
         }
     }

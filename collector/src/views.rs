@@ -8,29 +8,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use hygie_proto::MacAddr;
+use hygie_proto::{Detail, MacAddr, MdnsService};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::classify::{self, Category, Evidence, Rules};
+use crate::classify::{self, Category, Evidence, Facts, Identity, Rules};
 use crate::inventory::flags::{Flag, FlagRules, FlagSet, asset_flags, unseen_flags};
 use crate::inventory::{AgentId, Asset, Inventory};
 use crate::registry::{RegistryEntry, RegistryFields};
 use crate::store::AgentRecord;
-
-/// A service as shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ServiceView {
-    /// Service type, e.g. `_ipp._tcp.local`.
-    pub service_type: String,
-    /// Instance name.
-    pub instance: String,
-    /// Port.
-    pub port: u16,
-    /// TXT entries.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub txt: BTreeMap<String, String>,
-}
 
 /// Everything known about one asset.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,6 +38,9 @@ pub struct AssetView {
     pub kind: String,
     /// Confidence of the classification.
     pub confidence: f64,
+    /// Manufacturer, model, firmware and serial number, as the device told them.
+    #[serde(flatten)]
+    pub identity: Identity,
     /// In the registry.
     pub managed: bool,
     /// The registry's entry.
@@ -68,7 +57,10 @@ pub struct AssetView {
     /// Agents that saw it (`site/name`).
     pub seen_by: Vec<String>,
     /// DNS-SD services.
-    pub services: Vec<ServiceView>,
+    pub services: Vec<MdnsService>,
+    /// Protocol details: DHCP fingerprint, SSDP headers, LLDP, CDP, NetBIOS names, IPv6 ND.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<Detail>,
     /// Why it got its category.
     pub evidence: Vec<Evidence>,
 }
@@ -168,7 +160,7 @@ fn seen_view(
     names: &HashMap<AgentId, String>,
     context: &ViewContext<'_>,
 ) -> AssetView {
-    let classification = classify::classify_asset(asset, context.rules)
+    let classification = classify::classify(&asset.facts(), context.rules)
         .with_declared(entry.and_then(|entry| entry.fields.category));
     let mut ips: Vec<_> = asset.addresses.iter().collect();
     ips.sort_by(|a, b| b.1.last.cmp(&a.1.last).then(a.0.cmp(b.0)));
@@ -186,6 +178,7 @@ fn seen_view(
         category: classification.category,
         kind: classification.kind,
         confidence: classification.confidence,
+        identity: classification.identity,
         managed: entry.is_some(),
         registry: entry.map(|entry| entry.fields.clone()),
         flags: asset_flags(
@@ -212,27 +205,20 @@ fn seen_view(
         services: asset
             .services
             .values()
-            .map(|record| ServiceView {
-                service_type: record.latest.service_type.clone(),
-                instance: record.latest.instance.clone(),
-                port: record.latest.port,
-                txt: record.latest.txt.clone(),
-            })
+            .map(|record| record.latest.clone())
+            .collect(),
+        details: asset
+            .details
+            .values()
+            .map(|record| record.latest.clone())
             .collect(),
         evidence: classification.evidence,
     }
 }
 
 fn unseen_view(entry: &RegistryEntry, context: &ViewContext<'_>) -> AssetView {
-    let classification = classify::classify(
-        classify::Facts {
-            mac: entry.mac,
-            hostnames: &[],
-            services: &[],
-        },
-        context.rules,
-    )
-    .with_declared(entry.fields.category);
+    let classification = classify::classify(&Facts::mac_only(entry.mac), context.rules)
+        .with_declared(entry.fields.category);
     let flags = unseen_flags(
         entry.mac,
         entry.registered_at,
@@ -248,6 +234,7 @@ fn unseen_view(entry: &RegistryEntry, context: &ViewContext<'_>) -> AssetView {
         category: classification.category,
         kind: classification.kind,
         confidence: classification.confidence,
+        identity: classification.identity,
         managed: true,
         registry: Some(entry.fields.clone()),
         flags,
@@ -255,6 +242,7 @@ fn unseen_view(entry: &RegistryEntry, context: &ViewContext<'_>) -> AssetView {
         last_seen: None,
         seen_by: Vec::new(),
         services: Vec::new(),
+        details: Vec::new(),
         evidence: classification.evidence,
     }
 }

@@ -1,20 +1,12 @@
-//! The `hygie.v1` contract between Hygie agents and the collector, and the domain types both
-//! sides share.
+//! The `hygie.v1` contract between Hygie agents and the collector.
 //!
 //! - [`pb`]: the generated protobuf messages and gRPC client/server stubs.
-//! - [`MacAddr`], [`Observation`], [`AgentHello`], [`ObservationBatch`]: the domain types.
-//!   Converting a wire message with `TryFrom` either yields a checked, normalised domain value or
-//!   an [`InvalidMessage`] that names the offending field.
-//! - [`limits`]: the bounds both sides enforce.
+//! - The domain types both sides share come from `hygie-domain` and are re-exported here, so a
+//!   crate speaking the contract needs one import. Converting a wire message with `TryFrom`
+//!   either yields a checked, normalised domain value or an [`InvalidMessage`] that names the
+//!   offending field.
 
 mod convert;
-mod errors;
-mod invalid;
-pub mod limits;
-mod mac;
-mod observation;
-mod session;
-mod text;
 
 #[cfg(test)]
 mod tests;
@@ -32,12 +24,7 @@ pub mod pb {
 }
 
 pub use convert::{timestamp_from_wire, timestamp_to_wire};
-pub use errors::error_chain;
-pub use invalid::{Invalid, InvalidMessage};
-pub use mac::{MacAddr, MacParseError};
-pub use observation::{MdnsService, Observation, Source, UnknownSource, is_device_ip};
-pub use session::{AgentHello, AgentInterface, ObservationBatch, OutboxId};
-pub use text::{is_unsafe_char, terminal_safe};
+pub use hygie_domain::*;
 
 /// The contract's package version, reported in logs and the collector's Welcome.
 pub const CONTRACT: &str = "hygie.v1";

@@ -25,13 +25,21 @@ fn wire_observation() -> pb::Observation {
                 pb::TxtEntry {
                     key: "md".into(),
                     value: "MX450".into(),
+                    flag: false,
                 },
                 pb::TxtEntry {
                     key: "md".into(),
                     value: "ignored duplicate".into(),
+                    flag: false,
+                },
+                pb::TxtEntry {
+                    key: "hidden".into(),
+                    value: String::new(),
+                    flag: true,
                 },
             ],
         }],
+        detail: None,
     }
 }
 
@@ -63,8 +71,11 @@ fn observation_converts_and_normalises() {
     assert_eq!(observation.seen_at.subsec_nanosecond(), 5);
     assert_eq!(
         observation.services[0].txt,
-        BTreeMap::from([("md".to_string(), "MX450".to_string())]),
-        "a repeated TXT key keeps its first value"
+        BTreeMap::from([
+            ("hidden".to_string(), None),
+            ("md".to_string(), Some("MX450".to_string()))
+        ]),
+        "a repeated TXT key keeps its first value; a flag has no value"
     );
 }
 
@@ -140,7 +151,6 @@ fn every_observation_refusal_names_its_field() {
             |o| o.source = pb::Source::Unspecified.into(),
             "source: source is unspecified",
         ),
-        (|o| o.source = 99, "source: unknown value 99"),
         (
             |o| o.interface = "x".repeat(65),
             "interface: 65 bytes exceed the limit of 64",
@@ -171,6 +181,7 @@ fn every_observation_refusal_names_its_field() {
                     .map(|i| pb::TxtEntry {
                         key: format!("k{i}"),
                         value: String::new(),
+                        flag: false,
                     })
                     .collect()
             },
@@ -293,4 +304,255 @@ fn every_hello_refusal_names_its_field() {
         mutate(&mut wire);
         assert_eq!(refusal(AgentHello::try_from(wire)), *expected);
     }
+}
+
+/// The `Observation` message as agents before protocol details encoded it (hygie.v1 with
+/// fields 1-8, TXT entries without the flag), written out by hand so the test keeps meaning
+/// what it says whatever the current schema becomes.
+mod old_schema {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct TxtEntry {
+        #[prost(string, tag = "1")]
+        pub(super) key: String,
+        #[prost(string, tag = "2")]
+        pub(super) value: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct MdnsService {
+        #[prost(string, tag = "1")]
+        pub(super) instance: String,
+        #[prost(string, tag = "2")]
+        pub(super) service_type: String,
+        #[prost(uint32, tag = "3")]
+        pub(super) port: u32,
+        #[prost(message, repeated, tag = "4")]
+        pub(super) txt: Vec<TxtEntry>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Observation {
+        #[prost(bytes = "vec", tag = "1")]
+        pub(super) mac: Vec<u8>,
+        #[prost(bytes = "vec", repeated, tag = "2")]
+        pub(super) ipv4: Vec<Vec<u8>>,
+        #[prost(bytes = "vec", repeated, tag = "3")]
+        pub(super) ipv6: Vec<Vec<u8>>,
+        #[prost(message, optional, tag = "4")]
+        pub(super) seen_at: Option<prost_types::Timestamp>,
+        #[prost(int32, tag = "5")]
+        pub(super) source: i32,
+        #[prost(string, tag = "6")]
+        pub(super) interface: String,
+        #[prost(string, tag = "7")]
+        pub(super) hostname: String,
+        #[prost(message, repeated, tag = "8")]
+        pub(super) services: Vec<MdnsService>,
+    }
+}
+
+fn old_agent_observation(source: i32) -> Vec<u8> {
+    use prost::Message as _;
+    old_schema::Observation {
+        mac: vec![0x00, 0x21, 0xb7, 0x11, 0x22, 0x12],
+        ipv4: vec![vec![198, 18, 0, 51]],
+        ipv6: Vec::new(),
+        seen_at: Some(prost_types::Timestamp {
+            seconds: 1_795_000_000,
+            nanos: 0,
+        }),
+        source,
+        interface: "eth0".into(),
+        hostname: "lexmark-ward3.local".into(),
+        services: vec![old_schema::MdnsService {
+            instance: "Lexmark._ipp._tcp.local".into(),
+            service_type: "_ipp._tcp.local".into(),
+            port: 631,
+            txt: vec![old_schema::TxtEntry {
+                key: "ty".into(),
+                value: "Lexmark MX622ade".into(),
+            }],
+        }],
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn an_agent_built_before_protocol_details_still_talks_to_this_collector() {
+    use prost::Message as _;
+    let bytes = old_agent_observation(pb::Source::Mdns.into());
+    let wire = pb::Observation::decode(bytes.as_slice()).unwrap();
+    let observation = Observation::try_from(wire).unwrap();
+    assert_eq!(observation.source, Source::Mdns);
+    assert_eq!(observation.detail, None);
+    let service = &observation.services[0];
+    assert_eq!(service.port, Some(631));
+    assert_eq!(service.txt["ty"].as_deref(), Some("Lexmark MX622ade"));
+}
+
+#[test]
+fn an_unknown_source_from_a_newer_agent_is_kept_as_other() {
+    use prost::Message as _;
+    let bytes = old_agent_observation(99);
+    let observation =
+        Observation::try_from(pb::Observation::decode(bytes.as_slice()).unwrap()).unwrap();
+    assert_eq!(observation.source, Source::Other);
+}
+
+fn details() -> Vec<Detail> {
+    vec![
+        Detail::Dhcp(DhcpDetails {
+            version: DhcpVersion::V4,
+            message_type: 1,
+            parameter_request_list: vec![1, 3, 6, 12, 15, 28, 42],
+            vendor_class: Some("udhcp 1.22.1".into()),
+            vendor_enterprise: None,
+            client_id: Some("01b0c554255b0e".into()),
+            fqdn: None,
+            user_class: vec!["ward-3".into()],
+            requested_address: Some("198.18.0.41".parse().unwrap()),
+        }),
+        Detail::Dhcp(DhcpDetails {
+            version: DhcpVersion::V6,
+            message_type: 1,
+            parameter_request_list: vec![23, 24, 39],
+            vendor_class: Some("MSFT 5.0".into()),
+            vendor_enterprise: Some(311),
+            client_id: Some("000100012a".into()),
+            fqdn: Some("ws-pharmacy.chu.local".into()),
+            user_class: Vec::new(),
+            requested_address: None,
+        }),
+        Detail::Ssdp(SsdpDetails {
+            message: SsdpMessage::Notify,
+            notification_subtype: Some("ssdp:alive".into()),
+            server: Some("Linux/3.14.0 UPnP/1.0 IpBridge/1.9.0".into()),
+            user_agent: None,
+            notification_type: Some("upnp:rootdevice".into()),
+            usn: Some("uuid:2f402f80-da50-11e1-9b23-001788247 6ff::upnp:rootdevice".into()),
+            location: Some("http://198.18.0.70:80/description.xml".into()),
+        }),
+        Detail::Lldp(LldpDetails {
+            chassis_id: "00:09:5c:11:22:01".into(),
+            port_id: "eth0".into(),
+            port_description: Some("LAN".into()),
+            system_name: Some("mon-icu-01".into()),
+            system_description: Some("IntelliVue MX450".into()),
+            capabilities: vec!["station".into()],
+            management_addresses: vec!["198.18.0.11".parse().unwrap()],
+            med: Some(LldpMed {
+                device_class: Some(1),
+                hardware_revision: Some("A".into()),
+                firmware_revision: Some("M.00.03".into()),
+                software_revision: Some("N.01".into()),
+                serial_number: Some("DE12345678".into()),
+                manufacturer: Some("Philips Medical Systems".into()),
+                model: Some("IntelliVue MX450".into()),
+                asset_id: Some("BIO-00412".into()),
+            }),
+        }),
+        Detail::Cdp(CdpDetails {
+            device_id: Some("SEP805EC0112217".into()),
+            platform: Some("Cisco IP Phone 8845".into()),
+            software_version: Some("sip88xx.12-8-1".into()),
+            port_id: Some("Port 1".into()),
+            capabilities: vec!["host".into(), "phone".into()],
+            addresses: vec!["198.18.0.63".parse().unwrap()],
+            native_vlan: Some(20),
+        }),
+        Detail::Netbios(NetbiosDetails {
+            names: vec![NetbiosName {
+                name: "WS-PHARMACY".into(),
+                suffix: 0x20,
+                group: false,
+            }],
+            workgroup: Some("CHU".into()),
+        }),
+        Detail::Nd(NdDetails { router: true }),
+    ]
+}
+
+#[test]
+fn every_detail_round_trips_through_the_wire() {
+    for detail in details() {
+        let mut wire = wire_observation();
+        let mut domain = Observation::try_from(wire.clone()).unwrap();
+        domain.detail = Some(detail.clone());
+        wire = pb::Observation::from(&domain);
+        let again = Observation::try_from(wire).unwrap();
+        assert_eq!(again.detail, Some(detail));
+    }
+}
+
+#[test]
+fn detail_refusals_name_their_field() {
+    use pb::observation::Detail as Wire;
+    type Mutation = fn(&mut Wire);
+    let lldp = pb::Observation::from(&{
+        let mut observation = Observation::try_from(wire_observation()).unwrap();
+        observation.detail = details().into_iter().nth(3);
+        observation
+    })
+    .detail
+    .unwrap();
+    let cases: &[(Mutation, &str)] = &[
+        (
+            |d| {
+                if let Wire::Lldp(lldp) = d {
+                    lldp.capabilities = vec!["x".into(); 33];
+                }
+            },
+            "detail.lldp.capabilities: 33 entries exceed the limit of 32",
+        ),
+        (
+            |d| {
+                if let Wire::Lldp(lldp) = d {
+                    lldp.management_addresses = vec![vec![1, 2, 3]];
+                }
+            },
+            "detail.lldp.management_addresses[0]: expected 4 address bytes, got 3",
+        ),
+        (
+            |d| {
+                if let Wire::Lldp(lldp) = d
+                    && let Some(med) = &mut lldp.med
+                {
+                    med.model = "\u{1b}[2J".into();
+                }
+            },
+            "detail.lldp.med.model: contains a control character",
+        ),
+        (
+            |d| {
+                if let Wire::Lldp(lldp) = d
+                    && let Some(med) = &mut lldp.med
+                {
+                    med.device_class = 9;
+                }
+            },
+            "detail.lldp.med.device_class: 9 is out of range",
+        ),
+    ];
+    for (mutate, expected) in cases {
+        let mut wire = wire_observation();
+        let mut detail = lldp.clone();
+        mutate(&mut detail);
+        wire.detail = Some(detail);
+        assert_eq!(refusal(Observation::try_from(wire)), *expected);
+    }
+    let mut wire = wire_observation();
+    wire.detail = Some(Wire::Dhcp(pb::DhcpDetails {
+        version: 5,
+        ..pb::DhcpDetails::default()
+    }));
+    assert_eq!(
+        refusal(Observation::try_from(wire)),
+        "detail.dhcp.version: 5 is out of range"
+    );
+    let mut wire = wire_observation();
+    wire.detail = Some(Wire::Ssdp(pb::SsdpDetails::default()));
+    assert_eq!(
+        refusal(Observation::try_from(wire)),
+        "detail.ssdp.message: missing"
+    );
 }

@@ -84,8 +84,8 @@ fn facility_observations(now: Timestamp) -> Vec<Observation> {
     rogue.services = vec![MdnsService {
         instance: HOSTILE_INSTANCE.into(),
         service_type: "_http._tcp.local.".into(),
-        port: 80,
-        txt: BTreeMap::from([("note".to_owned(), HOSTILE_TXT.to_owned())]),
+        port: Some(80),
+        txt: BTreeMap::from([("note".to_owned(), Some(HOSTILE_TXT.to_owned()))]),
     }];
     let mut printer = observation(PRINTER, "198.18.0.30", now);
     printer.source = Source::Mdns;
@@ -93,10 +93,10 @@ fn facility_observations(now: Timestamp) -> Vec<Observation> {
     printer.services = vec![MdnsService {
         instance: "Lexmark MX622 Ward 3._ipp._tcp.local.".into(),
         service_type: "_ipp._tcp.local.".into(),
-        port: 631,
+        port: Some(631),
         txt: BTreeMap::from([
-            ("ty".to_owned(), "Lexmark MX622ade".to_owned()),
-            ("pdl".to_owned(), "application/pdf".to_owned()),
+            ("ty".to_owned(), Some("Lexmark MX622ade".to_owned())),
+            ("pdl".to_owned(), Some("application/pdf".to_owned())),
         ]),
     }];
     vec![

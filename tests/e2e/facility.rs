@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Duration;
 
-use hygie_agent::discovery::arp::{Operation, parse_arp};
-use hygie_agent::discovery::frame::{ETHERTYPE_ARP, LinkType, parse_frame};
+use hygie_decode::arp::{Operation, parse_arp};
+use hygie_decode::frame::{ETHERTYPE_ARP, LinkType, Protocol, parse_frame};
 use hygie_proto::MacAddr;
 use hygie_tests::facility::{AGENT_MAC, DeviceSpec, Facility, agent_config, standard_devices};
 use hygie_tests::netns;
@@ -98,7 +98,14 @@ fn every_device_and_announced_service_reaches_the_inventory() {
             return false;
         };
         let services: usize = snapshot.inventory.assets().map(|a| a.services.len()).sum();
-        snapshot.inventory.len() >= devices.len() && services >= announced
+        // IPv6 neighbour discovery makes devices known before ARP gives their IPv4 address.
+        let addressed = devices.iter().all(|device| {
+            snapshot
+                .inventory
+                .get(&device.mac)
+                .is_some_and(|asset| asset.addresses.keys().any(IpAddr::is_ipv4))
+        });
+        addressed && services >= announced
     });
     let snapshot = site.collector.snapshot().unwrap();
     assert!(
@@ -122,7 +129,9 @@ fn every_device_and_announced_service_reaches_the_inventory() {
             .filter(IpAddr::is_ipv4)
             .collect();
         assert_eq!(ipv4, [IpAddr::V4(device.ip())], "{}", device.name);
-        let services: BTreeMap<(String, String), (u16, BTreeMap<String, String>)> = asset
+        type Announced =
+            BTreeMap<(String, String), (Option<u16>, BTreeMap<String, Option<String>>)>;
+        let services: Announced = asset
             .services
             .values()
             .map(|record| {
@@ -133,7 +142,7 @@ fn every_device_and_announced_service_reaches_the_inventory() {
                 )
             })
             .collect();
-        let wanted: BTreeMap<(String, String), (u16, BTreeMap<String, String>)> = device
+        let wanted: Announced = device
             .services
             .iter()
             .map(|service| {
@@ -143,11 +152,11 @@ fn every_device_and_announced_service_reaches_the_inventory() {
                         format!("{}.{}.local", service.instance, service.service_type),
                     ),
                     (
-                        service.port,
+                        Some(service.port),
                         service
                             .txt
                             .iter()
-                            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                            .map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned())))
                             .collect(),
                     ),
                 )
@@ -177,7 +186,9 @@ fn agent_probes(capture: &Path) -> Vec<(Duration, Ipv4Addr)> {
         let Ok(frame) = parse_frame(LinkType::Ethernet, &packet.data) else {
             continue;
         };
-        if frame.source != MacAddr::new(AGENT_MAC) || frame.ethertype != ETHERTYPE_ARP {
+        if frame.source != MacAddr::new(AGENT_MAC)
+            || frame.protocol != Protocol::Ethertype(ETHERTYPE_ARP)
+        {
             continue;
         }
         let arp = parse_arp(frame.payload).unwrap();
@@ -202,16 +213,13 @@ fn agent_program_frames(capture: &Path) -> Vec<String> {
         if frame.source != MacAddr::new(AGENT_MAC) {
             continue;
         }
-        let housekeeping = match frame.ethertype {
-            0x0800 => frame.payload.get(9) == Some(&2),
-            0x86dd => matches!(frame.payload.get(6), Some(0 | 58)),
+        let housekeeping = match frame.ethertype() {
+            Some(0x0800) => frame.payload.get(9) == Some(&2),
+            Some(0x86dd) => matches!(frame.payload.get(6), Some(0 | 58)),
             _ => false,
         };
         if !housekeeping {
-            found.push(format!(
-                "ethertype {:#06x}: {:02x?}",
-                frame.ethertype, frame.payload
-            ));
+            found.push(format!("{:?}: {:02x?}", frame.protocol, frame.payload));
         }
     }
     found
@@ -318,7 +326,7 @@ fn probes_respect_exclusions_the_rate_cap_and_passive_only() {
         site.start_agent("passive", "interfaces = [\"eth0\"]\npassive_only = true\n");
     assert!(
         wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
-            read(&log).contains("listening for ARP and mDNS")
+            read(&log).contains("listening for discovery protocols")
         }),
         "{}",
         read(&log)

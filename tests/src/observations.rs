@@ -25,8 +25,8 @@ pub fn device(n: u32, seen_at: Timestamp) -> Observation {
         observation.services = vec![MdnsService {
             instance: format!("device-{n}._http._tcp.local."),
             service_type: "_http._tcp.local.".into(),
-            port: 80,
-            txt: BTreeMap::from([("md".to_owned(), format!("model-{}", n % 7))]),
+            port: Some(80),
+            txt: BTreeMap::from([("md".to_owned(), Some(format!("model-{}", n % 7)))]),
         }];
     }
     observation

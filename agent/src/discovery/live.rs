@@ -12,16 +12,18 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hygie_proto::{Observation, Source};
+use std::collections::BTreeMap;
+
+use hygie_proto::Observation;
 use ipnet::Ipv4Net;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::arp::build_request;
+use hygie_decode::arp::build_request;
+use hygie_decode::{Heard, Hearing, LinkType, decode};
+
 use super::capture::{self, CaptureError, FrameReceiver, FrameSender, InterfaceInfo};
-use super::decode::{Heard, decode};
-use super::frame::LinkType;
 use super::mdns_active::MdnsQuerier;
 use super::neighbours::Neighbours;
 use super::settings::DiscoverySettings;
@@ -253,8 +255,8 @@ fn run_links(
     Ok(discovery)
 }
 
-/// Listens on one interface: every ARP and mDNS frame heard becomes an observation and feeds
-/// the neighbour table.
+/// Listens on one interface: every discovery frame heard (ARP, mDNS, DHCP, SSDP, LLDP, CDP,
+/// NetBIOS, LLMNR, IPv6 ND) becomes an observation and feeds the neighbour table.
 struct CaptureLoop {
     info: InterfaceInfo,
     neighbours: Neighbours,
@@ -272,16 +274,22 @@ impl CaptureLoop {
             .iter()
             .map(|net| IpAddr::V4(net.addr()))
             .collect();
-        let (mut malformed, mut dropped) = (0u64, 0u64);
-        tracing::info!(interface = %self.info.name, mac = %self.info.mac, "listening for ARP and mDNS");
+        let mut dropped = 0u64;
+        let mut malformed: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut decoded: BTreeMap<&'static str, u64> = BTreeMap::new();
+        tracing::info!(interface = %self.info.name, mac = %self.info.mac, "listening for discovery protocols");
         while !self.shutdown.is_cancelled() {
             let heard = match receiver.next_frame() {
                 Ok(Some(bytes)) => match decode(LinkType::Ethernet, bytes) {
-                    Ok(Some(heard)) => heard,
+                    Ok(Some(heard)) => {
+                        *decoded.entry(heard.message.protocol()).or_default() += 1;
+                        heard
+                    }
                     Ok(None) => continue,
                     Err(error) => {
-                        malformed += 1;
-                        tracing::debug!(interface = %self.info.name, %error, malformed, "frame not decoded");
+                        let count = malformed.entry(error.kind()).or_default();
+                        *count += 1;
+                        tracing::debug!(interface = %self.info.name, %error, count = *count, "frame not decoded");
                         continue;
                     }
                 },
@@ -303,7 +311,7 @@ impl CaptureLoop {
                 Err(mpsc::error::TrySendError::Closed(_)) => break,
             }
         }
-        tracing::info!(interface = %self.info.name, malformed, dropped, "capture stopped");
+        tracing::info!(interface = %self.info.name, ?decoded, ?malformed, dropped, "capture stopped");
     }
 
     /// Whether a sender address is one of this link's: IPv4 in the interface's networks (a
@@ -318,11 +326,8 @@ impl CaptureLoop {
     /// Records what a frame revealed. A refused observation is dropped here: only whether the
     /// channel was full or closed matters to the caller.
     fn handle(&self, heard: &Heard, own: &[IpAddr]) -> Result<(), mpsc::error::TrySendError<()>> {
-        let frame_source = match heard {
-            Heard::Arp { frame_source, .. } | Heard::Mdns { frame_source, .. } => *frame_source,
-        };
         // Our own probes and queries, seen on the way out.
-        if frame_source == self.info.mac {
+        if heard.sender.mac == self.info.mac {
             return Ok(());
         }
         if let Some((mac, ip)) = heard.neighbour()
@@ -334,7 +339,7 @@ impl CaptureLoop {
                 let _ = self.replies.try_send(v4);
             }
         }
-        match heard.observation(Timestamp::now(), &self.info.name, Source::ArpPassive, own) {
+        match heard.observation(Timestamp::now(), &self.info.name, Hearing::Live { own }) {
             Some(observation) => {
                 self.observations
                     .try_send(observation)

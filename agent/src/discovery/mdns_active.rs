@@ -22,10 +22,11 @@ use mdns_sd::{IfKind, Receiver, ResolvedService, ServiceDaemon, ServiceEvent};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::mdns_wire::SERVICE_TYPES;
+use hygie_decode::mdns::SERVICE_TYPES;
+use hygie_proto::text::{clean_hostname, clean_label, clean_value};
+
 use super::neighbours::Neighbours;
 use super::settings::DiscoverySettings;
-use super::text::{clean_hostname, clean_label, clean_value};
 
 /// Service types browsed at most per round.
 const MAX_TYPES: usize = 64;
@@ -208,12 +209,10 @@ impl MdnsQuerier {
             .take(limits::MAX_TXT_ENTRIES)
             .filter_map(|property| {
                 let key = clean_label(property.key(), limits::MAX_TXT_KEY_LEN)?;
-                let value = property
-                    .val()
-                    .map(|value| {
-                        clean_value(&String::from_utf8_lossy(value), limits::MAX_TXT_VALUE_LEN)
-                    })
-                    .unwrap_or_default();
+                // A property without `=` is a flag: no value at all.
+                let value = property.val().map(|value| {
+                    clean_value(&String::from_utf8_lossy(value), limits::MAX_TXT_VALUE_LEN)
+                });
                 Some((key, value))
             })
             .collect();
@@ -224,7 +223,7 @@ impl MdnsQuerier {
                     limits::MAX_SERVICE_NAME_LEN,
                 ),
                 service_type: service_type.trim_end_matches('.').to_owned(),
-                port: resolved.port,
+                port: Some(resolved.port),
                 txt,
             })
             .into_iter()

@@ -5,6 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use hygie_proto::Source;
+
 use super::*;
 
 fn corpus(relative: &str) -> PathBuf {
@@ -50,7 +52,7 @@ fn expected(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
 }
 
 #[test]
-fn arp_pairs_match_tshark_on_every_framing() {
+fn address_pairs_match_tshark_on_every_framing() {
     let cases: &[(&str, &[(&str, &str)])] = &[
         (
             "zeek/arp-who-has.pcap",
@@ -87,13 +89,17 @@ fn arp_pairs_match_tshark_on_every_framing() {
             &[
                 ("74:83:ef:07:d0:a9", "10.40.1.1"),
                 ("a6:82:4b:c9:a1:a7", "10.40.2.3"),
+                // Not ARP: the two DHCP ACKs bind yiaddr to chaddr (`tshark -Y
+                // 'dhcp.option.dhcp == 5' -e dhcp.hw.mac_addr -e dhcp.ip.your`).
+                ("5a:4f:34:b1:af:66", "10.30.4.4"),
+                ("5a:4f:34:b1:af:66", "10.50.4.4"),
             ],
         ),
     ];
     for (file, pairs_expected) in cases {
         let (observations, report) = run(file);
         assert_eq!(pairs(&observations), expected(pairs_expected), "{file}");
-        assert!(report.arp > 0, "{file}: {report:?}");
+        assert!(report.decoded["arp"] > 0, "{file}: {report:?}");
         assert!(observations.iter().all(|o| o.source == Source::CaptureFile));
     }
 }
@@ -217,13 +223,13 @@ fn unshaped_replay_gives_one_observation_per_decoded_frame() {
     assert_eq!(report.observations, all);
     assert_eq!(shaped_report.observations, shaped);
     assert!(all >= shaped);
-    assert!(all >= report.arp);
+    assert!(all >= report.decoded["arp"]);
 }
 
 #[test]
 fn mdns_responses_give_names_and_services() {
     let (observations, report) = run("ndpi/iphone.pcap");
-    assert!(report.mdns > 0);
+    assert!(report.decoded["mdns"] > 0);
     let imac: Vec<&Observation> = observations
         .iter()
         .filter(|o| o.mac.to_string() == "c6:2c:03:60:6a:64")
@@ -233,7 +239,7 @@ fn mdns_responses_give_names_and_services() {
     let services: BTreeSet<(String, u16)> = imac
         .iter()
         .flat_map(|o| &o.services)
-        .map(|s| (s.service_type.clone(), s.port))
+        .filter_map(|s| Some((s.service_type.clone(), s.port?)))
         .collect();
     let expected: BTreeSet<(String, u16)> = [
         ("_afpovertcp._tcp.local", 548),
@@ -291,7 +297,10 @@ fn every_malformed_capture_replays_without_panic_and_accounts_for_every_frame() 
             .unwrap_or_else(|error| panic!("{}: {error}", file.display()));
         let malformed: u64 = report.malformed.values().sum();
         assert_eq!(
-            report.arp + report.mdns + report.other + report.unsupported_link + malformed,
+            report.decoded.values().sum::<u64>()
+                + report.other
+                + report.unsupported_link
+                + malformed,
             report.frames,
             "{}: {report:?}",
             file.display()

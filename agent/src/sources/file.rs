@@ -14,11 +14,10 @@
 //! an agent restart resumes where it stopped, neither losing nor repeating a line. When
 //! following, a file that shrinks or is replaced (rotation) is read again from its start.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use hygie_proto::{InvalidMessage, MacAddr, MdnsService, Observation, Source};
+use hygie_proto::{Detail, InvalidMessage, MacAddr, MdnsService, Observation, Source};
 use jiff::Timestamp;
 use serde::Deserialize;
 use std::os::unix::fs::MetadataExt;
@@ -69,17 +68,8 @@ struct Line {
     interface: String,
     hostname: Option<String>,
     #[serde(default)]
-    services: Vec<LineService>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LineService {
-    instance: String,
-    service_type: String,
-    port: u16,
-    #[serde(default)]
-    txt: BTreeMap<String, String>,
+    services: Vec<MdnsService>,
+    detail: Option<Detail>,
 }
 
 fn manual() -> Source {
@@ -100,16 +90,8 @@ pub fn parse_line(bytes: &[u8], now: Timestamp) -> Result<Option<Observation>, L
         source: line.source,
         interface: line.interface,
         hostname: line.hostname,
-        services: line
-            .services
-            .into_iter()
-            .map(|service| MdnsService {
-                instance: service.instance,
-                service_type: service.service_type,
-                port: service.port,
-                txt: service.txt,
-            })
-            .collect(),
+        services: line.services,
+        detail: line.detail,
     };
     observation.normalise();
     observation.check()?;

@@ -1,5 +1,6 @@
 //! What the agent says about its host in the Hello.
 
+use hygie_proto::text::clean_label;
 use hygie_proto::{AgentHello, AgentInterface, MacAddr, OutboxId, limits};
 use ipnet::IpNet;
 
@@ -13,12 +14,9 @@ pub fn hello(outbox_id: OutboxId) -> AgentHello {
     }
 }
 
+/// Host and interface names, without the characters the contract refuses, within its limits.
 fn clamp(text: &str, max: usize) -> String {
-    let mut clamped: String = text.chars().filter(|c| !c.is_control()).collect();
-    while clamped.len() > max {
-        clamped.pop();
-    }
-    clamped
+    clean_label(text, max).unwrap_or_default()
 }
 
 fn host_name() -> String {

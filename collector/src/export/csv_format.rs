@@ -70,10 +70,10 @@ pub(crate) fn cells(view: &AssetView) -> Vec<String> {
             view.services
                 .iter()
                 .map(|service| {
-                    format!(
-                        "{} {} {}",
-                        service.service_type, service.port, service.instance
-                    )
+                    let port = service
+                        .port
+                        .map_or_else(|| "-".to_owned(), |p| p.to_string());
+                    format!("{} {port} {}", service.service_type, service.instance)
                 })
                 .collect(),
             "; ",

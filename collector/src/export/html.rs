@@ -50,7 +50,10 @@ fn asset_rows(views: &[&AssetView], out: &mut String) {
         let services: Vec<String> = view
             .services
             .iter()
-            .map(|service| format!("{} ({})", html(&service.service_type), service.port))
+            .map(|service| match service.port {
+                Some(port) => format!("{} ({port})", html(&service.service_type)),
+                None => html(&service.service_type),
+            })
             .collect();
         let _ = write!(
             out,

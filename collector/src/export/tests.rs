@@ -30,8 +30,8 @@ fn input() -> SnapshotInput {
         observation.services = vec![MdnsService {
             instance: "@evil <b>instance</b>".into(),
             service_type: "_ipp._tcp.local".into(),
-            port: 631,
-            txt: BTreeMap::from([("ty".into(), "-2+3 \"printer\" & co".into())]),
+            port: Some(631),
+            txt: BTreeMap::from([("ty".into(), Some("-2+3 \"printer\" & co".into()))]),
         }];
         inventory.merge(1, &observation, &mut Dirty::default());
     }

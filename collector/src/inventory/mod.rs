@@ -15,7 +15,8 @@ use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use hygie_proto::{MacAddr, MdnsService, Observation};
+use hygie_classify::Facts;
+use hygie_proto::{Detail, DetailKey, MacAddr, MdnsService, Observation};
 use jiff::Timestamp;
 use litemap::LiteMap;
 
@@ -31,6 +32,8 @@ pub const MAX_HOSTNAMES_PER_ASSET: usize = 16;
 pub const MAX_SERVICES_PER_ASSET: usize = 128;
 /// See [`MAX_ADDRESSES_PER_ASSET`].
 pub const MAX_SIGHTINGS_PER_ASSET: usize = 64;
+/// See [`MAX_ADDRESSES_PER_ASSET`]: DHCP fingerprints, SSDP notification types, LLDP ports...
+pub const MAX_DETAILS_PER_ASSET: usize = 32;
 
 /// The first and last time a fact was observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +85,16 @@ pub struct ServiceRecord {
     pub seen: Seen,
 }
 
+/// The latest protocol detail under one key (a DHCP fingerprint, an SSDP notification type, an
+/// LLDP port), and when it was seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailRecord {
+    /// The detail as last heard; older ones never overwrite it.
+    pub latest: Detail,
+    /// When.
+    pub seen: Seen,
+}
+
 /// Which agent saw an asset, on which interface, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sighting {
@@ -110,6 +123,8 @@ pub struct Asset {
     pub services: LiteMap<ServiceKey, ServiceRecord>,
     /// Agents that have seen the device.
     pub sightings: LiteMap<AgentId, Sighting>,
+    /// Protocol details the device has sent, the latest per key.
+    pub details: LiteMap<DetailKey, DetailRecord>,
     /// Flags as last computed by the writer (the audit trail's view; queries recompute them).
     pub flags: flags::FlagSet,
 }
@@ -123,7 +138,22 @@ impl Asset {
             hostnames: LiteMap::new(),
             services: LiteMap::new(),
             sightings: LiteMap::new(),
+            details: LiteMap::new(),
             flags: flags::FlagSet::EMPTY,
+        }
+    }
+
+    /// What the classifier reads of this asset.
+    pub fn facts(&self) -> Facts<'_> {
+        Facts {
+            mac: self.mac,
+            hostnames: self.hostnames.keys().map(String::as_str).collect(),
+            services: self
+                .services
+                .values()
+                .map(|record| &record.latest)
+                .collect(),
+            details: self.details.values().map(|record| &record.latest).collect(),
         }
     }
 }
@@ -142,6 +172,8 @@ pub struct Dirty {
     pub services: BTreeSet<(MacAddr, ServiceKey)>,
     /// (asset, agent) rows.
     pub sightings: BTreeSet<(MacAddr, AgentId)>,
+    /// (asset, detail key) rows.
+    pub details: BTreeSet<(MacAddr, DetailKey)>,
     /// Assets seen for the first time.
     pub new_assets: BTreeSet<MacAddr>,
     /// Addresses new to an asset that was already known.
@@ -156,6 +188,7 @@ impl Dirty {
             && self.hostnames.is_empty()
             && self.services.is_empty()
             && self.sightings.is_empty()
+            && self.details.is_empty()
     }
 }
 
@@ -296,6 +329,34 @@ impl Inventory {
             };
             if changed {
                 dirty.services.insert((mac, key));
+            }
+        }
+
+        if let Some(detail) = &observation.detail {
+            let key = detail.key();
+            let room = asset.details.len() < MAX_DETAILS_PER_ASSET;
+            let changed = match asset.details.get_mut(&key) {
+                Some(record) => {
+                    let newer = at >= record.seen.last && record.latest != *detail;
+                    if newer {
+                        record.latest = detail.clone();
+                    }
+                    record.seen.include(at) | newer
+                }
+                None if room => {
+                    asset.details.insert(
+                        key.clone(),
+                        DetailRecord {
+                            latest: detail.clone(),
+                            seen: Seen::at(at),
+                        },
+                    );
+                    true
+                }
+                None => false,
+            };
+            if changed {
+                dirty.details.insert((mac, key));
             }
         }
 

@@ -110,22 +110,22 @@ fn a_service_keeps_its_latest_announcement() {
     };
     inventory.merge(
         1,
-        &service(80, "2026-11-25T10:00:00Z"),
+        &service(Some(80), "2026-11-25T10:00:00Z"),
         &mut Dirty::default(),
     );
     let mut dirty = Dirty::default();
-    inventory.merge(1, &service(8080, "2026-11-25T11:00:00Z"), &mut dirty);
+    inventory.merge(1, &service(Some(8080), "2026-11-25T11:00:00Z"), &mut dirty);
     assert_eq!(dirty.services.len(), 1);
     // An older announcement arriving late must not overwrite the newer port.
     inventory.merge(
         1,
-        &service(80, "2026-11-25T09:00:00Z"),
+        &service(Some(80), "2026-11-25T09:00:00Z"),
         &mut Dirty::default(),
     );
 
     let asset = inventory.get(&PUMP.parse().unwrap()).unwrap();
     let record = asset.services.values().next().unwrap();
-    assert_eq!(record.latest.port, 8080);
+    assert_eq!(record.latest.port, Some(8080));
     assert_eq!(record.seen.first, at("2026-11-25T09:00:00Z"));
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use hygie_proto::MacAddr;
 
 use super::RegistryFields;
+use crate::classify::Category;
 
 /// Columns understood, in the documented order.
 pub const COLUMNS: [&str; 7] = [
@@ -220,8 +221,9 @@ fn parse_line(
         asset_tag: text("asset_tag")?,
         name: text("name")?,
         category: (!category.is_empty())
-            .then(|| category.parse())
-            .transpose()?,
+            .then(|| category.parse::<Category>())
+            .transpose()
+            .map_err(|error| error.to_string())?,
         location: text("location")?,
         owner: text("owner")?,
         criticality: (!criticality.is_empty())

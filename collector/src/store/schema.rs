@@ -159,6 +159,22 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL                          -- JSON
     );
     "#,
+    // 4: protocol details (DHCP fingerprint, SSDP headers, LLDP/CDP, NetBIOS, IPv6 ND), the
+    // latest per asset and key, and the detail each observation carried. A service heard only
+    // by its TXT record is stored with port 0.
+    r#"
+    CREATE TABLE asset_details (
+        mac        INTEGER NOT NULL,
+        kind       TEXT NOT NULL,                    -- dhcp, ssdp, lldp, cdp, netbios, nd
+        slot       TEXT NOT NULL,                    -- see hygie_domain::DetailKey
+        detail     TEXT NOT NULL,                    -- JSON of hygie_domain::Detail
+        first_seen INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        PRIMARY KEY (mac, kind, slot)
+    ) WITHOUT ROWID;
+
+    ALTER TABLE observations ADD COLUMN detail TEXT;  -- JSON, NULL when none
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use hygie_proto::{AgentHello, MacAddr, MdnsService, OutboxId};
+use hygie_proto::{AgentHello, Detail, MacAddr, MdnsService, OutboxId};
 use jiff::Timestamp;
 use litemap::LiteMap;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -18,7 +18,9 @@ use crate::audit::{Event, Hash};
 use crate::export::signing::Signer25519;
 use crate::identity::AgentIdentity;
 use crate::inventory::flags::FlagSet;
-use crate::inventory::{AgentId, Asset, Inventory, Seen, ServiceKey, ServiceRecord, Sighting};
+use crate::inventory::{
+    AgentId, Asset, DetailRecord, Inventory, Seen, ServiceKey, ServiceRecord, Sighting,
+};
 use crate::registry::RegistryEntry;
 
 /// How hard a commit tries to reach the disk before the collector acknowledges it.
@@ -171,6 +173,7 @@ impl SqliteStore {
                         hostnames: LiteMap::new(),
                         services: LiteMap::new(),
                         sightings: LiteMap::new(),
+                        details: LiteMap::new(),
                         flags,
                     },
                 );
@@ -224,18 +227,38 @@ impl SqliteStore {
                     instance: row.get(2)?,
                 };
                 let txt: String = row.get(4)?;
-                let txt: BTreeMap<String, String> = serde_json::from_str(&txt)
+                // Schema ≤ 3 stored values only; a flag is `null` since schema 4.
+                let txt: BTreeMap<String, Option<String>> = serde_json::from_str(&txt)
                     .map_err(|_| StoreError::Corrupt(format!("TXT of {}", key.instance)))?;
+                let port: u16 = row.get(3)?;
                 let latest = MdnsService {
                     instance: key.instance.clone(),
                     service_type: key.service_type.clone(),
-                    port: row.get(3)?,
+                    port: (port != 0).then_some(port),
                     txt,
                 };
                 let seen = seen_at_columns(row, 5)?;
                 asset_of(&mut assets, row.get(0)?)?
                     .services
                     .insert(key, ServiceRecord { latest, seen });
+                Ok(())
+            },
+        )?;
+        for_each_row(
+            connection,
+            "SELECT mac, detail, first_seen, last_seen FROM asset_details",
+            "loading protocol details",
+            |row| {
+                let text: String = row.get(1)?;
+                let latest: Detail = serde_json::from_str(&text)
+                    .map_err(|error| StoreError::Corrupt(format!("protocol detail: {error}")))?;
+                let record = DetailRecord {
+                    seen: seen_at_columns(row, 2)?,
+                    latest,
+                };
+                asset_of(&mut assets, row.get(0)?)?
+                    .details
+                    .insert(record.latest.key(), record);
                 Ok(())
             },
         )?;
@@ -491,8 +514,30 @@ fn write_commit(
                     mac_key(*mac),
                     key.service_type,
                     key.instance,
-                    record.latest.port,
+                    record.latest.port.unwrap_or(0),
                     to_json(&record.latest.txt),
+                    micros(record.seen.first),
+                    micros(record.seen.last)
+                ])
+                .map_err(StoreError::sqlite(context))?;
+        }
+    }
+
+    let mut statement = prepare(
+        "INSERT INTO asset_details (mac, kind, slot, detail, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (mac, kind, slot) DO UPDATE SET
+            detail = excluded.detail,
+            first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+    )?;
+    for (mac, key) in &dirty.details {
+        if let Some(record) = asset(mac)?.details.get(key) {
+            statement
+                .execute(params![
+                    mac_key(*mac),
+                    key.kind.as_str(),
+                    key.slot,
+                    to_json(&record.latest),
                     micros(record.seen.first),
                     micros(record.seen.last)
                 ])
@@ -523,8 +568,9 @@ fn write_commit(
 
     let mut statement = prepare(
         "INSERT INTO observations
-            (mac, agent_id, seen_at, received_at, source, interface, ips, hostname, services)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            (mac, agent_id, seen_at, received_at, source, interface, ips, hostname, services,
+             detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     for entry in commit.history {
         let observation = entry.observation;
@@ -540,6 +586,7 @@ fn write_commit(
                 to_json(&observation.ips),
                 observation.hostname,
                 services,
+                observation.detail.as_ref().map(to_json),
             ])
             .map_err(StoreError::sqlite(context))?;
     }

@@ -287,12 +287,12 @@ fn replay_rate() -> Result<()> {
     // matching frame. Shaped is what the live agent would send, shown for scale.
     let ours_all = time(
         Command::new(&agent)
-            .args(["replay", "--all", "--format", "json"])
+            .args(["replay", "--all", "--format", "jsonl"])
             .arg(&capture),
     )?;
     let ours_shaped = time(
         Command::new(&agent)
-            .args(["replay", "--format", "json"])
+            .args(["replay", "--format", "jsonl"])
             .arg(&capture),
     )?;
     let tshark = time(Command::new("tshark").arg("-r").arg(&capture).args([
@@ -317,8 +317,8 @@ fn replay_rate() -> Result<()> {
     println!("Capture decoding, {frames} frames (public captures repeated), ARP + mDNS");
     println!("{:<52} {:>10} {:>14}", "", "seconds", "frames/s");
     for (name, elapsed) in [
-        ("hygie-agent replay --all --format json", ours_all),
-        ("hygie-agent replay --format json (shaped)", ours_shaped),
+        ("hygie-agent replay --all --format jsonl", ours_all),
+        ("hygie-agent replay --format jsonl (shaped)", ours_shaped),
         ("tcpdump -nn -e \"arp or udp port 5353\"", tcpdump),
         ("tshark -Y \"arp || mdns\" -T fields", tshark),
     ] {

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use hygie_agent::discovery::arp::build_request;
 use hygie_agent::discovery::capture;
+use hygie_decode::arp::build_request;
 
 struct Options {
     hostname: String,

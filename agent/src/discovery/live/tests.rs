@@ -6,9 +6,11 @@ use std::sync::Condvar;
 
 use hygie_proto::MacAddr;
 
+use hygie_proto::Source;
+
 use super::*;
-use crate::discovery::arp::{Operation, parse_arp};
-use crate::discovery::frame::{ETHERTYPE_ARP, parse_frame};
+use hygie_decode::arp::{Operation, parse_arp};
+use hygie_decode::frame::{ETHERTYPE_ARP, Protocol, parse_frame};
 
 const AGENT_MAC: MacAddr = MacAddr::new([0x02, 0, 0, 0, 0, 0x02]);
 
@@ -48,7 +50,11 @@ struct FakeReceiver(Wire, Vec<u8>);
 impl FrameSender for FakeSender {
     fn send_frame(&mut self, frame: &[u8]) -> std::io::Result<()> {
         let parsed = parse_frame(LinkType::Ethernet, frame).unwrap();
-        assert_eq!(parsed.ethertype, ETHERTYPE_ARP, "only ARP is ever sent");
+        assert_eq!(
+            parsed.protocol,
+            Protocol::Ethertype(ETHERTYPE_ARP),
+            "only ARP is ever sent"
+        );
         let request = parse_arp(parsed.payload).unwrap();
         assert_eq!(request.operation, Operation::Request);
         let answer = {
@@ -187,11 +193,25 @@ fn a_sweep_finds_every_device_and_probes_only_the_plan() {
     }
     // 29 targets (.1-.30 but ours): 26 silent ones probed twice (one retry), 3 answer at once.
     assert_eq!(outcome.probed.len(), 26 * 2 + 3);
-    for pair in outcome.probed.windows(2) {
-        assert!(
-            pair[1].0 - pair[0].0 >= Duration::from_millis(5),
-            "rate cap: 200/s"
-        );
+    assert_rate_cap(&outcome.probed, Duration::from_millis(5));
+}
+
+/// The rate cap, seen from the wire: probes leave at least `spacing` apart by the limiter's
+/// clock, but the fake link stamps them when its thread gets to run, so one stamp may lag by a
+/// scheduling delay. Over a run of probes the lag cannot accumulate: n probes span at least
+/// (n - 1) × spacing, less one delay (taken generously: 50 ms on a loaded machine).
+fn assert_rate_cap(probed: &[(Instant, Ipv4Addr)], spacing: Duration) {
+    let slack = Duration::from_millis(50);
+    for (i, (first, _)) in probed.iter().enumerate() {
+        for (steps, (later, _)) in probed[i + 1..].iter().enumerate() {
+            let floor = spacing * u32::try_from(steps + 1).unwrap();
+            assert!(
+                *later - *first + slack >= floor,
+                "{} probes within {:?}: faster than one per {spacing:?}",
+                steps + 2,
+                *later - *first
+            );
+        }
     }
 }
 

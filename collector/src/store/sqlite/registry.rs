@@ -82,7 +82,7 @@ pub(super) fn load(connection: &Connection) -> Result<RegistrySnapshot, StoreErr
             let mac = mac_from_key(row.get(0)?);
             let category: Option<String> = text_or_none(row.get(3)?);
             let criticality: Option<String> = text_or_none(row.get(6)?);
-            let corrupt = |what: &str, error: String| {
+            let corrupt = |what: &str, error: &dyn std::fmt::Display| {
                 StoreError::Corrupt(format!("registry entry {mac}: {what}: {error}"))
             };
             let entry = RegistryEntry {
@@ -91,15 +91,15 @@ pub(super) fn load(connection: &Connection) -> Result<RegistrySnapshot, StoreErr
                     asset_tag: row.get(1)?,
                     name: row.get(2)?,
                     category: category
-                        .map(|text| text.parse())
+                        .map(|text| text.parse::<crate::classify::Category>())
                         .transpose()
-                        .map_err(|error| corrupt("category", error))?,
+                        .map_err(|error| corrupt("category", &error))?,
                     location: row.get(4)?,
                     owner: row.get(5)?,
                     criticality: criticality
                         .map(|text| text.parse())
                         .transpose()
-                        .map_err(|error| corrupt("criticality", error))?,
+                        .map_err(|error| corrupt("criticality", &error))?,
                 },
                 registered_at: from_micros(row.get(7)?)?,
                 updated_at: from_micros(row.get(8)?)?,

@@ -38,8 +38,8 @@ fn monitor(seen_at: &str) -> Observation {
     observation.services = vec![MdnsService {
         instance: "MON-ICU-01._http._tcp.local.".into(),
         service_type: "_http._tcp.local.".into(),
-        port: 80,
-        txt: BTreeMap::from([("md".into(), "MX450".into())]),
+        port: Some(80),
+        txt: BTreeMap::from([("md".into(), Some("MX450".into()))]),
     }];
     observation
 }
