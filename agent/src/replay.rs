@@ -299,4 +299,6 @@ pub fn replay(
 }
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod tests;

@@ -172,7 +172,7 @@ const VENDORS: &[(&str, &str, Category, &str, Weight)] = &[
     // IoT
     ("00:17:88:24:76:ff", "Philips Lighting", Iot, "lighting", Firm),
     ("e8:c1:d7:11:22:50", "Philips", Iot, "unknown", Weak),
-    ("5c:cf:7f:07:ae:fb", "Espressif", Iot, "unknown", Firm),
+    ("5c:cf:7f:07:ae:fb", "Espressif", Iot, "unknown", Weak),
     ("d8:3a:dd:11:22:51", "Raspberry Pi", Iot, "unknown", Firm),
     ("1c:90:ff:11:22:52", "Tuya", Iot, "unknown", Firm),
     ("18:b4:30:11:22:53", "Nest Labs", Iot, "unknown", Firm),
@@ -194,9 +194,9 @@ const VENDORS: &[(&str, &str, Category, &str, Weight)] = &[
     ("00:07:4d:11:22:6b", "Zebra Technologies Corp", It, "label_printer", Firm),
     ("10:c5:95:11:22:6c", "Lenovo", It, "workstation", Weak),
     ("f0:ee:7a:11:22:6d", "Apple", It, "unknown", Weak),
-    ("80:5e:c0:11:22:6e", "Yealink", It, "phone", Firm),
-    ("00:04:f2:11:22:6f", "Polycom", It, "phone", Firm),
-    ("00:90:7a:11:22:70", "Spectralink", It, "phone", Firm),
+    ("80:5e:c0:11:22:6e", "Yealink", It, "ip_phone", Firm),
+    ("00:04:f2:11:22:6f", "Polycom", It, "ip_phone", Firm),
+    ("00:90:7a:11:22:70", "Spectralink", It, "ip_phone", Firm),
     ("00:50:56:11:22:71", "VMware", It, "virtual_machine", Firm),
     ("50:16:f4:11:22:72", "Motorola Mobility", It, "mobile", Firm),
     // Network
@@ -403,7 +403,7 @@ fn services_and_txt_win_over_a_vendor_of_another_domain() {
     );
     // A Cisco block is network gear, unless the device names itself like a Cisco IP phone.
     let result = run("e8:0a:b9:10:20:30", &["SEPE80AB9102030"], &[]);
-    assert_eq!((result.category, result.kind.as_str()), (It, "phone"));
+    assert_eq!((result.category, result.kind.as_str()), (It, "ip_phone"));
     // A camera service on a Dell block (a video server, an encoder) is a camera.
     let result = run(
         "d0:43:1e:10:20:30",
@@ -458,7 +458,7 @@ fn cameras_media_and_phones_by_service() {
         (randomized, "_pdl-datastream._tcp", It, "printer"),
         (randomized, "_uscan._tcp", It, "scanner"),
         (randomized, "_workstation._tcp", It, "workstation"),
-        (randomized, "_sip._udp", It, "phone"),
+        (randomized, "_sip._udp", It, "ip_phone"),
         (randomized, "_airport._tcp", Network, "wireless_ap"),
         (randomized, "_dhnap._tcp", Iot, "unknown"),
         (randomized, "_hue._tcp", Iot, "iot_hub"),
@@ -535,7 +535,7 @@ const NOT_BIOMEDICAL: &[(&str, Category, &str, &str)] = &[
     ("Ascom Powerline Communications Ltd.", Unknown, "unknown", "powerline modems"),
     ("ASCOM INFRASYS AG", Unknown, "unknown", "infrastructure systems"),
     // General-purpose enterprise Wi-Fi/DECT handsets: telephony, managed as IT.
-    ("Spectralink, Inc", It, "phone", "enterprise telephony"),
+    ("Spectralink, Inc", It, "ip_phone", "enterprise telephony"),
 ];
 
 #[test]
@@ -602,11 +602,11 @@ const IOT_SENTINEL: &[(&str, Option<(Category, &str)>)] = &[
     ("D-LinkCam", Some((Building, "camera"))),
     ("D-LinkDayCam", Some((Building, "camera"))),
     ("D-LinkDoorSensor", Some((Iot, "unknown"))),
-    ("D-LinkHomeHub", Some((Iot, "unknown"))),
-    ("D-LinkSensor", Some((Iot, "unknown"))),
-    ("D-LinkSiren", Some((Iot, "unknown"))),
+    ("D-LinkHomeHub", Some((Iot, "iot_hub"))),
+    ("D-LinkSensor", Some((Iot, "motion_sensor"))),
+    ("D-LinkSiren", Some((Iot, "siren"))),
     ("D-LinkSwitch", Some((Iot, "smart_plug"))),
-    ("D-LinkWaterSensor", Some((Iot, "unknown"))),
+    ("D-LinkWaterSensor", Some((Iot, "water_sensor"))),
     // Edimax makes USB adapters, routers, cameras and plugs alike: no vendor rule, and these
     // devices show neither a host name nor a telling service (the camera only offers _http).
     ("EdimaxCam1", None),
@@ -757,7 +757,10 @@ fn vendor_patterns_match_only_the_intended_organizations() {
 
 #[test]
 fn mac_prefix_rules_name_the_blocks_they_mean() {
-    let expected = [("prefix.trane", "0012EA", "Trane")];
+    let expected = [
+        ("prefix.trane", "0012EA", "Trane"),
+        ("prefix.digi", "00409D", "DigiBoard"),
+    ];
     let text = corpus("oui/arp-scan_ieee-oui.txt");
     let rows = tsv_rows(&text);
     let prefix_rules: Vec<&str> = DEFAULTS
@@ -788,6 +791,7 @@ fn rule_ids_name_their_signal() {
             Signal::Lldp | Signal::LldpMed => "lldp.",
             Signal::Cdp => "cdp.",
             Signal::Ipv6Router => "nd.",
+            Signal::Product => "product.",
             Signal::Registry => unreachable!("rules never read the registry"),
         };
         assert!(rule.id.starts_with(prefix), "{}", rule.id);
@@ -1575,6 +1579,30 @@ vendor.sonicwall
     SonicWALL
     SonicWall
     Sonicwall
+vendor.lantronix
+    Lantronix
+vendor.silex
+    Silex Technology America
+    Silex Technology, Inc.
+    silex technology, Inc.
+vendor.murata
+    Murata Manufacturing CO., Ltd.
+    Murata Manufacturing Co., Ltd.
+vendor.usr-iot
+    Jinan USR IOT Technology Co., Ltd.
+    Jinan USR IOT Technology Limited
+    Shandong USR IOT Technology Limited
+vendor.moxa
+    MOXA TECHNOLOGIES CORP., LTD.
+    Moxa.Inc
+vendor.u-blox
+    u-blox AG
+vendor.laird
+    Laird Connectivity
+    Laird Technologies
+vendor.azurewave
+    AzureWave Technologies (Shanghai) Inc.
+    AzureWave Technology Inc.
 ";
 
 fn expected_vendor_matches() -> BTreeMap<&'static str, BTreeSet<&'static str>> {

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use hygie_domain::{Detail, DhcpDetails, LldpDetails, SsdpDetails};
 use regex::{Captures, Regex};
 
+use crate::identity::MODEL_KEYS;
 use crate::rules::{LldpField, Matcher, Rule, SsdpField};
 use crate::{Evidence, Facts, Role, Rules, Vendor};
 
@@ -127,6 +128,49 @@ fn lldp<'a>(facts: &'a Facts<'_>) -> impl Iterator<Item = &'a LldpDetails> {
         Detail::Lldp(lldp) => Some(lldp),
         _ => None,
     })
+}
+
+/// Every model name the device announced, with where it said it (`TXT md=`, `SSDP SERVER `),
+/// for `product` rules: the most explicit fields first.
+fn model_names<'a>(facts: &'a Facts<'_>) -> Vec<(String, &'a str)> {
+    let mut names: Vec<(String, &'a str)> = Vec::new();
+    let mut push = |label: &str, text: Option<&'a str>| {
+        if let Some(text) = text {
+            names.push((label.to_owned(), text));
+        }
+    };
+    for lldp in lldp(facts) {
+        push(
+            "LLDP-MED model ",
+            lldp.med.as_ref().and_then(|med| med.model.as_deref()),
+        );
+    }
+    for service in &facts.services {
+        for (key, value) in &service.txt {
+            match value {
+                Some(value) if MODEL_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k)) => {
+                    push(&format!("TXT {key}="), Some(value.as_str()));
+                }
+                None => push("TXT flag ", Some(key.as_str())),
+                Some(_) => {}
+            }
+        }
+    }
+    for lldp in lldp(facts) {
+        push(
+            "LLDP system description ",
+            lldp.system_description.as_deref(),
+        );
+    }
+    for detail in &facts.details {
+        match detail {
+            Detail::Cdp(cdp) => push("CDP platform ", cdp.platform.as_deref()),
+            Detail::Ssdp(ssdp) => push("SSDP SERVER ", ssdp.server.as_deref()),
+            Detail::Dhcp(dhcp) => push("DHCP vendor class ", dhcp.vendor_class.as_deref()),
+            _ => {}
+        }
+    }
+    names
 }
 
 /// `_ipp._tcp.local.` → `_ipp._tcp`.
@@ -252,6 +296,10 @@ fn matches(
             .iter()
             .any(|detail| matches!(detail, Detail::Cdp(cdp) if cdp.capabilities.iter().any(|c| c == wanted)))
             .then(|| (format!("CDP capability {wanted}"), literal())),
+        Matcher::Product(regex) => model_names(facts).into_iter().find_map(|(label, text)| {
+            let captures = regex.captures(text)?;
+            Some((format!("{label}{text:?}"), expand(template, Some(&captures))))
+        }),
         Matcher::Ipv6Router => facts
             .details
             .iter()

@@ -38,8 +38,8 @@ impl Identity {
 
 /// TXT keys naming the manufacturer, in order of preference (compared case-insensitively).
 const MANUFACTURER_KEYS: &[&str] = &["usb_mfg", "manufacturer", "mfg", "vendor"];
-/// TXT keys naming the model.
-const MODEL_KEYS: &[&str] = &[
+/// TXT keys naming the model, in order of preference.
+pub(crate) const MODEL_KEYS: &[&str] = &[
     "usb_mdl",
     "ty",
     "model_number",

@@ -25,6 +25,7 @@
 //!    another (`label_printer` refines `printer`, see the rules' `kinds` table) wins over it;
 //!    otherwise the most confident (then the most specific signal) wins. No evidence naming a
 //!    kind gives `unknown`.
+//!    Evidence alone never reaches certainty: the confidence is capped at 0.99.
 //! 6. A category declared in the facility's registry overrides all of it
 //!    ([`Classification::with_declared`]).
 //!
@@ -47,6 +48,9 @@ pub use explain::explain;
 pub use identity::Identity;
 pub use rules::{Category, Rule, Rules, RulesError, Signal, UnknownCategory};
 pub use vendor::{Vendor, VendorLookup};
+
+/// The highest confidence evidence alone can give; 1.0 is kept for the registry's word.
+pub const MAX_EVIDENCE_CONFIDENCE: f64 = 0.99;
 
 /// The kind of a device when no evidence names one.
 pub const UNKNOWN_KIND: &str = "unknown";
@@ -243,7 +247,8 @@ fn combine(evidence: &mut [Evidence], rules: &Rules) -> Verdict {
                 .then(a.signal.cmp(&b.signal))
         })
         .and_then(|item| item.model.clone());
-    let confidence = round2(score * (1.0 - contrary / 2.0));
+    // Only the registry makes a verdict certain: evidence tops out at 0.99.
+    let confidence = round2(score * (1.0 - contrary / 2.0)).min(MAX_EVIDENCE_CONFIDENCE);
     for item in evidence.iter_mut() {
         if item.role == Role::Counted && item.category != category && item.confidence < support {
             item.role = Role::Overruled;

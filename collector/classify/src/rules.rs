@@ -29,7 +29,11 @@
 //! - `lldp_model`, `lldp_manufacturer` (LLDP-MED inventory), `lldp_description` (system
 //!   description), `lldp_capability` (an enabled capability: `telephone`, `router`...);
 //! - `cdp_platform` (a regex), `cdp_capability` (`phone`, `router`, `switch`...);
-//! - `ipv6_router = true`: the device sends IPv6 router advertisements.
+//! - `ipv6_router = true`: the device sends IPv6 router advertisements;
+//! - `product`: a regex on every model name the device announced, wherever it put it: the
+//!   LLDP-MED model, the LLDP system description, a TXT model key (`ty`, `md`, `usb_MDL`,
+//!   `model`, `model_number`, `product`), a TXT flag, the SSDP `SERVER`, the CDP platform, the
+//!   DHCP vendor class. One rule per product line, whatever the protocol.
 //!
 //! `kinds` declares which kinds refine others (`label_printer = "printer"`): a more specific
 //! kind wins over the kind it refines whatever their confidences.
@@ -138,6 +142,8 @@ pub enum Signal {
     Lldp,
     /// A DNS-SD TXT entry.
     Txt,
+    /// A model name the device announced (`product` rules).
+    Product,
     /// The LLDP-MED inventory (manufacturer, model).
     LldpMed,
     /// The category the facility's approved registry declares: what the people responsible
@@ -161,6 +167,7 @@ impl Signal {
             Signal::Cdp => "cdp",
             Signal::Lldp => "lldp",
             Signal::Txt => "txt",
+            Signal::Product => "product",
             Signal::LldpMed => "lldp_med",
             Signal::Registry => "registry",
         }
@@ -215,6 +222,8 @@ pub(crate) enum Matcher {
     CdpCapability(String),
     /// Sends IPv6 router advertisements.
     Ipv6Router,
+    /// Regex on any announced model name.
+    Product(Regex),
 }
 
 impl Matcher {
@@ -233,6 +242,7 @@ impl Matcher {
             Matcher::Lldp(LldpField::Description, _) | Matcher::LldpCapability(_) => Signal::Lldp,
             Matcher::CdpPlatform(_) | Matcher::CdpCapability(_) => Signal::Cdp,
             Matcher::Ipv6Router => Signal::Ipv6Router,
+            Matcher::Product(_) => Signal::Product,
         }
     }
 }
@@ -340,6 +350,7 @@ struct RawRule {
     cdp_platform: Option<String>,
     cdp_capability: Option<String>,
     ipv6_router: Option<bool>,
+    product: Option<String>,
     category: Option<Category>,
     kind: Option<String>,
     model: Option<String>,
@@ -474,6 +485,9 @@ impl RawRule {
         if let Some(label) = self.cdp_capability.take() {
             found.push(Matcher::CdpCapability(capability(&label)?));
         }
+        if let Some(pattern) = self.product.take() {
+            found.push(Matcher::Product(regex(&pattern)?));
+        }
         match self.ipv6_router.take() {
             Some(true) => found.push(Matcher::Ipv6Router),
             Some(false) => return Err("ipv6_router = false matches nothing; leave it out".into()),
@@ -486,7 +500,7 @@ impl RawRule {
                 "needs exactly one matcher ({count} given): vendor, mac_prefix, hostname, service, \
                  txt_key, txt_flag, dhcp_fingerprint, dhcp_fingerprint_prefix, dhcp_vendor_class, \
                  ssdp_server, ssdp_user_agent, ssdp_type, ssdp_usn, lldp_model, lldp_manufacturer, \
-                 lldp_description, lldp_capability, cdp_platform, cdp_capability, ipv6_router"
+                 lldp_description, lldp_capability, cdp_platform, cdp_capability, ipv6_router, product"
             )),
         }
     }
