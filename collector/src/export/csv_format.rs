@@ -9,8 +9,36 @@ use super::{FORMAT, SnapshotInput, canonical, header, row_message, rows_digest, 
 use crate::safe;
 use crate::views::AssetView;
 
-/// Column names, in order (the last two are the row's position and signature).
-pub const COLUMNS: [&str; 21] = [
+/// Column names of format 2, in order (the last two are the row's position and signature).
+pub const COLUMNS: [&str; 24] = [
+    "mac",
+    "ips",
+    "hostnames",
+    "vendor",
+    "category",
+    "kind",
+    "manufacturer",
+    "model",
+    "firmware",
+    "confidence",
+    "managed",
+    "asset_tag",
+    "name",
+    "location",
+    "owner",
+    "criticality",
+    "flags",
+    "first_seen",
+    "last_seen",
+    "seen_by",
+    "services",
+    "evidence",
+    "row",
+    "signature",
+];
+
+/// Column names of format 1 (no manufacturer, model, firmware), for verifying old snapshots.
+pub const COLUMNS_V1: [&str; 21] = [
     "mac",
     "ips",
     "hostnames",
@@ -49,6 +77,9 @@ pub(crate) fn cells(view: &AssetView) -> Vec<String> {
         view.vendor.clone().unwrap_or_default(),
         view.category.to_string(),
         view.kind.clone(),
+        view.identity.manufacturer.clone().unwrap_or_default(),
+        view.identity.model.clone().unwrap_or_default(),
+        view.identity.firmware.clone().unwrap_or_default(),
         format!("{:.2}", view.confidence),
         if view.managed { "yes" } else { "no" }.to_owned(),
         registry.asset_tag,

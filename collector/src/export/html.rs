@@ -30,7 +30,7 @@ fn counts_table(title: &str, counts: &std::collections::BTreeMap<String, usize>,
 
 fn asset_rows(views: &[&AssetView], out: &mut String) {
     out.push_str(
-        "<table><tr><th>MAC</th><th>vendor</th><th>category / kind</th><th>addresses</th>\
+        "<table><tr><th>MAC</th><th>vendor</th><th>category / kind</th><th>model</th><th>addresses</th>\
          <th>host names</th><th>flags</th><th>registry</th><th>last seen</th><th>services</th></tr>",
     );
     for view in views {
@@ -57,13 +57,23 @@ fn asset_rows(views: &[&AssetView], out: &mut String) {
             .collect();
         let _ = write!(
             out,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{} / {} ({:.2})</td><td>{}</td><td>{}</td>\
+            "<tr><td><code>{}</code></td><td>{}</td><td>{} / {} ({:.2})</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{flags}</td><td>{registry}</td><td>{}</td><td>{}</td></tr>",
             view.mac,
             html(view.vendor.as_deref().unwrap_or("")),
             html(view.category.as_str()),
             html(&view.kind),
             view.confidence,
+            [
+                &view.identity.manufacturer,
+                &view.identity.model,
+                &view.identity.firmware
+            ]
+            .into_iter()
+            .flatten()
+            .map(|text| html(text))
+            .collect::<Vec<_>>()
+            .join("<br>"),
             view.ips
                 .iter()
                 .map(ToString::to_string)

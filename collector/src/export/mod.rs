@@ -24,8 +24,12 @@ use crate::audit::Hash;
 use crate::views::{AssetView, Counts};
 use signing::Signer25519;
 
-/// The snapshot format this build writes and reads.
-pub const FORMAT: &str = "hygie-snapshot/1";
+/// The snapshot format this build writes. Version 2 adds the device's manufacturer, model and
+/// firmware (JSON rows carry them when known; CSV has three more columns).
+pub const FORMAT: &str = "hygie-snapshot/2";
+/// The first format, still verified: JSON rows are verified whatever members they hold, and
+/// its CSV has [`csv_format::COLUMNS_V1`].
+pub const FORMAT_V1: &str = "hygie-snapshot/1";
 
 /// Who took the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

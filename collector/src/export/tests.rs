@@ -244,3 +244,37 @@ fn hostile_strings_are_defused_in_every_format() {
     let json = json::write(&input, &signer);
     assert!(json.contains("\\u001b[2J<script>"));
 }
+
+/// Snapshots written by the first release (format 1: no manufacturer, model or firmware),
+/// kept byte for byte: they must verify for as long as auditors hold them.
+#[test]
+fn snapshots_of_format_1_still_verify() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/export/fixtures");
+    let verifier = Verifier25519::load(&fixtures.join("snapshot-v1.pub")).unwrap();
+    for file in ["snapshot-v1.json", "snapshot-v1.csv"] {
+        let bytes = std::fs::read(fixtures.join(file)).unwrap();
+        let verified = verify(&bytes, &verifier).unwrap_or_else(|error| panic!("{file}: {error}"));
+        assert_eq!(verified.header.format, FORMAT_V1);
+        assert_eq!(verified.header.rows, 3);
+        // And a tampered old snapshot is still caught.
+        let text = String::from_utf8(bytes).unwrap();
+        let tampered = text.replacen("198.18.0.11", "198.18.0.99", 1);
+        assert!(verify(tampered.as_bytes(), &verifier).is_err(), "{file}");
+    }
+}
+
+#[test]
+fn format_2_carries_the_identity_a_device_announced() {
+    let (signer, verifier) = keys();
+    let mut input = input();
+    input.assets[0].identity.model = Some("IntelliVue MX450".into());
+    input.assets[0].identity.manufacturer = Some("Philips".into());
+    let csv = csv_format::write(&input, &signer);
+    let verified = verify(&csv, &verifier).unwrap();
+    assert_eq!(verified.header.format, FORMAT);
+    let text = String::from_utf8(csv).unwrap();
+    assert!(text.contains(",Philips,IntelliVue MX450,"), "{text}");
+    let json = json::write(&input, &signer);
+    assert!(json.contains("\"model\": \"IntelliVue MX450\""), "{json}");
+    verify(json.as_bytes(), &verifier).unwrap();
+}

@@ -3,9 +3,9 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::csv_format::{self, COLUMNS};
+use super::csv_format::{self, COLUMNS, COLUMNS_V1};
 use super::signing::Verifier25519;
-use super::{FORMAT, Header, canonical, header_message, row_message};
+use super::{FORMAT, FORMAT_V1, Header, canonical, header_message, row_message};
 
 /// A snapshot that checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,7 @@ fn check_header(
 ) -> Result<Header, Tampered> {
     let header: Header = serde_json::from_value(header_value.clone())
         .map_err(|error| Tampered::Unreadable(format!("header: {error}")))?;
-    if header.format != FORMAT {
+    if header.format != FORMAT && header.format != FORMAT_V1 {
         return Err(Tampered::Unreadable(format!("format {:?}", header.format)));
     }
     if !trusted.verify(&header_message(&canonical(header_value)), signature) {
@@ -238,15 +238,21 @@ fn verify_csv(bytes: &[u8], trusted: &Verifier25519) -> Result<Verified, Tampere
             .map_err(|error| Tampered::Unreadable(format!("CSV: {error}")))
     };
     let first = next()?.ok_or_else(|| Tampered::Unreadable("empty file".into()))?;
-    if first.get(0) != Some(&format!("#{FORMAT}")) {
-        return Err(Tampered::Unreadable("no snapshot line".into()));
-    }
+    let columns_of_format: &[&str] = match first.get(0).and_then(|cell| cell.strip_prefix('#')) {
+        Some(format) if format == FORMAT => &COLUMNS,
+        Some(format) if format == FORMAT_V1 => &COLUMNS_V1,
+        _ => return Err(Tampered::Unreadable("no snapshot line".into())),
+    };
     let header_value: Value = serde_json::from_str(first.get(1).unwrap_or_default())
         .map_err(|error| Tampered::Unreadable(format!("header: {error}")))?;
     let header = check_header(&header_value, first.get(2).unwrap_or_default(), trusted)?;
+    if first.get(0).and_then(|cell| cell.strip_prefix('#')) != Some(header.format.as_str()) {
+        // The signed header says which format the lines that follow are in.
+        return Err(Tampered::Header);
+    }
     check_header_digest(&header_value, first.get(3).unwrap_or_default())?;
     let columns = next()?.ok_or_else(|| Tampered::Unreadable("no column line".into()))?;
-    if columns.iter().ne(COLUMNS) {
+    if columns.iter().ne(columns_of_format.iter().copied()) {
         return Err(Tampered::Unreadable("unexpected columns".into()));
     }
     let mut signatures = Vec::new();
@@ -254,10 +260,10 @@ fn verify_csv(bytes: &[u8], trusted: &Verifier25519) -> Result<Verified, Tampere
     while let Some(record) = next()? {
         let fields: Vec<String> = record.iter().map(str::to_owned).collect();
         let mac = fields.first().cloned().unwrap_or_default();
-        if fields.len() != COLUMNS.len() {
+        if fields.len() != columns_of_format.len() {
             return Err(Tampered::Row { row: index, mac });
         }
-        let (cells, tail) = fields.split_at(COLUMNS.len() - 2);
+        let (cells, tail) = fields.split_at(columns_of_format.len() - 2);
         if tail[0] != index.to_string() {
             return Err(Tampered::Moved {
                 row: index,
