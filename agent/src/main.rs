@@ -220,13 +220,18 @@ fn run(cli: Cli) -> Result<()> {
             all,
             rules,
         } => {
-            let rules = Rules::load(rules.as_deref())?;
+            // Observation lines and sends are not classified: compiling the rules (hundreds of
+            // regexes) would only slow them down.
+            let rules = match (format, &send) {
+                (Format::Jsonl, _) | (_, Some(_)) => None,
+                _ => Some(Rules::load(rules.as_deref())?),
+            };
             let shaping = if all {
                 Shaping::Off
             } else {
                 Shaping::Refresh(SignedDuration::from_mins(30))
             };
-            replay(&file, format, send, shaping, &rules)
+            replay(&file, format, send, shaping, rules.as_ref())
         }
     }
 }
@@ -284,8 +289,11 @@ async fn scan(settings: DiscoverySettings, duration: Option<Duration>) -> Result
     tokio::spawn(async move {
         if duration.is_none() && active {
             let _ = finished_receiver.recv().await;
-            // Let the mDNS round and late answers land.
-            tokio::time::sleep(round + Duration::from_millis(200)).await;
+            // Let the mDNS round land; an ARP-only scan is done when its sweep is (the sweep
+            // already waited out its last probe's timeout).
+            if !round.is_zero() {
+                tokio::time::sleep(round + Duration::from_millis(200)).await;
+            }
             stop.cancel();
         } else {
             tokio::select! {
@@ -338,7 +346,7 @@ fn replay(
     format: Format,
     send: Option<PathBuf>,
     shaping: Shaping,
-    rules: &Rules,
+    rules: Option<&Rules>,
 ) -> Result<()> {
     let mut observations: Vec<Observation> = Vec::new();
     let mut table = DeviceTable::new();
@@ -348,8 +356,10 @@ fn replay(
         if send.is_some() {
             observations.push(observation);
         } else if matches!(format, Format::Jsonl) {
-            let line = serde_json::to_string(&observation).unwrap_or_default();
-            if let Err(error) = writeln!(stdout, "{line}") {
+            let written = serde_json::to_writer(&mut stdout, &observation)
+                .map_err(std::io::Error::from)
+                .and_then(|()| stdout.write_all(b"\n"));
+            if let Err(error) = written {
                 write_error.get_or_insert(error);
             }
         } else {
@@ -390,8 +400,10 @@ fn replay(
     }
     match send {
         Some(config) => send_to_collector(&AgentConfig::load(&config)?, observations),
-        None if matches!(format, Format::Jsonl) => Ok(()),
-        None => print_devices(&table, format, rules),
+        None => match rules {
+            Some(rules) => print_devices(&table, format, rules),
+            None => Ok(()),
+        },
     }
 }
 

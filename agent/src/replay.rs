@@ -49,13 +49,13 @@ pub struct ReplayReport {
     /// Frames read.
     pub frames: u64,
     /// Messages decoded, by protocol (`arp`, `mdns`, `dhcp`, `ssdp`, `lldp`, ...).
-    pub decoded: BTreeMap<String, u64>,
+    pub decoded: BTreeMap<&'static str, u64>,
     /// Frames of no protocol the decoders handle.
     pub other: u64,
     /// Frames on a link type the decoders do not handle.
     pub unsupported_link: u64,
     /// Frames refused by a decoder, by reason.
-    pub malformed: BTreeMap<String, u64>,
+    pub malformed: BTreeMap<&'static str, u64>,
     /// Observations produced (after shaping).
     pub observations: u64,
     /// Set when the file ended in the middle of a record.
@@ -65,8 +65,38 @@ pub struct ReplayReport {
 /// One captured frame, borrowed from the reader.
 struct Captured<'a> {
     link: Option<LinkType>,
-    at: Duration,
+    at: Stamp,
     data: &'a [u8],
+}
+
+/// A frame's capture time as the file records it, turned into a time only for frames that
+/// become observations (most of a capture does not, and the conversion costs a division).
+#[derive(Debug, Clone, Copy)]
+enum Stamp {
+    /// A pcap record: seconds and micro- or nanoseconds.
+    Record {
+        seconds: u32,
+        fraction: u32,
+        nanosecond: bool,
+    },
+    /// A pcapng timestamp in its interface's units.
+    Raw { base: TimeBase, raw: u64 },
+    /// No timestamp seen yet (a Simple Packet Block first).
+    Unknown,
+}
+
+impl Stamp {
+    fn time(self) -> Duration {
+        match self {
+            Stamp::Record {
+                seconds,
+                fraction,
+                nanosecond,
+            } => record_time(seconds, fraction, nanosecond),
+            Stamp::Raw { base, raw } => base.time_of(raw),
+            Stamp::Unknown => Duration::ZERO,
+        }
+    }
 }
 
 /// Whether a replay shapes its output like the live agent.
@@ -187,15 +217,12 @@ pub fn replay(
                 return;
             }
             Err(error) => {
-                *report.malformed.entry(error.kind().to_owned()).or_default() += 1;
+                *report.malformed.entry(error.kind()).or_default() += 1;
                 return;
             }
         };
-        *report
-            .decoded
-            .entry(heard.message.protocol().to_owned())
-            .or_default() += 1;
-        let at = i64::try_from(frame.at.as_nanos())
+        *report.decoded.entry(heard.message.protocol()).or_default() += 1;
+        let at = i64::try_from(frame.at.time().as_nanos())
             .ok()
             .and_then(|nanos| Timestamp::from_nanosecond(i128::from(nanos)).ok())
             .unwrap_or(Timestamp::UNIX_EPOCH);
@@ -219,7 +246,7 @@ pub fn replay(
         // Link types and time bases of the current section's interfaces, in declaration order.
         let mut interfaces: Vec<(Option<LinkType>, TimeBase)> = Vec::new();
         // A Simple Packet Block has no timestamp: it inherits the last one seen.
-        let mut last_time = Duration::ZERO;
+        let mut last_time = Stamp::Unknown;
         while let Some(block) = reader.next_block() {
             let block = match block {
                 Ok(block) => block,
@@ -260,7 +287,7 @@ pub fn replay(
                 .copied()
                 .unwrap_or((None, TimeBase::default()));
             if let Some(raw) = raw_time {
-                last_time = base.time_of(raw);
+                last_time = Stamp::Raw { base, raw };
             }
             handle(
                 Captured {
@@ -283,7 +310,11 @@ pub fn replay(
                 Ok(packet) => handle(
                     Captured {
                         link,
-                        at: record_time(packet.ts_sec, packet.ts_frac, nanosecond),
+                        at: Stamp::Record {
+                            seconds: packet.ts_sec,
+                            fraction: packet.ts_frac,
+                            nanosecond,
+                        },
                         data: &packet.data,
                     },
                     &mut report,

@@ -18,8 +18,8 @@ use crate::cdp::{self, CdpError};
 use crate::dhcp::{self, DhcpError, DhcpPacket};
 use crate::dhcpv6::{self, Dhcpv6Error, Dhcpv6Packet};
 use crate::frame::{
-    ETHERTYPE_ARP, ETHERTYPE_IPV6, ETHERTYPE_LLDP, FrameError, LinkType, OUI_CISCO, Protocol,
-    SNAP_PID_CDP, parse_frame,
+    ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_LLDP, FrameError, LinkType, OUI_CISCO,
+    Protocol, SNAP_PID_CDP, parse_frame,
 };
 use crate::ip::{IpError, PROTOCOL_ICMPV6, PROTOCOL_UDP, parse_ip, parse_udp};
 use crate::lldp::{self, LldpError};
@@ -233,6 +233,15 @@ pub fn decode(link: LinkType, bytes: &[u8]) -> Result<Option<Heard>, DecodeError
         Protocol::Ethertype(ethertype) => ethertype,
         Protocol::Snap { .. } | Protocol::Llc => return Ok(None),
     };
+    // Most IP traffic is TCP, which no decoder reads: skip it before parsing the header.
+    let transport = match ethertype {
+        ETHERTYPE_IPV4 => frame.payload.get(9),
+        ETHERTYPE_IPV6 => frame.payload.get(6),
+        _ => return Ok(None),
+    };
+    if !matches!(transport, Some(&(PROTOCOL_UDP | PROTOCOL_ICMPV6)) | None) {
+        return Ok(None);
+    }
     let Some(packet) = parse_ip(ethertype, frame.payload)? else {
         return Ok(None);
     };

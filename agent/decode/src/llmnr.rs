@@ -149,7 +149,7 @@ pub fn parse(payload: &[u8]) -> Result<LlmnrPacket, LlmnrError> {
         .questions
         .first()
         .map(|question| LlmnrQuestion {
-            name: clean_hostname(&question.qname.to_string()),
+            name: clean_hostname(&crate::mdns::name_text(&question.qname)),
             record_type: question.qtype.into(),
         })
         .ok_or(LlmnrError::QuestionCount(0))?;
@@ -163,7 +163,7 @@ pub fn parse(payload: &[u8]) -> Result<LlmnrPacket, LlmnrError> {
                 RData::AAAA(aaaa) => IpAddr::V6(Ipv6Addr::from(aaaa.address)),
                 _ => return None,
             };
-            let name = clean_hostname(&record.name.to_string())?;
+            let name = clean_hostname(&crate::mdns::name_text(&record.name))?;
             Some(LlmnrAnswer { name, address })
         })
         .collect();

@@ -30,7 +30,7 @@ use super::settings::DiscoverySettings;
 use super::sweep::{RateLimiter, Step, SweepPlan, SweepStats, Sweeper, plan};
 
 /// How long a capture thread blocks before checking for shutdown.
-const POLL: Duration = Duration::from_millis(200);
+const POLL: Duration = Duration::from_millis(50);
 
 /// Why discovery could not start.
 #[derive(Debug, thiserror::Error)]

@@ -3,12 +3,23 @@
 //! - [`plan`] turns the configured CIDRs into the list of addresses that may be probed: never the
 //!   agent's own, never an excluded range, never a block larger than /16 unless explicitly
 //!   allowed. Nothing outside a [`SweepPlan`] is ever probed.
-//! - [`RateLimiter`] spaces every probe at least `1/rate` seconds after the previous one, for all
-//!   interfaces together, so no one-second window ever holds more than `rate` probes.
+//! - [`RateLimiter`] paces probes for all interfaces together. Its invariants:
+//!   1. no one-second window ever holds more than `rate` probes (a sliding window of the last
+//!      `rate` send times, checked before every probe);
+//!   2. no two probes leave closer than half the nominal spacing `1/rate`, so a late thread
+//!      never bursts;
+//!   3. the average rate is the configured one: probes are scheduled on slots `1/rate` apart,
+//!      and a probe sent late (the thread was descheduled, a timer fired late) does not push
+//!      every later slot back; a debt of more than a few slots is forgiven, not repaid.
 //! - [`Sweeper`] decides, given the time, what to do next: probe an address, wait, or finish.
 //!   Addresses already heard from (passively or by an earlier answer) are not probed; addresses
-//!   whose known MAC is excluded are skipped; unanswered probes are retried a bounded number of
-//!   times after a timeout.
+//!   whose known MAC is excluded are skipped; an unanswered probe is retried a bounded number of
+//!   times once its timeout passes. The order is arp-scan's cycle over its host list: the
+//!   addresses not yet probed first, then each due retry in the order its timeout expired. On
+//!   a sweep longer than one timeout that leaves no slot idle, so the last probe goes out at
+//!   `(probes - 1) / rate` and the sweep ends when it times out: the floor. (Serving due retries
+//!   ahead of fresh addresses would send the last fresh ones later and leave up to one timeout
+//!   of idle slots before their retries.)
 //!
 //! All of it is pure: time is passed in, so tests drive it with canned replies.
 
@@ -82,34 +93,63 @@ pub fn plan(
     })
 }
 
-/// Spaces probes at least `1/rate` apart. Shared by every sweep of the agent.
+/// Slots of debt a late sender may catch up on; beyond it the schedule restarts from now.
+const MAX_DEBT_SLOTS: u32 = 8;
+
+/// Paces probes; shared by every sweep of the agent. See the module docs for its invariants.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
+    rate: usize,
     spacing: Duration,
-    last: Option<Instant>,
+    /// When the next probe is due.
+    next_slot: Option<Instant>,
+    /// The last `rate` send times, oldest first (invariant 1).
+    window: VecDeque<Instant>,
 }
 
 impl RateLimiter {
     /// At most `rate` probes per second (at least 1). The spacing is rounded up to the
     /// nanosecond, so rounding can never let one probe too many into a second.
     pub fn new(rate: u32) -> Self {
+        let rate = rate.max(1);
         RateLimiter {
-            spacing: Duration::from_nanos(1_000_000_000u64.div_ceil(u64::from(rate.max(1)))),
-            last: None,
+            rate: usize::try_from(rate).unwrap_or(usize::MAX),
+            spacing: Duration::from_nanos(1_000_000_000u64.div_ceil(u64::from(rate))),
+            next_slot: None,
+            window: VecDeque::new(),
         }
     }
 
     /// When the next probe may go.
     pub fn ready_at(&self, now: Instant) -> Instant {
-        self.last.map_or(now, |last| last + self.spacing)
+        let mut ready = self.next_slot.unwrap_or(now);
+        if let Some(last) = self.window.back() {
+            ready = ready.max(*last + self.spacing / 2);
+        }
+        if self.window.len() >= self.rate
+            && let Some(oldest) = self.window.front()
+        {
+            ready = ready.max(*oldest + Duration::from_secs(1));
+        }
+        ready
     }
 
-    /// Takes the right to send now, if the spacing allows it.
+    /// Takes the right to send now, if the pacing allows it.
     pub fn try_take(&mut self, now: Instant) -> bool {
         if now < self.ready_at(now) {
             return false;
         }
-        self.last = Some(now);
+        let due = self.next_slot.unwrap_or(now);
+        // Invariant 3: a debt of more than a few slots is forgiven; the schedule restarts
+        // near now rather than letting a long stall be repaid at twice the rate.
+        let floor = now
+            .checked_sub(self.spacing * MAX_DEBT_SLOTS)
+            .unwrap_or(now);
+        self.next_slot = Some(due.max(floor) + self.spacing);
+        self.window.push_back(now);
+        while self.window.len() > self.rate {
+            self.window.pop_front();
+        }
         true
     }
 }
@@ -142,7 +182,8 @@ pub struct SweepStats {
 
 #[derive(Debug, Clone, Copy)]
 struct Outstanding {
-    deadline: Instant,
+    /// Its key in `Sweeper::deadlines`.
+    deadline: (Instant, u64),
     attempts: u32,
 }
 
@@ -151,8 +192,15 @@ struct Outstanding {
 pub struct Sweeper {
     /// The plan's addresses, sorted: only they are ever recorded as heard.
     targets: Vec<Ipv4Addr>,
+    /// Addresses not yet probed, in plan order.
     queue: VecDeque<(Ipv4Addr, u32)>,
+    /// Addresses whose probe timed out and that get another one, first come first served.
+    retry: VecDeque<(Ipv4Addr, u32)>,
     outstanding: BTreeMap<Ipv4Addr, Outstanding>,
+    /// Outstanding probes by deadline (a sequence number breaks ties), so expiry is found
+    /// without scanning every outstanding probe.
+    deadlines: BTreeMap<(Instant, u64), Ipv4Addr>,
+    sequence: u64,
     heard: HashSet<Ipv4Addr>,
     timeout: Duration,
     retries: u32,
@@ -165,7 +213,10 @@ impl Sweeper {
         Sweeper {
             targets: plan.targets().to_vec(),
             queue: plan.targets().iter().map(|&address| (address, 0)).collect(),
+            retry: VecDeque::new(),
             outstanding: BTreeMap::new(),
+            deadlines: BTreeMap::new(),
+            sequence: 0,
             heard: HashSet::new(),
             timeout,
             retries,
@@ -183,7 +234,8 @@ impl Sweeper {
         if self.targets.binary_search(&address).is_err() {
             return;
         }
-        if self.outstanding.remove(&address).is_some() {
+        if let Some(probe) = self.outstanding.remove(&address) {
+            self.deadlines.remove(&probe.deadline);
             self.stats.answered += 1;
         }
         self.heard.insert(address);
@@ -196,7 +248,7 @@ impl Sweeper {
 
     /// Addresses not yet settled (queued or awaiting an answer).
     pub fn remaining(&self) -> usize {
-        self.queue.len() + self.outstanding.len()
+        self.queue.len() + self.retry.len() + self.outstanding.len()
     }
 
     /// Decides the next step at `now`. `excluded_mac` tells whether an address is known to
@@ -207,50 +259,60 @@ impl Sweeper {
         limiter: &mut RateLimiter,
         excluded_mac: impl Fn(Ipv4Addr) -> bool,
     ) -> Step {
-        // Probes past their deadline: retry (at the back of the queue) or give up.
-        let expired: Vec<Ipv4Addr> = self
-            .outstanding
-            .iter()
-            .filter(|(_, probe)| probe.deadline <= now)
-            .map(|(&address, _)| address)
-            .collect();
-        for address in expired {
+        // Probes past their deadline: retry (after the addresses not yet probed, earliest
+        // deadline first), or give up.
+        while let Some((&deadline, &address)) = self.deadlines.first_key_value() {
+            if deadline.0 > now {
+                break;
+            }
+            self.deadlines.remove(&deadline);
             if let Some(probe) = self.outstanding.remove(&address)
                 && probe.attempts <= self.retries
             {
-                self.queue.push_back((address, probe.attempts));
+                self.retry.push_back((address, probe.attempts));
             }
         }
 
-        while let Some(&(address, attempts)) = self.queue.front() {
+        loop {
+            let (queue, is_retry) = if self.queue.is_empty() {
+                (&mut self.retry, true)
+            } else {
+                (&mut self.queue, false)
+            };
+            let Some(&(address, attempts)) = queue.front() else {
+                break;
+            };
             if self.heard.contains(&address) {
-                self.queue.pop_front();
-                if attempts == 0 {
+                queue.pop_front();
+                if attempts == 0 && !is_retry {
                     self.stats.already_known += 1;
                 }
                 continue;
             }
             if excluded_mac(address) {
-                self.queue.pop_front();
+                queue.pop_front();
                 self.stats.excluded_mac += 1;
                 continue;
             }
             if !limiter.try_take(now) {
                 return Step::Wait(limiter.ready_at(now));
             }
-            self.queue.pop_front();
+            queue.pop_front();
+            let deadline = now + self.timeout;
+            self.sequence += 1;
+            self.deadlines.insert((deadline, self.sequence), address);
             self.outstanding.insert(
                 address,
                 Outstanding {
-                    deadline: now + self.timeout,
+                    deadline: (deadline, self.sequence),
                     attempts: attempts + 1,
                 },
             );
             self.stats.sent += 1;
             return Step::Probe(address);
         }
-        match self.outstanding.values().map(|probe| probe.deadline).min() {
-            Some(deadline) => Step::Wait(deadline),
+        match self.deadlines.first_key_value() {
+            Some((deadline, _)) => Step::Wait(deadline.0),
             None => Step::Done,
         }
     }

@@ -117,7 +117,10 @@ pub(crate) fn check_text(
             },
         ));
     }
-    if !allow_control && value.chars().any(char::is_control) {
+    // Printable ASCII, by far the common case, holds no control character: no need to decode.
+    let printable = value.bytes().all(|byte| (0x20..0x7f).contains(&byte));
+    let control = !printable && value.chars().any(char::is_control);
+    if !allow_control && control {
         return Err(InvalidMessage::new(path, Invalid::ControlCharacter));
     }
     Ok(())

@@ -77,14 +77,25 @@ impl MacAddr {
     }
 }
 
+impl MacAddr {
+    /// The normal form as 17 ASCII bytes, built without the formatting machinery: a MAC is
+    /// written for every observation a replay prints and every row an export signs.
+    fn text(self) -> [u8; 17] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [b':'; 17];
+        for (index, byte) in self.0.iter().enumerate() {
+            text[index * 3] = HEX[usize::from(byte >> 4)];
+            text[index * 3 + 1] = HEX[usize::from(byte & 0x0f)];
+        }
+        text
+    }
+}
+
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let o = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            o[0], o[1], o[2], o[3], o[4], o[5]
-        )
+        let text = self.text();
+        // Hex digits and colons: always UTF-8.
+        f.pad(std::str::from_utf8(&text).unwrap_or_default())
     }
 }
 
@@ -148,7 +159,8 @@ impl FromStr for MacAddr {
 
 impl Serialize for MacAddr {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let text = self.text();
+        serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
     }
 }
 

@@ -55,6 +55,11 @@ pub fn clamp(mut text: String, max: usize) -> String {
 /// A host name in its normal form (lower case, no trailing dot), without control characters;
 /// `None` if nothing is left.
 pub fn clean_hostname(name: &str) -> Option<String> {
+    let name = name.trim_end_matches('.');
+    if printable_ascii(name) {
+        let cleaned = clamp(name.to_ascii_lowercase(), limits::MAX_HOSTNAME_LEN);
+        return (!cleaned.is_empty()).then_some(cleaned);
+    }
     let cleaned: String = name
         .trim_end_matches('.')
         .chars()
@@ -67,13 +72,26 @@ pub fn clean_hostname(name: &str) -> Option<String> {
 
 /// A name or key without control characters, at most `max` bytes; `None` if nothing is left.
 pub fn clean_label(text: &str, max: usize) -> Option<String> {
+    if printable_ascii(text) {
+        let cleaned = clamp(text.to_owned(), max);
+        return (!cleaned.is_empty()).then_some(cleaned);
+    }
     let cleaned: String = text.chars().filter(|c| !is_unsafe_char(*c)).collect();
     let cleaned = clamp(cleaned, max);
     (!cleaned.is_empty()).then_some(cleaned)
 }
 
+/// Whether `text` is printable ASCII, which holds no unsafe character: the common case, kept
+/// from decoding every character.
+fn printable_ascii(text: &str) -> bool {
+    text.bytes().all(|byte| (0x20..0x7f).contains(&byte))
+}
+
 /// A free-text value with control characters shown as U+FFFD, at most `max` bytes.
 pub fn clean_value(text: &str, max: usize) -> String {
+    if printable_ascii(text) {
+        return clamp(text.to_owned(), max);
+    }
     let cleaned: String = text
         .chars()
         .map(|c| if is_unsafe_char(c) { '\u{fffd}' } else { c })

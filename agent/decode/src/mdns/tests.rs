@@ -252,3 +252,16 @@ fn instance_names_give_their_type() {
     );
     assert_eq!(type_of_instance("host.local"), None);
 }
+
+#[test]
+fn names_read_as_simple_dns_displays_them() {
+    for text in [
+        "Ward 3 Printer._ipp._tcp.local",
+        "a\\.b.local",
+        "evil\u{1b}.local",
+        "x",
+    ] {
+        let name = Name::new_unchecked(text);
+        assert_eq!(name_text(&name), name.to_string(), "{text:?}");
+    }
+}

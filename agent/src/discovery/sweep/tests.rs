@@ -86,6 +86,79 @@ fn the_limiter_spaces_probes() {
     assert!(limiter.try_take(start + Duration::from_millis(20)));
 }
 
+#[test]
+fn a_late_probe_does_not_push_every_later_slot_back() {
+    // Probes due every 20 ms; the second goes 8 ms late. The third is still due at 40 ms
+    // (invariant 3), though never before half a spacing after the late one (invariant 2).
+    let start = Instant::now();
+    let at = |ms| start + Duration::from_millis(ms);
+    let mut limiter = RateLimiter::new(50);
+    assert!(limiter.try_take(at(0)));
+    assert!(limiter.try_take(at(28)));
+    assert_eq!(limiter.ready_at(at(28)), at(40));
+    // Very late: no burst, at most twice the rate while catching up.
+    assert!(limiter.try_take(at(75)));
+    assert_eq!(limiter.ready_at(at(75)), at(85));
+}
+
+#[test]
+fn a_long_stall_is_forgiven_not_repaid() {
+    let start = Instant::now();
+    let mut limiter = RateLimiter::new(100);
+    assert!(limiter.try_take(start));
+    // A second without sending: catching up on 100 slots would send at twice the rate for
+    // a second; the schedule restarts at most 8 slots back instead.
+    let late = start + Duration::from_secs(1);
+    let mut sent = 0;
+    let mut now = late;
+    while now < late + Duration::from_millis(100) {
+        if limiter.try_take(now) {
+            sent += 1;
+        }
+        now = limiter.ready_at(now);
+    }
+    assert!(
+        (10..=18).contains(&sent),
+        "{sent} probes in 100 ms at 100/s"
+    );
+}
+
+#[test]
+fn jittered_senders_keep_the_average_rate_and_the_hard_cap() {
+    // A sender whose every wait overshoots by up to 0.9 of a spacing still sends at the
+    // configured rate on average, and never more than `rate` in any second.
+    let start = Instant::now();
+    let mut limiter = RateLimiter::new(1000);
+    let mut noise = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut now = start;
+    let mut sent = Vec::new();
+    while now < start + Duration::from_secs(3) {
+        if limiter.try_take(now) {
+            sent.push(now);
+        }
+        noise ^= noise << 13;
+        noise ^= noise >> 7;
+        noise ^= noise << 17;
+        let overshoot = Duration::from_micros(noise % 900);
+        now = limiter.ready_at(now) + overshoot;
+    }
+    assert!(
+        sent.len() >= 2_950,
+        "{} probes in 3 s at 1000/s",
+        sent.len()
+    );
+    for (index, first) in sent.iter().enumerate() {
+        let in_window = sent[index..]
+            .iter()
+            .take_while(|at| **at < *first + Duration::from_secs(1))
+            .count();
+        assert!(in_window <= 1000, "{in_window} probes within a second");
+    }
+    for pair in sent.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_micros(500), "a burst");
+    }
+}
+
 /// Runs a sweep to the end against a fake network where `alive` addresses answer after
 /// `latency`; returns the probe times and the final statistics.
 fn run(
@@ -141,6 +214,31 @@ fn answered_addresses_are_probed_once_and_silent_ones_retried_once() {
     // 2 answered on the first probe, 4 silent ones probed twice.
     assert_eq!(stats.sent, 2 + 4 * 2);
     assert_eq!(probes.len(), stats.sent);
+}
+
+#[test]
+fn a_long_sweep_leaves_no_slot_idle_and_ends_one_timeout_after_its_last_probe() {
+    // 1,022 addresses, 100 of them answering, at 100 probes/s with a 500 ms timeout and one
+    // retry: the floor is every probe at the rate, then one timeout.
+    let plan = plan(&[net("198.18.0.0/22")], &[], &[], false).unwrap();
+    let alive: Vec<Ipv4Addr> = plan.targets().iter().step_by(10).copied().collect();
+    let (probes, stats) = run(&plan, &alive, Duration::from_millis(2), 100, |_| false);
+    let silent = 1022 - alive.len();
+    assert_eq!(stats.sent, 1022 + silent);
+    let (start, _) = probes[0];
+    let (last, _) = probes[probes.len() - 1];
+    let floor = Duration::from_millis(10) * u32::try_from(stats.sent - 1).unwrap();
+    assert_eq!(last - start, floor, "no slot left idle");
+    // Every silent address was retried once its timeout had passed, never before.
+    let mut first_probe = std::collections::HashMap::new();
+    for (at, address) in &probes {
+        match first_probe.get(address) {
+            None => {
+                first_probe.insert(*address, *at);
+            }
+            Some(first) => assert!(*at - *first >= Duration::from_millis(500)),
+        }
+    }
 }
 
 #[test]
