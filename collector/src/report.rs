@@ -41,6 +41,7 @@ pub fn assets_table(views: &[AssetView]) -> String {
                 cell(view.hostnames.iter().take(1), 32),
                 cell(view.vendor.iter(), 28),
                 format!("{}/{}", view.category, terminal_safe(&view.kind, 24)),
+                cell(view.identity.model.iter(), 24),
                 format!("{:.2}", view.confidence),
                 cell(view.flags.iter().map(|flag| flag.as_str()), 40),
                 registry.map_or_else(
@@ -66,6 +67,7 @@ pub fn assets_table(views: &[AssetView]) -> String {
             "HOSTNAME",
             "VENDOR",
             "CATEGORY/KIND",
+            "MODEL",
             "CONF",
             "FLAGS",
             "REGISTRY",
@@ -192,7 +194,7 @@ pub fn asset_page(page: &AssetPage) -> String {
         let role = match item.role {
             crate::classify::Role::Counted => "",
             crate::classify::Role::Overruled => " (overruled)",
-            crate::classify::Role::Deferred => " (deferred: vendor of many products)",
+            crate::classify::Role::Deferred => " (deferred: gives way to what the device says)",
         };
         let _ = writeln!(
             out,

@@ -7,10 +7,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Duration;
 
+use hygie_collector::classify::{Rules, classify};
 use hygie_decode::arp::{Operation, parse_arp};
 use hygie_decode::frame::{ETHERTYPE_ARP, LinkType, Protocol, parse_frame};
 use hygie_proto::MacAddr;
-use hygie_tests::facility::{AGENT_MAC, DeviceSpec, Facility, agent_config, standard_devices};
+use hygie_tests::facility::{
+    AGENT_MAC, DeviceSpec, Facility, Role, agent_config, standard_devices,
+};
 use hygie_tests::netns;
 use hygie_tests::pki::TestPki;
 use hygie_tests::process::Collector;
@@ -175,6 +178,100 @@ fn every_device_and_announced_service_reaches_the_inventory() {
             );
         }
     }
+
+    // IPv6 neighbour discovery: the router's advertisements (radvd, every few seconds) give its
+    // link-local address. (Other devices do neighbour discovery only when their kernel has a
+    // reason to, mostly at start, before the agent listens.)
+    let router = devices.iter().find(|d| d.role == Role::Router).unwrap();
+    let heard_router = wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
+        site.collector.snapshot().is_ok_and(|snapshot| {
+            snapshot.inventory.get(&router.mac).is_some_and(|asset| {
+                asset
+                    .addresses
+                    .keys()
+                    .any(|ip| matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+            })
+        })
+    });
+    assert!(
+        heard_router,
+        "no router advertisement heard from {}",
+        router.name
+    );
+
+    // The devices known by what they say (DHCP, LLDP-MED, SSDP, NetBIOS, router
+    // advertisements) get the category, kind and model the facility expects: classified by the
+    // collector's own classifier from what it stored.
+    let rules = Rules::defaults().unwrap();
+    let verdicts = |snapshot: &hygie_tests::process::Snapshot| -> Vec<String> {
+        devices
+            .iter()
+            .filter_map(|device| {
+                let wanted = device.verdict?;
+                let asset = snapshot.inventory.get(&device.mac)?;
+                let got = classify(&asset.facts(), &rules);
+                let matches = got.category == wanted.category
+                    && got.kind == wanted.kind
+                    && wanted
+                        .model
+                        .is_none_or(|model| got.identity.model.as_deref() == Some(model));
+                (!matches).then(|| {
+                    format!(
+                        "{}: got {}/{} model {:?}, want {}/{} model {:?}; evidence {:?}",
+                        device.name,
+                        got.category,
+                        got.kind,
+                        got.identity.model,
+                        wanted.category,
+                        wanted.kind,
+                        wanted.model,
+                        got.evidence
+                    )
+                })
+            })
+            .collect()
+    };
+    let mut wrong = Vec::new();
+    let named = wait_until(Duration::from_secs(60), Duration::from_millis(500), || {
+        let Ok(snapshot) = site.collector.snapshot() else {
+            return false;
+        };
+        wrong = verdicts(&snapshot);
+        wrong.is_empty()
+    });
+    assert!(named, "{}\nagent log:\n{}", wrong.join("\n"), read(&log));
+    // The LLDP-MED inventory of the monitor behind a Lantronix module, as lldpd sends it.
+    let monitor: MacAddr = "00:80:a3:11:22:20".parse().unwrap();
+    let mut identity = None;
+    let inventoried = wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
+        let Ok(snapshot) = site.collector.snapshot() else {
+            return false;
+        };
+        let Some(asset) = snapshot.inventory.get(&monitor) else {
+            return false;
+        };
+        let got = classify(&asset.facts(), &rules).identity;
+        let complete = got.serial.is_some();
+        identity = Some(got);
+        complete
+    });
+    let identity = identity.unwrap_or_default();
+    assert!(inventoried, "{identity:?}");
+    assert_eq!(
+        (
+            identity.manufacturer.as_deref(),
+            identity.model.as_deref(),
+            identity.firmware.as_deref(),
+            identity.serial.as_deref()
+        ),
+        (
+            Some("Philips Medical Systems"),
+            Some("IntelliVue MX450"),
+            Some("M.00.03"),
+            Some("DE71234567")
+        ),
+        "the LLDP-MED inventory"
+    );
 }
 
 /// ARP requests the agent sent, with their capture times.
@@ -186,9 +283,7 @@ fn agent_probes(capture: &Path) -> Vec<(Duration, Ipv4Addr)> {
         let Ok(frame) = parse_frame(LinkType::Ethernet, &packet.data) else {
             continue;
         };
-        if frame.source != MacAddr::new(AGENT_MAC)
-            || frame.protocol != Protocol::Ethertype(ETHERTYPE_ARP)
-        {
+        if frame.source != AGENT_MAC || frame.protocol != Protocol::Ethertype(ETHERTYPE_ARP) {
             continue;
         }
         let arp = parse_arp(frame.payload).unwrap();
@@ -210,7 +305,7 @@ fn agent_program_frames(capture: &Path) -> Vec<String> {
         let Ok(frame) = parse_frame(LinkType::Ethernet, &packet.data) else {
             continue;
         };
-        if frame.source != MacAddr::new(AGENT_MAC) {
+        if frame.source != AGENT_MAC {
             continue;
         }
         let housekeeping = match frame.ethertype() {

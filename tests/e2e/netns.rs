@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use hygie_proto::MacAddr;
 use hygie_tests::netns::{self, Host, Lan, MacvlanGroup};
 use hygie_tests::wait_until;
 
@@ -24,9 +25,9 @@ fn can_run() -> bool {
 }
 
 /// A locally administered unicast MAC: 02:48:59:<group>:<index>.
-fn mac(group: u8, index: u16) -> [u8; 6] {
+fn mac(group: u8, index: u16) -> MacAddr {
     let [high, low] = index.to_be_bytes();
-    [0x02, 0x48, 0x59, group, high, low]
+    MacAddr::new([0x02, 0x48, 0x59, group, high, low])
 }
 
 fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
@@ -87,7 +88,7 @@ fn lan_of_hosts_and_macvlan_group() {
         .collect();
     let lan_time = started.elapsed();
     let started = Instant::now();
-    let members: Vec<([u8; 6], String)> = (0..50u16)
+    let members: Vec<(MacAddr, String)> = (0..50u16)
         .map(|i| (mac(1, i), format!("198.18.0.{}/24", 100 + i)))
         .collect();
     let group: MacvlanGroup = lan.add_macvlan_hosts("group", &members).unwrap();
@@ -380,7 +381,7 @@ fn thousand_macvlan_hosts() {
     let prober = lan
         .add_host("prober", mac(4, 0), "198.18.7.254/22")
         .unwrap();
-    let members: Vec<([u8; 6], String)> = (0..1000u16)
+    let members: Vec<(MacAddr, String)> = (0..1000u16)
         .map(|i| {
             (
                 mac(5, i),

@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use hygie_proto::MacAddr;
 use ipnet::Ipv4Net;
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill, killpg};
@@ -182,18 +183,6 @@ fn require_root() -> Result<()> {
             uid: geteuid().as_raw(),
         })
     }
-}
-
-/// `aa:bb:cc:dd:ee:ff`.
-pub fn format_mac(mac: &[u8; 6]) -> String {
-    let mut text = String::with_capacity(17);
-    for (i, byte) in mac.iter().enumerate() {
-        if i > 0 {
-            text.push(':');
-        }
-        let _ = write!(text, "{byte:02x}");
-    }
-    text
 }
 
 /// The names of all namespaces in [`NETNS_DIR`] (any owner), sorted.
@@ -566,16 +555,16 @@ fn validate_interface(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate_mac(mac: &[u8; 6]) -> Result<()> {
-    if mac[0] & 1 != 0 {
+fn validate_mac(mac: &MacAddr) -> Result<()> {
+    if mac.is_multicast() {
         return Err(invalid(
             "MAC address",
-            format_mac(mac),
+            mac.to_string(),
             "is a multicast address",
         ));
     }
-    if mac == &[0; 6] {
-        return Err(invalid("MAC address", format_mac(mac), "is all zeros"));
+    if mac.is_zero() {
+        return Err(invalid("MAC address", mac.to_string(), "is all zeros"));
     }
     Ok(())
 }
@@ -621,7 +610,7 @@ pub struct Host {
     /// Its interface there (`eth0`, or `mv<index>` in a macvlan group).
     pub interface: String,
     /// The interface's MAC address.
-    pub mac: [u8; 6],
+    pub mac: MacAddr,
     /// Its IPv4 address with prefix length.
     pub address: Ipv4Net,
 }
@@ -634,7 +623,7 @@ impl Host {
 
     /// The MAC as `aa:bb:cc:dd:ee:ff`.
     pub fn mac_string(&self) -> String {
-        format_mac(&self.mac)
+        self.mac.to_string()
     }
 }
 
@@ -922,12 +911,16 @@ impl Lan {
                 sysctl("net.ipv6.conf.all.disable_ipv6", "1"),
             ],
         )?;
+        // group_fwd_mask 0x4000 forwards LLDP (01:80:c2:00:00:0e), which an 802.1D bridge
+        // consumes: the simulated LAN behaves as a hub (or the agent as on a mirror port), so
+        // the agent hears its neighbours' LLDP, as it would there and not on a switch port.
         ip_batch(
             Some(&bridge_namespace),
             &[
                 "link set lo up".to_owned(),
                 format!(
-                    "link add {BRIDGE} type bridge stp_state 0 forward_delay 0 mcast_snooping 0"
+                    "link add {BRIDGE} type bridge stp_state 0 forward_delay 0 mcast_snooping 0 \
+                     group_fwd_mask 0x4000"
                 ),
                 format!("link set {BRIDGE} up"),
             ],
@@ -994,7 +987,7 @@ impl Lan {
 
     /// Registers a new host namespace (so that it is deleted whatever happens next), creates
     /// it and its veth to the bridge, whose inside end is named `inside`. Returns the namespace.
-    fn add_port(&mut self, name: &str, inside: &str, mac: Option<&[u8; 6]>) -> Result<String> {
+    fn add_port(&mut self, name: &str, inside: &str, mac: Option<&MacAddr>) -> Result<String> {
         validate_name("host name", name)?;
         let namespace = format!("{}{}.{name}", self.prefix, self.label);
         if self.ports.contains_key(&namespace) {
@@ -1016,7 +1009,7 @@ impl Lan {
             ],
         )?;
         let address = mac
-            .map(|mac| format!(" address {}", format_mac(mac)))
+            .map(|mac| format!(" address {}", mac.to_string()))
             .unwrap_or_default();
         ip_batch(
             Some(&self.bridge_namespace),
@@ -1037,7 +1030,7 @@ impl Lan {
     /// `eth0` and `lo` are up with multicast enabled, a route sends 224.0.0.0/4 out of `eth0`
     /// (so mDNS works without choosing an interface), IPv6 stays on with `accept_dad=0` so the
     /// link-local address is usable at once.
-    pub fn add_host(&mut self, name: &str, mac: [u8; 6], address: &str) -> Result<Host> {
+    pub fn add_host(&mut self, name: &str, mac: MacAddr, address: &str) -> Result<Host> {
         validate_mac(&mac)?;
         let address = parse_address(address)?;
         let namespace = self.add_port(name, HOST_INTERFACE, Some(&mac))?;
@@ -1077,7 +1070,7 @@ impl Lan {
     pub fn add_macvlan_hosts<S: AsRef<str>>(
         &mut self,
         name: &str,
-        hosts: &[([u8; 6], S)],
+        hosts: &[(MacAddr, S)],
     ) -> Result<MacvlanGroup> {
         if hosts.is_empty() || hosts.len() > MAX_GROUP {
             return Err(invalid(
@@ -1093,7 +1086,7 @@ impl Lan {
             validate_mac(mac)?;
             let address = parse_address(address.as_ref())?;
             if !macs.insert(*mac) {
-                return Err(invalid("MAC address", format_mac(mac), "appears twice"));
+                return Err(invalid("MAC address", mac.to_string(), "appears twice"));
             }
             if !addresses.insert(address.addr()) {
                 return Err(invalid("address", address.to_string(), "appears twice"));
@@ -1134,7 +1127,7 @@ impl Lan {
             };
             lines.push(format!(
                 "link add mv{i} link {TRUNK_INTERFACE} address {} type macvlan mode bridge{queue}",
-                format_mac(mac)
+                mac.to_string()
             ));
             lines.push(format!("addr add {address} brd + dev mv{i} noprefixroute"));
             lines.push(format!("link set mv{i} up"));
@@ -1468,11 +1461,11 @@ mod tests {
         assert!(validate_interface("mgmt0").is_ok());
         assert!(validate_interface("0123456789abcdef").is_err());
         assert!(validate_interface("lo").is_err());
-        assert!(validate_mac(&[2, 0, 0, 0, 0, 1]).is_ok());
-        assert!(validate_mac(&[1, 0, 0x5e, 0, 0, 1]).is_err());
-        assert!(validate_mac(&[0; 6]).is_err());
+        assert!(validate_mac(&MacAddr::new([2, 0, 0, 0, 0, 1])).is_ok());
+        assert!(validate_mac(&MacAddr::new([1, 0, 0x5e, 0, 0, 1])).is_err());
+        assert!(validate_mac(&MacAddr::ZERO).is_err());
         assert_eq!(
-            format_mac(&[2, 0xab, 0, 1, 0x10, 0xff]),
+            MacAddr::new([2, 0xab, 0, 1, 0x10, 0xff]).to_string(),
             "02:ab:00:01:10:ff"
         );
     }

@@ -58,7 +58,9 @@ pub fn explain(mac: MacAddr, classification: &Classification) -> String {
         let role = match item.role {
             Role::Counted => "",
             Role::Overruled => "  overruled: weaker than the verdict's evidence",
-            Role::Deferred => "  deferred: this vendor makes many kinds of product",
+            Role::Deferred => {
+                "  deferred: a vendor of many products or of network modules gives way to what the device says"
+            }
         };
         let _ = writeln!(
             text,

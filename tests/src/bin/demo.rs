@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hygie_collector::store::{InventoryReader, SqliteStore};
+use hygie_proto::MacAddr;
 use hygie_tests::bins::binary;
 use hygie_tests::facility::{AGENT_IP, Facility, SUBNET, standard_devices};
 use hygie_tests::{netns, wait_until};
@@ -37,6 +38,20 @@ fn main() -> Result<()> {
         } else {
             let names: Vec<_> = device.services.iter().map(|s| s.service_type).collect();
             format!("  announces {}", names.join(", "))
+        };
+        let speaks: Vec<&str> = [
+            (device.dhcp.is_some(), "DHCP"),
+            (device.lldp.is_some(), "LLDP-MED"),
+            (!device.ssdp.is_empty(), "SSDP"),
+            (device.netbios.is_some(), "NetBIOS"),
+        ]
+        .into_iter()
+        .filter_map(|(yes, name)| yes.then_some(name))
+        .collect();
+        let services = if speaks.is_empty() {
+            services
+        } else {
+            format!("{services}  speaks {}", speaks.join(", "))
         };
         println!(
             "   {:<15} {}  {}{services}",
@@ -166,6 +181,18 @@ fn main() -> Result<()> {
     // The biomedical engineer looks at the unknown clinical device.
     collector_cli(&["asset", "e0:c2:b7:11:22:09"])?;
     collector_cli(&["classify", "--explain", "00:21:b7:11:22:12"])?;
+    // A monitor whose MAC names only its Lantronix network module: what it says in DHCP and
+    // LLDP-MED names it (wait for lldpd's inventory to have been heard).
+    wait_until(Duration::from_secs(20), Duration::from_millis(250), || {
+        SqliteStore::open_reader(&database)
+            .and_then(|store| store.inventory())
+            .is_ok_and(|inventory| {
+                inventory
+                    .get(&"00:80:a3:11:22:20".parse().unwrap_or(MacAddr::ZERO))
+                    .is_some_and(|asset| asset.details.len() >= 2)
+            })
+    });
+    collector_cli(&["classify", "--explain", "00:80:a3:11:22:20"])?;
     collector_cli(&[
         "approve",
         "e0:c2:b7:11:22:09",

@@ -19,6 +19,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use hygie_proto::MacAddr;
 use hygie_tests::bins::binary;
 use hygie_tests::facility::{AGENT_MAC, standard_devices};
 use hygie_tests::netns::{self, Lan};
@@ -183,11 +184,7 @@ fn sweep_facility() -> Result<()> {
     let scanner = lan.add_host("scanner", AGENT_MAC, "198.18.0.2/24")?;
     let mut live = BTreeSet::new();
     for device in standard_devices() {
-        lan.add_host(
-            device.name,
-            device.mac.octets(),
-            &format!("{}/24", device.ip()),
-        )?;
+        lan.add_host(device.name, device.mac, &format!("{}/24", device.ip()))?;
         live.insert(device.mac.to_string());
     }
     compare(
@@ -204,12 +201,12 @@ fn sweep_large_block() -> Result<()> {
     let scanner = lan.add_host("scanner", AGENT_MAC, "198.18.0.2/20")?;
     // 1,000 hosts from 198.18.0.10 on, MACs under a locally administered prefix, in a /20 of
     // 4,093 addresses to probe: most addresses are silent, as in a real block.
-    let hosts: Vec<([u8; 6], String)> = (0..1000u32)
+    let hosts: Vec<(MacAddr, String)> = (0..1000u32)
         .map(|n| {
             let address = 10 + n;
             let [_, _, high, low] = address.to_be_bytes();
             (
-                [0x02, 0xbe, 0x0c, 0x00, high, low],
+                MacAddr::new([0x02, 0xbe, 0x0c, 0x00, high, low]),
                 format!("198.18.{high}.{low}/20"),
             )
         })
