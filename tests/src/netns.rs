@@ -1009,7 +1009,7 @@ impl Lan {
             ],
         )?;
         let address = mac
-            .map(|mac| format!(" address {}", mac.to_string()))
+            .map(|mac| format!(" address {}", mac))
             .unwrap_or_default();
         ip_batch(
             Some(&self.bridge_namespace),
@@ -1126,8 +1126,7 @@ impl Lan {
                 String::new()
             };
             lines.push(format!(
-                "link add mv{i} link {TRUNK_INTERFACE} address {} type macvlan mode bridge{queue}",
-                mac.to_string()
+                "link add mv{i} link {TRUNK_INTERFACE} address {mac} type macvlan mode bridge{queue}"
             ));
             lines.push(format!("addr add {address} brd + dev mv{i} noprefixroute"));
             lines.push(format!("link set mv{i} up"));
