@@ -5,7 +5,8 @@
 //!   allowed. Nothing outside a [`SweepPlan`] is ever probed.
 //! - [`RateLimiter`] paces probes for all interfaces together. Its invariants:
 //!   1. no one-second window ever holds more than `rate` probes (a sliding window of the last
-//!      `rate` send times, checked before every probe);
+//!      `rate` send times, checked before every probe, half a spacing longer than a second to
+//!      absorb the jitter between deciding to send and the frame leaving);
 //!   2. no two probes leave closer than half the nominal spacing `1/rate`, so a late thread
 //!      never bursts;
 //!   3. the average rate is the configured one: probes are scheduled on slots `1/rate` apart,
@@ -126,10 +127,13 @@ impl RateLimiter {
         if let Some(last) = self.window.back() {
             ready = ready.max(*last + self.spacing / 2);
         }
+        // The window is a second and half a spacing long: probes leave the host a little
+        // after the limiter lets them go, and that delay varies, so a window held to the
+        // second exactly by this clock could show one probe too many to a capture on the wire.
         if self.window.len() >= self.rate
             && let Some(oldest) = self.window.front()
         {
-            ready = ready.max(*oldest + Duration::from_secs(1));
+            ready = ready.max(*oldest + Duration::from_secs(1) + self.spacing / 2);
         }
         ready
     }
