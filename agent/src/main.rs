@@ -197,7 +197,14 @@ fn run(cli: Cli) -> Result<()> {
             format,
             rules,
         } => {
-            let rules = Rules::load(rules.as_deref())?;
+            // Compiling the rules (hundreds of regexes) takes a tenth of a second: it happens
+            // beside the scan, which needs them only to print. A site file that cannot be
+            // read is refused before anything is sent.
+            if let Some(path) = &rules {
+                std::fs::metadata(path)
+                    .with_context(|| format!("cannot read the rules file {}", path.display()))?;
+            }
+            let rules = std::thread::spawn(move || Rules::load(rules.as_deref()));
             let mut settings = DiscoverySettings::for_interfaces(vec![interface]);
             settings.passive_only = passive_only;
             settings.arp.cidrs = settings::ipv4_only("--cidr", cidrs)?;
@@ -211,6 +218,9 @@ fn run(cli: Cli) -> Result<()> {
             settings.mdns.round = Duration::from_secs(5);
             settings.validate()?;
             let table = runtime()?.block_on(scan(settings, duration.map(Duration::from_secs)))?;
+            let rules = rules
+                .join()
+                .map_err(|_| anyhow::anyhow!("loading the classification rules failed"))??;
             print_devices(&table, format, &rules)
         }
         Command::Replay {

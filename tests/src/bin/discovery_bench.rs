@@ -187,13 +187,8 @@ fn sweep_facility() -> Result<()> {
         lan.add_host(device.name, device.mac, &format!("{}/24", device.ip()))?;
         live.insert(device.mac.to_string());
     }
-    compare(
-        &lan,
-        "facility /24, 24 devices",
-        &scanner.namespace,
-        "198.18.0.0/24",
-        &live,
-    )
+    let label = format!("facility /24, {} devices", live.len());
+    compare(&lan, &label, &scanner.namespace, "198.18.0.0/24", &live)
 }
 
 fn sweep_large_block() -> Result<()> {
