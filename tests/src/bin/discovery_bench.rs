@@ -380,7 +380,7 @@ fn replay_rate() -> Result<()> {
         );
     }
     println!(
-        "ratio, unshaped hygie frames/s over: tcpdump {:.1} (target at least 1.5), tshark {:.1}",
+        "ratio, unshaped hygie frames/s over: tcpdump {:.2} (target at least 1.5), tshark {:.1}",
         rate(ours_all) / rate(tcpdump),
         rate(ours_all) / rate(tshark)
     );
