@@ -8,6 +8,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let descriptors = protox::compile(files, ["."])?;
     tonic_prost_build::configure()
+        // Every message from a peer is checked against the contract's limits before prost
+        // decodes it (src/wire.rs).
+        .codec_path("crate::codec::CheckedCodec")
         .build_server(true)
         .build_client(true)
         .compile_fds(descriptors)?;

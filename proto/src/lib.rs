@@ -6,7 +6,9 @@
 //!   either yields a checked, normalised domain value or an [`InvalidMessage`] that names the
 //!   offending field.
 
+pub mod codec;
 mod convert;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -23,7 +25,7 @@ pub mod pb {
     tonic::include_proto!("hygie.v1");
 }
 
-pub use convert::{timestamp_from_wire, timestamp_to_wire};
+pub use convert::{encode_observation, timestamp_from_wire, timestamp_to_wire};
 pub use hygie_domain::*;
 
 /// The contract's package version, reported in logs and the collector's Welcome.

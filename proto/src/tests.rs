@@ -556,3 +556,38 @@ fn detail_refusals_name_their_field() {
         "detail.ssdp.message: missing"
     );
 }
+
+#[test]
+fn scan_policies_round_trip_and_refuse_bad_entries() {
+    let policy = ScanPolicy {
+        version: 7,
+        devices: vec![ProtectedDevice {
+            mac: "00:09:5c:11:22:01".parse().unwrap(),
+            addresses: vec!["198.18.0.11".parse().unwrap(), "fe80::1".parse().unwrap()],
+            reason: ProtectionReason::Biomedical,
+        }],
+        networks: vec!["198.18.4.0/24".parse().unwrap()],
+        passive_only: false,
+    };
+    let wire = pb::ScanPolicy::from(&policy);
+    assert_eq!(ScanPolicy::try_from(wire.clone()), Ok(policy));
+
+    let mut bad_mac = wire.clone();
+    bad_mac.devices[0].mac = vec![1, 2, 3];
+    assert_eq!(
+        ScanPolicy::try_from(bad_mac).unwrap_err().to_string(),
+        "devices[0].mac: expected a 6-byte MAC address, got 3 bytes"
+    );
+    let mut bad_network = wire.clone();
+    bad_network.networks[0].prefix_len = 33;
+    assert!(
+        ScanPolicy::try_from(bad_network)
+            .unwrap_err()
+            .to_string()
+            .starts_with("networks[0]")
+    );
+    let mut newer_reason = wire;
+    newer_reason.devices[0].reason = 99;
+    let converted = ScanPolicy::try_from(newer_reason).expect("an unknown reason still protects");
+    assert_eq!(converted.devices[0].reason, ProtectionReason::Operator);
+}

@@ -287,10 +287,21 @@ impl Outbox {
         observations: &[Observation],
         positions: &[SourcePosition],
     ) -> Result<AppendOutcome, OutboxError> {
+        let mut trimmed = 0usize;
         let payloads: Vec<Vec<u8>> = observations
             .iter()
-            .map(|observation| pb::Observation::from(observation).encode_to_vec())
+            .map(|observation| {
+                let (payload, was_trimmed) = hygie_proto::encode_observation(observation);
+                trimmed += usize::from(was_trimmed);
+                payload
+            })
             .collect();
+        if trimmed > 0 {
+            tracing::debug!(
+                trimmed,
+                "observations over the contract's size limit kept without some of their services' TXT entries"
+            );
+        }
         let incoming: u64 = payloads.iter().map(|p| p.len() as u64).sum();
         let transaction = self.connection.transaction().map_err(sqlite("appending"))?;
         let freed = evict(&transaction, self.bytes + incoming, self.max_bytes)?;

@@ -64,8 +64,8 @@ pub struct Uplink {
     new_observations: Arc<Notify>,
 }
 
-/// Encoded observations per batch at most: well under the 16 MiB message limit.
-pub const MAX_BATCH_BYTES: u64 = 4 * 1024 * 1024;
+/// Encoded observations per batch at most, so a batch always fits in one message.
+pub const MAX_BATCH_BYTES: u64 = hygie_proto::limits::MAX_BATCH_BYTES as u64;
 /// A session that lasted this long proves the link works: the next failure backs off afresh.
 const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 

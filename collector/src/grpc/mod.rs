@@ -130,6 +130,7 @@ impl pb::inventory_server::Inventory for InventoryService {
                 max_batch_observations: hygie_proto::limits::MAX_BATCH_OBSERVATIONS as u32,
                 collector_version: env!("CARGO_PKG_VERSION").to_owned(),
                 last_committed_sequence: registration.last_committed,
+                heartbeat_interval_seconds: 60,
             })),
         };
         // The channel is empty, so this cannot wait.
@@ -196,6 +197,7 @@ impl Session {
             };
             let wire = match message.kind {
                 Some(pb::agent_message::Kind::Batch(batch)) => batch,
+                Some(pb::agent_message::Kind::Heartbeat(_)) => continue,
                 Some(pb::agent_message::Kind::Hello(_)) | None => {
                     break Some(Status::invalid_argument(
                         "expected an ObservationBatch after the Hello",
@@ -257,6 +259,7 @@ async fn acknowledge(
                         sequence: outcome.sequence,
                         accepted: outcome.accepted,
                         duplicate: outcome.duplicate,
+                        refused_new_assets: 0,
                     })),
                 }),
                 Ok(Err(error)) => Err(unavailable(&error)),

@@ -63,6 +63,8 @@ pub enum Invalid {
     NotALabel,
     #[error("{0} is out of range")]
     OutOfRange(u64),
+    #[error("is not valid protobuf (truncated, a bad varint, a group or the wrong wire type)")]
+    Malformed,
 }
 
 impl InvalidMessage {

@@ -25,8 +25,31 @@ pub const MAX_HELLO_TEXT_LEN: usize = 255;
 pub const MAX_INTERFACES: usize = 64;
 /// Addresses of one interface in a Hello.
 pub const MAX_INTERFACE_NETWORKS: usize = 64;
-/// Largest encoded gRPC message either side accepts, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// One encoded `hygie.v1.Observation`, in bytes. The field limits above would allow far more
+/// (64 services of 64 TXT entries); an agent drops TXT entries, then services, until an
+/// observation fits, and a collector refuses one that does not.
+pub const MAX_OBSERVATION_BYTES: usize = 16 * 1024;
+/// The encoded observations of one batch, in bytes, not counting the field tag and length that
+/// frame each of them.
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// The tag and length framing one observation of at most [`MAX_OBSERVATION_BYTES`] in a batch.
+pub const OBSERVATION_FRAMING_BYTES: usize = 4;
+/// What an `AgentMessage` adds around a batch: its own tag and length, and the sequence field.
+const BATCH_FRAMING_BYTES: usize = 32;
+/// Largest encoded gRPC message either side accepts, in bytes: a full batch with its framing,
+/// derived from the batch limits rather than chosen. Everything else on the stream (a Hello, a
+/// scan policy) is smaller.
+pub const MAX_MESSAGE_BYTES: usize =
+    MAX_BATCH_BYTES + MAX_BATCH_OBSERVATIONS * OBSERVATION_FRAMING_BYTES + BATCH_FRAMING_BYTES;
+// A tag byte and a length of at most three varint bytes frame an observation.
+const _: () = assert!(MAX_OBSERVATION_BYTES < 1 << 21 && OBSERVATION_FRAMING_BYTES >= 4);
+/// Devices listed in one scan policy. A site with more protected devices gets a passive-only
+/// policy instead (see `ScanPolicy.passive_only`).
+pub const MAX_POLICY_DEVICES: usize = 20_000;
+/// Addresses of one protected device in a scan policy.
+pub const MAX_POLICY_DEVICE_ADDRESSES: usize = 8;
+/// Networks in one scan policy.
+pub const MAX_POLICY_NETWORKS: usize = 1_024;
 /// A free-text field of a protocol detail (an SSDP header, an LLDP description, a DHCP vendor
 /// class), in bytes.
 pub const MAX_DETAIL_TEXT_LEN: usize = 512;

@@ -19,6 +19,10 @@ use hygie_domain::{
 use crate::pb;
 
 mod details;
+mod fit;
+mod policy;
+
+pub use fit::encode_observation;
 
 impl From<Source> for pb::Source {
     fn from(source: Source) -> Self {
@@ -81,7 +85,7 @@ pub fn timestamp_from_wire(
         .map_err(|_| InvalidMessage::new(path, Invalid::TimestampRange))
 }
 
-fn mac_from_wire(path: &str, bytes: &[u8]) -> Result<MacAddr, InvalidMessage> {
+pub(crate) fn mac_from_wire(path: &str, bytes: &[u8]) -> Result<MacAddr, InvalidMessage> {
     MacAddr::from_slice(bytes)
         .ok_or_else(|| InvalidMessage::new(path, Invalid::MacLength(bytes.len())))
 }
@@ -316,28 +320,37 @@ fn interface_from_wire(wire: pb::AgentInterface) -> Result<AgentInterface, Inval
         .networks
         .iter()
         .enumerate()
-        .map(|(index, network)| {
-            let path = format!("networks[{index}]");
-            let address = ip_from_wire(&path, &network.address)?;
-            let prefix_len = u8::try_from(network.prefix_len).ok();
-            prefix_len
-                .and_then(|prefix_len| IpNet::new(address, prefix_len).ok())
-                .ok_or_else(|| {
-                    InvalidMessage::new(
-                        path,
-                        Invalid::PrefixLength {
-                            address,
-                            prefix_len: network.prefix_len,
-                        },
-                    )
-                })
-        })
+        .map(|(index, network)| network_from_wire(&format!("networks[{index}]"), network))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(AgentInterface {
         name: wire.name,
         mac,
         networks,
     })
+}
+
+/// An address with its prefix, e.g. `198.18.0.0/24`.
+pub(crate) fn network_from_wire(path: &str, wire: &pb::IpNetwork) -> Result<IpNet, InvalidMessage> {
+    let address = ip_from_wire(path, &wire.address)?;
+    u8::try_from(wire.prefix_len)
+        .ok()
+        .and_then(|prefix_len| IpNet::new(address, prefix_len).ok())
+        .ok_or_else(|| {
+            InvalidMessage::new(
+                path,
+                Invalid::PrefixLength {
+                    address,
+                    prefix_len: wire.prefix_len,
+                },
+            )
+        })
+}
+
+pub(crate) fn network_to_wire(network: &IpNet) -> pb::IpNetwork {
+    pb::IpNetwork {
+        address: ip_to_wire(network.addr()),
+        prefix_len: network.prefix_len().into(),
+    }
 }
 
 impl From<&AgentHello> for pb::Hello {
@@ -354,14 +367,7 @@ impl From<&AgentHello> for pb::Hello {
                         .mac
                         .map(|mac| mac.octets().to_vec())
                         .unwrap_or_default(),
-                    networks: interface
-                        .networks
-                        .iter()
-                        .map(|network| pb::IpNetwork {
-                            address: ip_to_wire(network.addr()),
-                            prefix_len: network.prefix_len().into(),
-                        })
-                        .collect(),
+                    networks: interface.networks.iter().map(network_to_wire).collect(),
                 })
                 .collect(),
             outbox_id: hello.outbox_id.0.to_vec(),
