@@ -8,14 +8,19 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 
 use crate::ca::{CaError, CertificateAuthority, PkiPaths, Validity};
 use crate::config::CollectorConfig;
 use crate::grpc::InventoryService;
+use crate::grpc::frames::GuardLayer;
 use crate::ingest::{self, Clock};
+use crate::net::{self, FrontDoor, RevokedSerials, TlsFiles};
+use crate::policy::PolicyChannels;
 use crate::store::{SqliteStore, StoreError};
 
 /// Why the server could not start or stopped abnormally.
@@ -45,6 +50,8 @@ pub enum ServeError {
     },
     #[error("the gRPC server failed")]
     Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Tls(#[from] net::TlsError),
     #[error("the inventory writer stopped unexpectedly; see the log above")]
     WriterStopped,
 }
@@ -123,23 +130,42 @@ fn ensure_pki(config: &CollectorConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
-fn read_pem(path: &std::path::Path) -> Result<String, ServeError> {
-    std::fs::read_to_string(path).map_err(|source| {
-        ServeError::Ca(CaError::Read {
-            path: path.to_owned(),
-            source,
-        })
-    })
-}
-
 /// How long streams get to finish their Acks after a shutdown request before the server stops
 /// waiting for them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
+/// Raises the soft descriptor limit to the hard one and keeps `max_connections` under it, with
+/// room for the database, logs and listeners: running out of descriptors would refuse the
+/// honest agent's reconnection along with everyone else's.
+fn fit_descriptor_limit(limits: &mut crate::config::Limits) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    const RESERVED: u64 = 64;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let soft = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    let room = usize::try_from(soft.saturating_sub(RESERVED)).unwrap_or(usize::MAX);
+    let admission = &mut limits.front_door.admission;
+    if admission.max_connections > room {
+        tracing::warn!(
+            descriptors = soft,
+            configured = admission.max_connections,
+            used = room.max(1),
+            "the descriptor limit is below limits.max_connections; accepting fewer connections (raise LimitNOFILE)"
+        );
+        admission.max_connections = room.max(1);
+        admission.max_handshakes = admission.max_handshakes.min(admission.max_connections);
+    }
+}
+
 /// Runs the collector until `shutdown` completes, then drains the writer. Returns an error if
 /// the writer dies first: serving without it would only refuse every batch.
 pub async fn serve(
-    config: CollectorConfig,
+    mut config: CollectorConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
@@ -147,17 +173,24 @@ pub async fn serve(
         source,
     })?;
     ensure_pki(&config)?;
-    let identity = Identity::from_pem(
-        read_pem(&config.pki.server_cert)?,
-        read_pem(&config.pki.server_key)?,
-    );
-    let client_ca = Certificate::from_pem(read_pem(&config.pki.ca_cert)?);
+    fit_descriptor_limit(&mut config.limits);
+    let limits = config.limits;
+    let revoked = Arc::new(RevokedSerials::default());
+    let tls = net::server_config(
+        TlsFiles {
+            ca_cert: &config.pki.ca_cert,
+            server_cert: &config.pki.server_cert,
+            server_key: &config.pki.server_key,
+        },
+        Arc::clone(&revoked),
+    )?;
 
     let signer = crate::export::signing::Signer25519::load(&config.signing_key)?;
     let store = SqliteStore::open_writer(&config.database, config.durability)?.with_sealer(signer);
     // The command line computes flags at read time: with the rules in force here.
     store.publish_flag_rules(&config.writer.flag_rules)?;
     let clock: Clock = Arc::new(Timestamp::now);
+    let policies = PolicyChannels::new();
     let (ingest, writer) = ingest::start_writer(store, config.writer.clone(), clock)?;
 
     let listener = TcpListener::bind(config.listen)
@@ -169,25 +202,30 @@ pub async fn serve(
     tracing::info!(
         listen = %listener.local_addr().unwrap_or(config.listen),
         database = %config.database.display(),
+        max_connections = limits.front_door.admission.max_connections,
+        memory = limits.memory,
         "collector serving {}", hygie_proto::CONTRACT
     );
 
-    let tls = ServerTlsConfig::new()
-        .identity(identity)
-        .client_ca_root(client_ca)
-        .timeout(Duration::from_secs(10));
     let stopping = CancellationToken::new();
+    let door = FrontDoor::new(tls, revoked, limits.front_door);
+    let (admitted, incoming) = mpsc::channel(64);
+    let accepting = tokio::spawn(door.clone().run(listener, admitted, stopping.clone()));
+    let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);
+    let service = InventoryService::new(ingest, policies, limits.service, stopping.clone());
     let mut server = Box::pin(
         Server::builder()
-            .tls_config(tls)?
+            // An agent needs one stream; a reconnecting one briefly two.
+            .max_concurrent_streams(Some(2))
+            .initial_stream_window_size(Some(256 * 1024))
+            .initial_connection_window_size(Some(512 * 1024))
+            .http2_max_header_list_size(Some(16 * 1024))
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(20)))
             .tcp_keepalive(Some(Duration::from_secs(60)))
-            .add_service(InventoryService::new(ingest, stopping.clone()).into_server())
-            .serve_with_incoming_shutdown(
-                TcpListenerStream::new(listener),
-                stopping.clone().cancelled_owned(),
-            ),
+            .layer(GuardLayer::new(limits.deadlines, limits.wire_bytes))
+            .add_service(service.into_server())
+            .serve_with_incoming_shutdown(incoming, stopping.clone().cancelled_owned()),
     );
 
     let mut writer_done = tokio::task::spawn_blocking(move || writer.join());
@@ -208,6 +246,7 @@ pub async fn serve(
         }
     };
     stopping.cancel();
+    let _ = accepting.await;
     // Dropping the server drops the service's writer handles; the writer then finishes its
     // queue and stops.
     drop(server);

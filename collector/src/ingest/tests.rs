@@ -1,16 +1,20 @@
 //! The writer's logic against an in-memory store: group commits, replays, failures.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use hygie_proto::{MacAddr, Observation, Source};
 
 use super::*;
+use crate::cursor::CommittedSequences;
+use crate::inventory::Inventory;
+use crate::store::{Commit, RegistrySnapshot};
 
 /// What the fake database holds.
 #[derive(Default)]
 struct Shelf {
     inventory: Inventory,
-    cursors: HashMap<(AgentId, OutboxId), u64>,
+    cursors: HashMap<(AgentId, OutboxId), CommittedSequences>,
     history: usize,
     events: usize,
     commits: usize,
@@ -27,8 +31,12 @@ impl InventoryWriter for MemoryStore {
         Ok(self.0.lock().unwrap().inventory.clone())
     }
 
-    fn load_cursors(&self) -> Result<HashMap<(AgentId, OutboxId), u64>, StoreError> {
+    fn load_cursors(&self) -> Result<HashMap<(AgentId, OutboxId), CommittedSequences>, StoreError> {
         Ok(self.0.lock().unwrap().cursors.clone())
+    }
+
+    fn agent_sites(&self) -> Result<HashMap<AgentId, String>, StoreError> {
+        Ok(HashMap::from([(1, "chu".to_owned())]))
     }
 
     fn register_agent(
@@ -49,9 +57,10 @@ impl InventoryWriter for MemoryStore {
         }
         shelf.inventory = commit.inventory.clone();
         for cursor in commit.cursors {
-            shelf
-                .cursors
-                .insert((cursor.agent, cursor.outbox), cursor.sequence);
+            shelf.cursors.insert(
+                (cursor.agent, cursor.outbox),
+                CommittedSequences::from_stored(cursor.sequence, &cursor.gaps).unwrap(),
+            );
         }
         shelf.history += commit.history.len();
         shelf.events += commit.events.len();
@@ -101,7 +110,8 @@ async fn commit(
     batch: ObservationBatch,
 ) -> Result<BatchOutcome, IngestError> {
     ingest
-        .submit(1, outbox, &SessionFence::new(), batch)
+        .session(1, outbox)
+        .submit(batch)
         .await?
         .await
         .unwrap()
@@ -121,6 +131,7 @@ async fn committed_batches_are_acknowledged_with_their_counts() {
         BatchOutcome {
             sequence: 1,
             accepted: 3,
+            refused_new_assets: 0,
             duplicate: false
         }
     );
@@ -129,7 +140,7 @@ async fn committed_batches_are_acknowledged_with_their_counts() {
     let shelf = store.0.lock().unwrap();
     assert_eq!(shelf.inventory.len(), 3);
     assert_eq!(shelf.history, 3);
-    assert_eq!(shelf.cursors[&(1, OUTBOX)], 1);
+    assert_eq!(shelf.cursors[&(1, OUTBOX)].high(), 1);
 }
 
 #[tokio::test]
@@ -186,31 +197,17 @@ async fn a_failed_commit_is_reported_and_the_retry_applies_cleanly() {
 }
 
 #[tokio::test]
-async fn observations_from_the_future_are_stamped_on_arrival() {
-    let store = MemoryStore::default();
-    let (ingest, writer) = start(&store);
-    let mut future = batch(1, 0, 1);
-    future.observations[0].seen_at = "2027-01-01T00:00:00Z".parse().unwrap();
-    commit(&ingest, OUTBOX, future).await.unwrap();
-    drop(ingest);
-    writer.join();
-    let shelf = store.0.lock().unwrap();
-    let asset = shelf.inventory.assets().next().unwrap();
-    assert_eq!(asset.seen.last, (fixed_clock())());
-}
-
-#[tokio::test]
 async fn queued_batches_share_one_commit() {
     let store = MemoryStore::default();
     store.0.lock().unwrap().commit_delay = std::time::Duration::from_millis(20);
     let (ingest, writer) = start(&store);
     // Queue many batches before awaiting any outcome: the writer groups what is waiting.
-    let fence = SessionFence::new();
+    let session = ingest.session(1, OUTBOX);
     let mut pending = Vec::new();
-    for sequence in 1..=50 {
+    for sequence in 1..=16 {
         pending.push(
-            ingest
-                .submit(1, OUTBOX, &fence, batch(sequence, sequence * 10, 10))
+            session
+                .submit(batch(sequence, sequence * 10, 10))
                 .await
                 .unwrap(),
         );
@@ -218,13 +215,13 @@ async fn queued_batches_share_one_commit() {
     for answer in pending {
         answer.await.unwrap().unwrap();
     }
-    drop(ingest);
+    drop((session, ingest));
     writer.join();
     let shelf = store.0.lock().unwrap();
-    assert_eq!(shelf.history, 500);
+    assert_eq!(shelf.history, 160);
     assert!(
-        shelf.commits < 50,
-        "{} commits for 50 batches",
+        shelf.commits < 16,
+        "{} commits for 16 batches",
         shelf.commits
     );
 }
@@ -239,34 +236,22 @@ async fn batches_queued_behind_a_failed_commit_are_fenced_not_applied() {
         shelf.commit_delay = std::time::Duration::from_millis(50);
     }
     let (ingest, writer) = start(&store);
-    let fence = SessionFence::new();
-    let first = ingest
-        .submit(1, OUTBOX, &fence, batch(1, 0, 2))
-        .await
-        .unwrap();
-    let second = ingest
-        .submit(1, OUTBOX, &fence, batch(2, 10, 2))
-        .await
-        .unwrap();
+    let session = ingest.session(1, OUTBOX);
+    let first = session.submit(batch(1, 0, 2)).await.unwrap();
+    let second = session.submit(batch(2, 10, 2)).await.unwrap();
     assert!(matches!(first.await.unwrap(), Err(IngestError::Store(_))));
     // Had batch 2 committed, the cursor would pass batch 1 and its resend would be "a replay".
     // It failed with batch 1's group, or was fenced in the next one.
     assert!(second.await.unwrap().is_err());
-    assert!(fence.is_failed());
+    assert!(session.is_fenced());
 
     // The agent reconnects (a new session) and resends both, in order.
-    let retry = SessionFence::new();
-    let again_first = ingest
-        .submit(1, OUTBOX, &retry, batch(1, 0, 2))
-        .await
-        .unwrap();
-    let again_second = ingest
-        .submit(1, OUTBOX, &retry, batch(2, 10, 2))
-        .await
-        .unwrap();
+    let retry = ingest.session(1, OUTBOX);
+    let again_first = retry.submit(batch(1, 0, 2)).await.unwrap();
+    let again_second = retry.submit(batch(2, 10, 2)).await.unwrap();
     assert!(!again_first.await.unwrap().unwrap().duplicate);
     assert!(!again_second.await.unwrap().unwrap().duplicate);
-    drop(ingest);
+    drop((session, retry, ingest));
     writer.join();
     assert_eq!(
         store.0.lock().unwrap().history,
@@ -294,35 +279,48 @@ async fn registration_reports_the_outbox_cursor() {
 }
 
 #[tokio::test]
-async fn implausibly_old_observations_are_stamped_on_arrival() {
+async fn a_flooding_session_does_not_hold_a_quiet_one_back() {
     let store = MemoryStore::default();
-    let (ingest, writer) = start(&store);
-    let mut old = batch(1, 0, 1);
-    old.observations[0].seen_at = "1970-01-01T00:00:01Z".parse().unwrap();
-    commit(&ingest, OUTBOX, old).await.unwrap();
-    drop(ingest);
-    writer.join();
-    let shelf = store.0.lock().unwrap();
-    assert_eq!(
-        shelf.inventory.assets().next().unwrap().seen.first,
-        (fixed_clock())()
+    let settings = WriterSettings {
+        max_group_observations: 5_000,
+        ..WriterSettings::default()
+    };
+    let (ingest, writer) = start_writer(store.clone(), settings, fixed_clock()).unwrap();
+    let flood = ingest.session(1, OUTBOX);
+    let quiet = ingest.session(1, OutboxId([2; 16]));
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut answers = Vec::new();
+    for sequence in 1..=16 {
+        let answer = flood
+            .submit(batch(sequence, sequence * 5_000, 5_000))
+            .await
+            .unwrap();
+        answers.push((format!("flood {sequence}"), answer));
+    }
+    let quiet_batch = batch(1, 1_000_000, 1);
+    let committed_before = store.0.lock().unwrap().commits;
+    answers.push(("quiet".to_owned(), quiet.submit(quiet_batch).await.unwrap()));
+    let waiters: Vec<_> = answers
+        .into_iter()
+        .map(|(name, answer)| {
+            let order = Arc::clone(&order);
+            tokio::spawn(async move {
+                answer.await.unwrap().unwrap();
+                order.lock().unwrap().push(name);
+            })
+        })
+        .collect();
+    for waiter in waiters {
+        waiter.await.unwrap();
+    }
+    let order = order.lock().unwrap().clone();
+    let quiet_at = order.iter().position(|name| name == "quiet").unwrap();
+    // Groups hold one flood batch each: in arrival order the quiet batch would come last; taking
+    // sessions in turn commits it at most two groups after it arrives (one may be under way).
+    assert!(
+        quiet_at <= committed_before + 2,
+        "{committed_before} before: {order:?}"
     );
-}
-
-#[tokio::test]
-async fn a_fenced_session_applies_nothing() {
-    let store = MemoryStore::default();
-    let (ingest, writer) = start(&store);
-    let fence = SessionFence::new();
-    fence.fail();
-    let outcome = ingest
-        .submit(1, OUTBOX, &fence, batch(1, 0, 3))
-        .await
-        .unwrap();
-    assert!(matches!(outcome.await.unwrap(), Err(IngestError::Fenced)));
-    drop(ingest);
+    drop((flood, quiet, ingest));
     writer.join();
-    let shelf = store.0.lock().unwrap();
-    assert_eq!((shelf.history, shelf.inventory.len()), (0, 0));
-    assert!(shelf.cursors.is_empty());
 }

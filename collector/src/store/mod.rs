@@ -75,8 +75,8 @@ pub struct HistoryEntry<'a> {
     pub observation: &'a Observation,
 }
 
-/// The highest batch sequence committed for one agent outbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The committed batch sequences of one agent outbox (see [`crate::cursor`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxCursor {
     /// The agent.
     pub agent: AgentId,
@@ -84,6 +84,8 @@ pub struct OutboxCursor {
     pub outbox: OutboxId,
     /// Highest committed sequence.
     pub sequence: u64,
+    /// Never-committed ranges below it, in [`crate::cursor::CommittedSequences`]'s stored form.
+    pub gaps: String,
 }
 
 /// What one group commit persists, atomically.
@@ -95,7 +97,7 @@ pub struct Commit<'a> {
     pub dirty: &'a Dirty,
     /// Observations to append to the history.
     pub history: &'a [HistoryEntry<'a>],
-    /// New outbox cursors: a batch at or below its cursor is never applied again.
+    /// New outbox cursors: a batch they hold as committed is never applied again.
     pub cursors: &'a [OutboxCursor],
     /// Events to append to the chain.
     pub events: &'a [NewEvent],
@@ -133,7 +135,11 @@ pub trait InventoryWriter {
     /// Loads every asset, for the writer's in-memory inventory.
     fn load_inventory(&self) -> Result<Inventory, StoreError>;
     /// Loads the outbox cursors that make ingest idempotent.
-    fn load_cursors(&self) -> Result<HashMap<(AgentId, OutboxId), u64>, StoreError>;
+    fn load_cursors(
+        &self,
+    ) -> Result<HashMap<(AgentId, OutboxId), crate::cursor::CommittedSequences>, StoreError>;
+    /// Every registered agent's site.
+    fn agent_sites(&self) -> Result<HashMap<AgentId, String>, StoreError>;
     /// Records (or refreshes) an agent that said Hello; returns its id.
     fn register_agent(
         &mut self,

@@ -175,6 +175,11 @@ const MIGRATIONS: &[&str] = &[
 
     ALTER TABLE observations ADD COLUMN detail TEXT;  -- JSON, NULL when none
     "#,
+    // 5: sequences below an outbox cursor that were never committed (an agent set the batch
+    // aside or evicted it), so that one arriving late is applied, not taken for a duplicate.
+    r#"
+    ALTER TABLE outbox_cursors ADD COLUMN gaps TEXT NOT NULL DEFAULT '';  -- "3-5,9-9"
+    "#,
 ];
 
 /// The schema version this build writes.

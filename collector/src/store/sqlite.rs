@@ -15,6 +15,7 @@ use super::{
     RegistrySnapshot, Retention, StoreError, schema,
 };
 use crate::audit::{Event, Hash};
+use crate::cursor::CommittedSequences;
 use crate::export::signing::Signer25519;
 use crate::identity::AgentIdentity;
 use crate::inventory::flags::FlagSet;
@@ -332,22 +333,41 @@ impl InventoryWriter for SqliteStore {
         self.load_inventory_rows()
     }
 
-    fn load_cursors(&self) -> Result<HashMap<(AgentId, OutboxId), u64>, StoreError> {
+    fn load_cursors(&self) -> Result<HashMap<(AgentId, OutboxId), CommittedSequences>, StoreError> {
         let mut cursors = HashMap::new();
         for_each_row(
             &self.connection,
-            "SELECT agent_id, outbox_id, sequence FROM outbox_cursors",
+            "SELECT agent_id, outbox_id, sequence, gaps FROM outbox_cursors",
             "loading outbox cursors",
             |row| {
                 let outbox: Vec<u8> = row.get(1)?;
                 let outbox = OutboxId::from_slice(&outbox)
                     .ok_or_else(|| StoreError::Corrupt("outbox id length".into()))?;
                 let sequence: i64 = row.get(2)?;
-                cursors.insert((row.get(0)?, outbox), sequence as u64);
+                let sequence = u64::try_from(sequence)
+                    .map_err(|_| StoreError::Corrupt(format!("outbox cursor {sequence}")))?;
+                let gaps: String = row.get(3)?;
+                let committed = CommittedSequences::from_stored(sequence, &gaps)
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                cursors.insert((row.get(0)?, outbox), committed);
                 Ok(())
             },
         )?;
         Ok(cursors)
+    }
+
+    fn agent_sites(&self) -> Result<HashMap<AgentId, String>, StoreError> {
+        let mut sites = HashMap::new();
+        for_each_row(
+            &self.connection,
+            "SELECT id, site FROM agents",
+            "loading agent sites",
+            |row| {
+                sites.insert(row.get(0)?, row.get(1)?);
+                Ok(())
+            },
+        )?;
+        Ok(sites)
     }
 
     fn register_agent(
@@ -592,10 +612,11 @@ fn write_commit(
     }
 
     let mut statement = prepare(
-        "INSERT INTO outbox_cursors (agent_id, outbox_id, sequence, committed_at)
-         VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO outbox_cursors (agent_id, outbox_id, sequence, committed_at, gaps)
+         VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (agent_id, outbox_id) DO UPDATE SET
-            sequence = excluded.sequence, committed_at = excluded.committed_at",
+            sequence = excluded.sequence, committed_at = excluded.committed_at,
+            gaps = excluded.gaps",
     )?;
     for cursor in commit.cursors {
         statement
@@ -603,7 +624,8 @@ fn write_commit(
                 cursor.agent,
                 cursor.outbox.0.as_slice(),
                 cursor.sequence as i64,
-                micros(commit.now)
+                micros(commit.now),
+                cursor.gaps
             ])
             .map_err(StoreError::sqlite(context))?;
     }

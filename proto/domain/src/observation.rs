@@ -197,6 +197,40 @@ impl Observation {
         Ok(())
     }
 
+    /// An estimate of the heap this observation holds, in bytes: what a receiver accounts
+    /// while the observation waits in its queues. Protocol details count at their bound.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let services: usize = self
+            .services
+            .iter()
+            .map(|service| {
+                size_of::<MdnsService>()
+                    + service.instance.len()
+                    + service.service_type.len()
+                    + service
+                        .txt
+                        .iter()
+                        .map(|(key, value)| {
+                            // A B-tree entry: the key, the value and a share of its node.
+                            64 + key.len() + value.as_ref().map_or(0, String::len)
+                        })
+                        .sum::<usize>()
+            })
+            .sum();
+        let detail = if self.detail.is_some() {
+            size_of::<Detail>() + 8 * limits::MAX_DETAIL_TEXT_LEN
+        } else {
+            0
+        };
+        size_of::<Observation>()
+            + self.ips.capacity() * size_of::<IpAddr>()
+            + self.interface.capacity()
+            + self.hostname.as_ref().map_or(0, String::capacity)
+            + services
+            + detail
+    }
+
     /// Puts the observation in its normal form, so equal facts compare equal: addresses sorted
     /// without duplicates, host name lower case without the trailing dot (empty becomes `None`),
     /// services sorted without duplicates.

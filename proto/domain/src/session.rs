@@ -115,6 +115,16 @@ pub struct ObservationBatch {
 }
 
 impl ObservationBatch {
+    /// An estimate of the heap the batch holds, in bytes (see [`Observation::heap_bytes`]).
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self
+                .observations
+                .iter()
+                .map(Observation::heap_bytes)
+                .sum::<usize>()
+    }
+
     /// Checks the sequence number, the size and every observation.
     pub fn check(&self) -> Result<(), InvalidMessage> {
         check_sequence(self.sequence)?;

@@ -81,6 +81,11 @@ fn commit(
                 agent,
                 outbox: OutboxId([3; 16]),
                 sequence: cursor,
+                gaps: if cursor > 1 {
+                    "1-1".into()
+                } else {
+                    String::new()
+                },
             }],
             events: &[],
             unseen_flags: &[],
@@ -131,7 +136,8 @@ fn committed_inventory_loads_back_identically() {
     let writer = SqliteStore::open_writer(&path, Durability::Full).unwrap();
     assert_eq!(
         writer.load_cursors().unwrap()[&(agent, OutboxId([3; 16]))],
-        2
+        crate::cursor::CommittedSequences::from_stored(2, "1-1").unwrap(),
+        "the gaps below a cursor are kept"
     );
 }
 

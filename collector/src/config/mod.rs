@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod limits;
+
+pub use limits::{CONNECTION_BYTES, Limits, MIN_MEMORY};
+
 use crate::ca::PkiPaths;
 use crate::ingest::WriterSettings;
 use crate::inventory::flags::{FlagRules, Gateway};
@@ -57,6 +61,8 @@ struct File {
     flags: FlagsSection,
     #[serde(default)]
     audit: AuditSection,
+    #[serde(default)]
+    limits: limits::LimitsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +148,8 @@ pub struct CollectorConfig {
     pub rules: Option<PathBuf>,
     /// The Ed25519 key that signs snapshots; its public half sits beside it as `.pub`.
     pub signing_key: PathBuf,
+    /// What agents can make the collector hold.
+    pub limits: Limits,
 }
 
 impl CollectorConfig {
@@ -235,6 +243,8 @@ impl CollectorConfig {
         }
 
         writer.flag_rules = flag_rules(file.flags)?;
+        let limits = file.limits.validate()?;
+        writer.quotas = limits.quotas;
 
         Ok(CollectorConfig {
             listen,
@@ -249,6 +259,7 @@ impl CollectorConfig {
             pki_is_default,
             data_dir,
             writer,
+            limits,
         })
     }
 }
@@ -358,7 +369,7 @@ mod tests {
 
     #[test]
     fn the_packaged_example_is_valid() {
-        let text = include_str!("../../packaging/collector.toml");
+        let text = include_str!("../../../packaging/collector.toml");
         let config = CollectorConfig::from_toml(text, Path::new("/etc/hygie")).unwrap();
         assert_eq!(
             config.database,

@@ -1,0 +1,259 @@
+//! TLS for agents: the server's certificate, and client certificates checked against the CA and
+//! the revocation list, with every refusal logged.
+//!
+//! rustls's own verifier checks the chain, validity and key usage; the wrapper here adds the
+//! revoked serials (kept in the collector's database and reloaded while running, so a
+//! revocation applies to the next handshake) and names the refused certificate in the log:
+//! rustls refuses silently, and an operator chasing a silent agent needs to see "agent ward-3 of
+//! site chu-nord, serial 1f…: certificate expired".
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ServerConfig, WebPkiClientVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// The TLS settings could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{path} holds no certificate")]
+    NoCertificate { path: std::path::PathBuf },
+    #[error("the CA certificate {path} cannot be used: {source}")]
+    BadCa {
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("cannot build the client certificate verifier: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    #[error("the server certificate and key cannot be used together: {0}")]
+    ServerIdentity(#[source] rustls::Error),
+}
+
+/// Serials of revoked certificates, shared by the verifier and the revocation watcher.
+#[derive(Debug, Default)]
+pub struct RevokedSerials {
+    serials: RwLock<Arc<HashSet<String>>>,
+}
+
+impl RevokedSerials {
+    /// Replaces the set; returns it for closing the connections it now refuses.
+    pub fn replace(&self, serials: HashSet<String>) -> Arc<HashSet<String>> {
+        let serials = Arc::new(serials);
+        match self.serials.write() {
+            Ok(mut guard) => *guard = Arc::clone(&serials),
+            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&serials),
+        }
+        serials
+    }
+
+    /// Whether `serial` (normal form) is revoked.
+    pub fn contains(&self, serial: &str) -> bool {
+        let serials = match self.serials.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        };
+        serials.contains(serial)
+    }
+}
+
+/// A certificate's serial number in the normal form revocations are kept in: lower-case
+/// hexadecimal without leading zeros ("0" for zero).
+pub fn serial_hex(raw: &[u8]) -> String {
+    let hex = hex::encode(raw);
+    let trimmed = hex.trim_start_matches('0');
+    if trimmed.is_empty() {
+        "0".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// The serial of a DER certificate in [`serial_hex`]'s form, if it parses.
+pub fn certificate_serial(der: &[u8]) -> Option<String> {
+    let (_, certificate) = X509Certificate::from_der(der).ok()?;
+    Some(serial_hex(certificate.raw_serial()))
+}
+
+/// What the log says about a presented certificate (unverified: for the operator only).
+fn describe(der: &[u8]) -> (String, String, String) {
+    let Ok((_, certificate)) = X509Certificate::from_der(der) else {
+        return ("?".into(), "?".into(), "?".into());
+    };
+    let subject = certificate.subject();
+    let field = |value: Option<&str>| hygie_proto::text::terminal_safe(value.unwrap_or("-"), 64);
+    let name = field(
+        subject
+            .iter_common_name()
+            .next()
+            .and_then(|a| a.as_str().ok()),
+    );
+    let site = field(
+        subject
+            .iter_organizational_unit()
+            .next()
+            .and_then(|a| a.as_str().ok()),
+    );
+    (name, site, serial_hex(certificate.raw_serial()))
+}
+
+/// rustls's verifier, plus revocation and logging.
+#[derive(Debug)]
+struct AgentCertificateVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    revoked: Arc<RevokedSerials>,
+}
+
+impl ClientCertVerifier for AgentCertificateVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verdict = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+            .and_then(|verified| {
+                let serial = certificate_serial(end_entity).unwrap_or_default();
+                if self.revoked.contains(&serial) {
+                    Err(rustls::Error::InvalidCertificate(CertificateError::Revoked))
+                } else {
+                    Ok(verified)
+                }
+            });
+        if let Err(error) = &verdict {
+            // Runs inside the handshake's span, which names the peer's address.
+            let (name, site, serial) = describe(end_entity);
+            tracing::warn!(agent = %name, site = %site, serial = %serial, reason = %error, "client certificate refused");
+        }
+        verdict
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Paths of the collector's TLS material.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsFiles<'a> {
+    /// The CA that issues agent certificates.
+    pub ca_cert: &'a Path,
+    /// The server's certificate chain.
+    pub server_cert: &'a Path,
+    /// The server's private key.
+    pub server_key: &'a Path,
+}
+
+/// Builds the server's TLS configuration: HTTP/2 only, client certificates mandatory.
+pub fn server_config(
+    files: TlsFiles<'_>,
+    revoked: Arc<RevokedSerials>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let read_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| TlsError::Read { path, source }
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    let ca: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(files.ca_cert)
+        .map_err(read_error(files.ca_cert))?
+        .collect::<Result<_, _>>()
+        .map_err(read_error(files.ca_cert))?;
+    if ca.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: files.ca_cert.to_owned(),
+        });
+    }
+    for certificate in ca {
+        roots.add(certificate).map_err(|source| TlsError::BadCa {
+            path: files.ca_cert.to_owned(),
+            source,
+        })?;
+    }
+    let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+        .build()?;
+    let verifier = Arc::new(AgentCertificateVerifier { inner, revoked });
+
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(files.server_cert)
+        .map_err(read_error(files.server_cert))?
+        .collect::<Result<_, _>>()
+        .map_err(read_error(files.server_cert))?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: files.server_cert.to_owned(),
+        });
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(files.server_key).map_err(read_error(files.server_key))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::ServerIdentity)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(TlsError::ServerIdentity)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_have_one_spelling() {
+        assert_eq!(serial_hex(&[0x00, 0x1f, 0xa0]), "1fa0");
+        assert_eq!(serial_hex(&[0x0a]), "a");
+        assert_eq!(serial_hex(&[0, 0]), "0");
+        assert_eq!(serial_hex(&[]), "0");
+    }
+
+    #[test]
+    fn revoked_serials_are_replaced_whole() {
+        let revoked = RevokedSerials::default();
+        assert!(!revoked.contains("1f"));
+        revoked.replace(HashSet::from(["1f".to_owned()]));
+        assert!(revoked.contains("1f"));
+        revoked.replace(HashSet::new());
+        assert!(!revoked.contains("1f"));
+    }
+}
