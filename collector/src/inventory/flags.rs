@@ -80,9 +80,7 @@ impl fmt::Display for Flag {
 
 /// The text is not the name of a flag.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{0:?} is not a flag (unmanaged, stale, new, ip_changed, arp_conflict, randomized_mac)"
-)]
+#[error("{0:?} is not a flag (unmanaged, stale, new, ip_changed, arp_conflict, randomized_mac)")]
 pub struct UnknownFlag(pub String);
 
 impl FromStr for Flag {
