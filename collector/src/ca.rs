@@ -3,10 +3,10 @@
 //! Hospital IT should get working mutual TLS without PKI skills: `ca init` creates a CA and the
 //! collector's server certificate; `ca issue-agent` creates one client certificate per agent,
 //! with the agent name as its common name (CN) and the site as its organizational unit (OU).
-//! Keys are ECDSA P-256 and written with mode 0600. The CA key never leaves the collector host.
+//! Keys are ECDSA P-256 and written with mode 0600, certificates 0644, in a 0700 directory
+//! (see [`crate::files`]). The CA key never leaves the collector host.
 
 use std::fs;
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +16,7 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 
+use crate::files;
 use crate::identity::AgentIdentity;
 
 /// Failures of certificate tooling, with the file or name involved.
@@ -60,6 +61,8 @@ pub enum CaError {
     NoServerNames,
     #[error("validity period out of range")]
     Validity,
+    #[error(transparent)]
+    File(#[from] files::FileError),
 }
 
 /// The files of a collector's PKI directory.
@@ -304,44 +307,24 @@ fn read(path: &Path) -> Result<String, CaError> {
     })
 }
 
-fn create_parent(path: &Path) -> Result<(), CaError> {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => {
-            fs::create_dir_all(parent).map_err(|source| CaError::Write {
-                path: parent.to_owned(),
-                source,
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
 fn write_public(path: &Path, contents: &str) -> Result<(), CaError> {
-    create_parent(path)?;
-    fs::write(path, contents).map_err(|source| CaError::Write {
-        path: path.to_owned(),
-        source,
-    })
+    files::create_private_parent(path)?;
+    Ok(files::write_atomic(
+        path,
+        files::PUBLIC,
+        contents.as_bytes(),
+    )?)
 }
 
-/// Writes a private key readable by its owner only; the mode is set at creation, so the key is
-/// never briefly world-readable.
+/// Writes a private key readable by its owner only (0600 whatever the umask), whole or not at
+/// all; it is never briefly readable by others.
 pub fn write_secret(path: &Path, contents: &str) -> Result<(), CaError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    create_parent(path)?;
-    let write_error = |source| CaError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let _ = fs::remove_file(path);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(write_error)?;
-    file.write_all(contents.as_bytes()).map_err(write_error)?;
-    file.sync_all().map_err(write_error)
+    files::create_private_parent(path)?;
+    Ok(files::write_atomic(
+        path,
+        files::SECRET,
+        contents.as_bytes(),
+    )?)
 }
 
 #[cfg(test)]
@@ -405,5 +388,31 @@ mod tests {
             ca.issue_server(&[], &[], Validity::days_from(now(), 1)),
             Err(CaError::NoServerNames)
         ));
+    }
+
+    #[test]
+    fn keys_are_0600_certificates_0644_and_the_pki_directory_0700_whatever_the_umask() {
+        use crate::files::{PRIVATE_DIR, PUBLIC, SECRET, mode, tests::with_umask};
+        with_umask(0o000, || {
+            let dir = tempfile::tempdir().unwrap();
+            let pki = dir.path().join("data").join("pki");
+            let paths = PkiPaths::in_dir(&pki);
+            let ca =
+                CertificateAuthority::create("Test CA", Validity::days_from(now(), 10)).unwrap();
+            ca.save(&paths, false).unwrap();
+            ca.issue_server(&["localhost".into()], &[], Validity::days_from(now(), 1))
+                .unwrap()
+                .save(&paths.server_cert, &paths.server_key)
+                .unwrap();
+            let signing = pki.join("signing.key");
+            crate::export::signing::ensure_key(&signing).unwrap();
+            assert_eq!(mode(&pki).unwrap(), PRIVATE_DIR);
+            for secret in [&paths.ca_key, &paths.server_key, &signing] {
+                assert_eq!(mode(secret).unwrap(), SECRET, "{}", secret.display());
+            }
+            for public in [&paths.ca_cert, &paths.server_cert, &pki.join("signing.pub")] {
+                assert_eq!(mode(public).unwrap(), PUBLIC, "{}", public.display());
+            }
+        });
     }
 }

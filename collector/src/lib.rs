@@ -13,10 +13,12 @@ pub use hygie_classify as classify;
 pub mod ca;
 pub mod config;
 pub mod export;
+pub mod files;
 pub mod grpc;
 pub mod identity;
 pub mod ingest;
 pub mod inventory;
+
 pub mod query;
 pub mod registry;
 pub mod report;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use hygie_collector::classify::Rules;
 use hygie_collector::config::CollectorConfig;
 use hygie_collector::export::signing::{self, Signer25519};
@@ -43,8 +43,7 @@ pub(crate) fn open_writer(config: &CollectorConfig, database: &DatabaseArg) -> R
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+        hygie_collector::files::create_private_dir(parent)?;
     }
     // Registry changes append events: they are sealed with the collector's key, as the
     // collector's own are.

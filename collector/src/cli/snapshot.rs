@@ -8,6 +8,7 @@ use hygie_collector::audit;
 use hygie_collector::config::CollectorConfig;
 use hygie_collector::export::signing::{self, Verifier25519};
 use hygie_collector::export::{csv_format, html, json, verify};
+use hygie_collector::files;
 use hygie_collector::server;
 use jiff::Timestamp;
 
@@ -63,12 +64,10 @@ pub(crate) fn export(args: ExportArgs, config: &CollectorConfig, now: Timestamp)
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file, so a reader never sees half a snapshot.
+/// Writes `bytes` to `path` whole or not at all (a failure leaves no partial file, and an
+/// older snapshot there stays as it was). 0644: a snapshot is made to be handed to auditors.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temporary = path.with_extension("partial");
-    std::fs::write(&temporary, bytes)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+    Ok(files::write_atomic(path, files::PUBLIC, bytes)?)
 }
 
 #[derive(Debug, clap::Args)]

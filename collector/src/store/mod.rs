@@ -56,6 +56,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0} is not in the registry")]
     NotRegistered(hygie_proto::MacAddr),
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
 }
 
 impl StoreError {
