@@ -18,7 +18,7 @@ pub mod grpc;
 pub mod identity;
 pub mod ingest;
 pub mod inventory;
-
+pub mod lock;
 pub mod query;
 pub mod registry;
 pub mod report;

@@ -47,6 +47,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("the inventory writer stopped unexpectedly; see the log above")]
     WriterStopped,
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
 }
 
 /// Validity of a CA created on first start.
@@ -142,10 +144,13 @@ pub async fn serve(
     config: CollectorConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
-        path: config.data_dir.clone(),
-        source,
+    crate::files::create_private_dir(&config.data_dir).map_err(|error| match error {
+        crate::files::FileError::CreateDir { path, source }
+        | crate::files::FileError::Write { path, source } => ServeError::DataDir { path, source },
     })?;
+    // One writer per database: a second `serve` on this directory stops here, naming the
+    // first. Held until serve returns, after the writer has drained.
+    let _lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
     ensure_pki(&config)?;
     let identity = Identity::from_pem(
         read_pem(&config.pki.server_cert)?,
