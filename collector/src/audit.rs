@@ -77,11 +77,15 @@ pub enum EventKind {
     RegistryUpdated,
     /// A device was removed from the registry.
     RegistryRemoved,
+    /// The collector's CA issued a certificate (`ca init`, `ca issue-agent`, `ca issue-server`).
+    CertificateIssued,
+    /// A certificate was revoked (`ca revoke`, a re-issue, or the CA replaced).
+    CertificateRevoked,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::AssetNew,
         EventKind::AddressNew,
         EventKind::FlagRaised,
@@ -89,6 +93,8 @@ impl EventKind {
         EventKind::RegistryAdded,
         EventKind::RegistryUpdated,
         EventKind::RegistryRemoved,
+        EventKind::CertificateIssued,
+        EventKind::CertificateRevoked,
     ];
 
     /// The name stored and hashed.
@@ -101,6 +107,8 @@ impl EventKind {
             EventKind::RegistryAdded => "registry_added",
             EventKind::RegistryUpdated => "registry_updated",
             EventKind::RegistryRemoved => "registry_removed",
+            EventKind::CertificateIssued => "certificate_issued",
+            EventKind::CertificateRevoked => "certificate_revoked",
         }
     }
 }
@@ -524,6 +532,7 @@ mod tests {
     #[test]
     fn kinds_keep_the_names_and_hashes_of_existing_chains() {
         let names: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        // Kinds added since chains were first written append here.
         assert_eq!(
             names,
             [
@@ -534,6 +543,8 @@ mod tests {
                 "registry_added",
                 "registry_updated",
                 "registry_removed",
+                "certificate_issued",
+                "certificate_revoked",
             ]
         );
         let golden = [
@@ -547,7 +558,7 @@ mod tests {
         ];
         let at = Timestamp::from_second(1_790_000_000).unwrap();
         let mac = Some(MacAddr::from_u64(0x0009_5c11_2201));
-        let new: Vec<NewEvent> = EventKind::ALL
+        let new: Vec<NewEvent> = EventKind::ALL[..7]
             .iter()
             .enumerate()
             .map(|(n, kind)| NewEvent {

@@ -102,24 +102,60 @@ pub fn write_atomic_with(
     mode: u32,
     write: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<(), FileError> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    stage_with(path, mode, write)?.commit()
+}
+
+/// A file written in full under a temporary name beside its target: [`Staged::commit`] puts it
+/// in place; dropping it removes it. Lets a command write several files, record them, and
+/// only then make them appear.
+#[derive(Debug)]
+pub struct Staged {
+    temporary: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+/// Stages `bytes` for `path` with `mode` (the directory must exist).
+pub fn stage(path: &Path, mode: u32, bytes: &[u8]) -> Result<Staged, FileError> {
+    stage_with(path, mode, |file| file.write_all(bytes))
+}
+
+fn stage_with(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<Staged, FileError> {
     let mut temporary = tempfile::Builder::new()
         .prefix(".hygie-")
         .suffix(".partial")
-        .tempfile_in(dir)
+        .tempfile_in(dir_of(path))
         .map_err(write_error(path))?;
     write(temporary.as_file_mut()).map_err(write_error(path))?;
     let file = temporary.as_file();
     file.set_permissions(Permissions::from_mode(mode))
         .map_err(write_error(path))?;
     file.sync_all().map_err(write_error(path))?;
-    temporary
-        .persist(path)
-        .map_err(|error| write_error(path)(error.error))?;
-    sync_dir(dir).map_err(write_error(path))
+    Ok(Staged {
+        temporary,
+        path: path.to_owned(),
+    })
+}
+
+impl Staged {
+    /// Renames the file over its target and syncs the directory.
+    pub fn commit(self) -> Result<(), FileError> {
+        let path = self.path;
+        self.temporary
+            .persist(&path)
+            .map_err(|error| write_error(&path)(error.error))?;
+        sync_dir(dir_of(&path)).map_err(write_error(&path))
+    }
+}
+
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
 }
 
 /// Flushes a directory's entries (a rename or a new file in it) to disk.

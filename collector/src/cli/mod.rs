@@ -9,6 +9,8 @@ mod output;
 mod registry;
 mod serve;
 mod snapshot;
+#[cfg(test)]
+mod test_support;
 
 use std::path::PathBuf;
 
@@ -89,7 +91,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             println!("{} classification rules", rules.len());
             Ok(())
         }
-        Command::Ca(command) => ca::ca(command, &config()?),
+        Command::Ca(command) => ca::ca(command, &config()?, now),
         Command::Assets(args) => inventory::assets(args, &config()?, now),
         Command::Asset(args) => inventory::asset(args, &config()?, now),
         Command::Classify(args) => inventory::classify(args, &config()?),

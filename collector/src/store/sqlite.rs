@@ -764,9 +764,11 @@ impl InventoryReader for SqliteStore {
     }
 }
 
+mod certificates;
 mod events;
 mod registry;
 
+pub use certificates::{IssueOutcome, RevokeOutcome, RevokeTarget};
 pub use registry::RegistryChange;
 
 #[cfg(test)]

@@ -19,6 +19,13 @@ use rcgen::{
 use crate::files;
 use crate::identity::AgentIdentity;
 
+pub mod record;
+
+pub use record::{
+    CertificateError, CertificateFacts, CertificateKind, CertificateRecord, CertificateStatus,
+    RevokedSerials, normal_serial, parse_serial, serial_of_der,
+};
+
 /// Failures of certificate tooling, with the file or name involved.
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
@@ -63,6 +70,8 @@ pub enum CaError {
     Validity,
     #[error(transparent)]
     File(#[from] files::FileError),
+    #[error("the certificate just issued cannot be read back")]
+    Certificate(#[from] CertificateError),
 }
 
 /// The files of a collector's PKI directory.
@@ -111,13 +120,15 @@ impl Validity {
     }
 }
 
-/// A certificate and its private key, both PEM.
+/// A certificate and its private key, both PEM, with what the issuance log records of it.
 #[derive(Debug, Clone)]
 pub struct IssuedCertificate {
     /// The certificate.
     pub cert_pem: String,
     /// The private key (secret).
     pub key_pem: String,
+    /// Serial, names, validity and fingerprint, read back from the certificate itself.
+    pub facts: CertificateFacts,
 }
 
 /// A CA able to issue agent and server certificates.
@@ -207,7 +218,7 @@ impl CertificateAuthority {
             .push(DnType::OrganizationName, "Hygie agents");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        self.sign(params, validity, "agent certificate")
+        self.sign(params, validity, CertificateKind::Agent)
     }
 
     /// Issues the collector's server certificate for the given names and addresses.
@@ -248,15 +259,19 @@ impl CertificateAuthority {
             .extend(ips.iter().copied().map(SanType::IpAddress));
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        self.sign(params, validity, "server certificate")
+        self.sign(params, validity, CertificateKind::Server)
     }
 
     fn sign(
         &self,
         mut params: CertificateParams,
         validity: Validity,
-        what: &'static str,
+        kind: CertificateKind,
     ) -> Result<IssuedCertificate, CaError> {
+        let what = match kind {
+            CertificateKind::Agent => "agent certificate",
+            CertificateKind::Server => "server certificate",
+        };
         set_validity(&mut params, validity)?;
         params.serial_number = Some(random_serial());
         params.use_authority_key_identifier_extension = true;
@@ -267,6 +282,7 @@ impl CertificateAuthority {
         Ok(IssuedCertificate {
             cert_pem: certificate.pem(),
             key_pem: key.serialize_pem(),
+            facts: CertificateFacts::from_der(kind, certificate.der())?,
         })
     }
 }
@@ -277,6 +293,25 @@ impl IssuedCertificate {
         write_public(cert_path, &self.cert_pem)?;
         write_secret(key_path, &self.key_pem)
     }
+}
+
+/// Creates a CA and the collector's server certificate in `paths` (`ca init`), refusing to
+/// replace an existing CA unless `force`; returns the server certificate, for the issuance
+/// log.
+pub fn init(
+    paths: &PkiPaths,
+    dns_names: &[String],
+    ips: &[IpAddr],
+    force: bool,
+    now: Timestamp,
+    ca_days: u32,
+    server_days: u32,
+) -> Result<IssuedCertificate, CaError> {
+    let ca = CertificateAuthority::create("Hygie collector CA", Validity::days_from(now, ca_days))?;
+    ca.save(paths, force)?;
+    let server = ca.issue_server(dns_names, ips, Validity::days_from(now, server_days))?;
+    server.save(&paths.server_cert, &paths.server_key)?;
+    Ok(server)
 }
 
 fn generate_key(what: &'static str) -> Result<KeyPair, CaError> {
@@ -414,5 +449,39 @@ mod tests {
                 assert_eq!(mode(public).unwrap(), PUBLIC, "{}", public.display());
             }
         });
+    }
+
+    #[test]
+    fn issued_certificates_carry_the_facts_the_log_records() {
+        let ca = CertificateAuthority::create("Test CA", Validity::days_from(now(), 10)).unwrap();
+        let identity = AgentIdentity::new("ward-3", "chu-nord").unwrap();
+        let validity = Validity::days_from(now(), 1);
+        let issued = ca.issue_agent(&identity, validity).unwrap();
+        let facts = &issued.facts;
+        assert_eq!(facts.kind, CertificateKind::Agent);
+        assert_eq!(
+            (facts.name.as_str(), facts.site.as_deref()),
+            ("ward-3", Some("chu-nord"))
+        );
+        assert_eq!(
+            (facts.not_before, facts.not_after),
+            (validity.not_before, validity.not_after)
+        );
+        let der = der(&issued.cert_pem);
+        assert_eq!(serial_of_der(&der).unwrap(), facts.serial);
+        assert!(!facts.serial.starts_with('0'), "{}", facts.serial);
+        assert_eq!(
+            parse_serial(&facts.serial.to_uppercase()),
+            Some(facts.serial.clone())
+        );
+        use sha2::Digest as _;
+        assert_eq!(facts.fingerprint, hex::encode(sha2::Sha256::digest(&der)));
+        let server = ca
+            .issue_server(&["collector.local".into()], &[], validity)
+            .unwrap();
+        assert_eq!(server.facts.kind, CertificateKind::Server);
+        assert_eq!(server.facts.name, "collector.local");
+        assert_eq!(server.facts.site, None);
+        assert_ne!(server.facts.serial, facts.serial);
     }
 }
