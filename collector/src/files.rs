@@ -119,7 +119,8 @@ pub fn stage(path: &Path, mode: u32, bytes: &[u8]) -> Result<Staged, FileError> 
     stage_with(path, mode, |file| file.write_all(bytes))
 }
 
-fn stage_with(
+/// Stages for `path` with `mode` the content `write` produces.
+pub fn stage_with(
     path: &Path,
     mode: u32,
     write: impl FnOnce(&mut File) -> io::Result<()>,

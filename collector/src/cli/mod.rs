@@ -2,6 +2,7 @@
 //! snapshots and verification, certificates, serving. `anyhow` lives here and in `main.rs`
 //! only; the library's errors are typed.
 
+mod backup;
 mod ca;
 mod inventory;
 mod open;
@@ -74,6 +75,12 @@ enum Command {
     /// Check a JSON or CSV snapshot offline with the collector's public key, or the event
     /// chain of the inventory. Names the first bad row.
     Verify(snapshot::VerifyArgs),
+    /// Copy the inventory database while the collector runs (without holding up ingest), then
+    /// check the copy: SQLite's integrity check and the sealed event chain.
+    Backup(backup::BackupArgs),
+    /// Put a backup in place of the inventory database: refused while the collector serves;
+    /// the backup is checked first and the replaced database is kept beside it.
+    Restore(backup::RestoreArgs),
 }
 
 /// Runs one command.
@@ -101,5 +108,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Events(args) => inventory::events(args, &config()?, now),
         Command::Export(args) => snapshot::export(args, &config()?, now),
         Command::Verify(args) => snapshot::verify(args, config),
+        Command::Backup(args) => backup::backup(args, &config()?),
+        Command::Restore(args) => backup::restore(args, &config()?, now),
     }
 }

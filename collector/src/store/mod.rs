@@ -6,6 +6,7 @@
 //! implementation lives in [`sqlite`]; its schema evolves through append-only migrations
 //! ([`schema`]).
 
+pub mod backup;
 pub mod schema;
 pub mod sqlite;
 
