@@ -59,6 +59,88 @@ impl Serialize for Hash {
     }
 }
 
+/// What kind of change an event records. Its name is hashed into the chain, so the names are
+/// fixed forever: a variant may be added, never renamed (chains already written must verify).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventKind {
+    /// An asset was seen for the first time.
+    AssetNew,
+    /// An asset used an address it had not used before.
+    AddressNew,
+    /// A flag was raised on an asset.
+    FlagRaised,
+    /// A flag was cleared.
+    FlagCleared,
+    /// A device was added to the registry.
+    RegistryAdded,
+    /// A registry entry changed.
+    RegistryUpdated,
+    /// A device was removed from the registry.
+    RegistryRemoved,
+    /// The collector's CA issued a certificate (`ca init`, `ca issue-agent`, `ca issue-server`).
+    CertificateIssued,
+    /// A certificate was revoked (`ca revoke`, a re-issue, or the CA replaced).
+    CertificateRevoked,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 9] = [
+        EventKind::AssetNew,
+        EventKind::AddressNew,
+        EventKind::FlagRaised,
+        EventKind::FlagCleared,
+        EventKind::RegistryAdded,
+        EventKind::RegistryUpdated,
+        EventKind::RegistryRemoved,
+        EventKind::CertificateIssued,
+        EventKind::CertificateRevoked,
+    ];
+
+    /// The name stored and hashed.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::AssetNew => "asset_new",
+            EventKind::AddressNew => "address_new",
+            EventKind::FlagRaised => "flag_raised",
+            EventKind::FlagCleared => "flag_cleared",
+            EventKind::RegistryAdded => "registry_added",
+            EventKind::RegistryUpdated => "registry_updated",
+            EventKind::RegistryRemoved => "registry_removed",
+            EventKind::CertificateIssued => "certificate_issued",
+            EventKind::CertificateRevoked => "certificate_revoked",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// The text is not the name of an event kind this collector knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an event kind this collector knows")]
+pub struct UnknownEventKind(pub String);
+
+impl std::str::FromStr for EventKind {
+    type Err = UnknownEventKind;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| UnknownEventKind(text.to_owned()))
+    }
+}
+
 /// What an event records, before it is numbered and chained.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
@@ -66,9 +148,8 @@ pub struct NewEvent {
     pub at: Timestamp,
     /// The asset it is about, if any.
     pub mac: Option<MacAddr>,
-    /// What kind of change: `asset_new`, `address_new`, `flag_raised`, `flag_cleared`,
-    /// `registry_added`, `registry_updated`, `registry_removed`.
-    pub kind: &'static str,
+    /// What kind of change.
+    pub kind: EventKind,
     /// Details, as compact JSON (stored and hashed as this exact text).
     pub details: String,
 }
@@ -78,7 +159,7 @@ impl NewEvent {
     pub fn new(
         at: Timestamp,
         mac: Option<MacAddr>,
-        kind: &'static str,
+        kind: EventKind,
         details: &impl Serialize,
     ) -> Self {
         NewEvent {
@@ -101,7 +182,8 @@ pub struct Event {
     /// The asset it is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
-    /// Kind of change.
+    /// Kind of change, as stored: text, since a chain is verified over exactly what it holds
+    /// (a newer collector's kinds included); [`Event::known_kind`] types it.
     pub kind: String,
     /// Details (JSON text).
     pub details: String,
@@ -109,6 +191,13 @@ pub struct Event {
     pub prev_hash: Hash,
     /// This event's hash.
     pub hash: Hash,
+}
+
+impl Event {
+    /// The kind, if this collector knows it.
+    pub fn known_kind(&self) -> Option<EventKind> {
+        self.kind.parse().ok()
+    }
 }
 
 /// The hash of an event given its predecessor's.
@@ -278,12 +367,13 @@ pub fn chain(head: (i64, Hash), events: &[NewEvent]) -> Vec<Event> {
         .iter()
         .map(|event| {
             id += 1;
-            let hash = event_hash(prev, id, event.at, event.mac, event.kind, &event.details);
+            let kind = event.kind.as_str();
+            let hash = event_hash(prev, id, event.at, event.mac, kind, &event.details);
             let stored = Event {
                 id,
                 at: event.at,
                 mac: event.mac,
-                kind: event.kind.to_owned(),
+                kind: kind.to_owned(),
                 details: event.details.clone(),
                 prev_hash: prev,
                 hash,
@@ -304,7 +394,7 @@ mod tests {
                 NewEvent::new(
                     Timestamp::from_second(1_790_000_000 + n).unwrap(),
                     Some(MacAddr::from_u64(0x0009_5c00_0000 + n as u64)),
-                    "asset_new",
+                    EventKind::AssetNew,
                     &serde_json::json!({ "n": n }),
                 )
             })
@@ -363,7 +453,7 @@ mod tests {
             &[NewEvent::new(
                 Timestamp::UNIX_EPOCH,
                 None,
-                "registry_removed",
+                EventKind::RegistryRemoved,
                 &(),
             )],
         );
@@ -434,5 +524,61 @@ mod tests {
         );
         let empty = verify_chain(Vec::new()).unwrap();
         assert_eq!(check_seal(&empty, None, trusted), Ok(()));
+    }
+
+    /// Chains written before event kinds were an enum must still verify: the names, and the
+    /// hashes of one event of each kind computed independently (Python's hashlib, from the
+    /// framing in the module docs), are pinned.
+    #[test]
+    fn kinds_keep_the_names_and_hashes_of_existing_chains() {
+        let names: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        // Kinds added since chains were first written append here.
+        assert_eq!(
+            names,
+            [
+                "asset_new",
+                "address_new",
+                "flag_raised",
+                "flag_cleared",
+                "registry_added",
+                "registry_updated",
+                "registry_removed",
+                "certificate_issued",
+                "certificate_revoked",
+            ]
+        );
+        let golden = [
+            "916da2dfcb93b80e76ecdeac7f5fbbda1f7dec079cc6f2d40d09f4542e299a6a",
+            "4c5cbc46dcd98ec4b828915c5bf0e86fac3f31d4ebd847982e207c3dbfe3d299",
+            "2c40bde5e56ed2403f6ba9a13cd150660f3202fbde084462551db11d99566c50",
+            "0e5dd8adc9e85c415fa643583a805d9aebd11c16d06d18bca47efe4c6b9f5446",
+            "cda3786e38c071d0ba3c3d0f55a077573e3f34c2f719e70d43c49b3dd7184e73",
+            "af5a9374332d5aeaf460b6996619643d973b694e711be54bdc393b930f87d231",
+            "1cb80997d0304b5456e0d379962be68e5aa7b5b4353eac45d9672f49b1e6a6d1",
+        ];
+        let at = Timestamp::from_second(1_790_000_000).unwrap();
+        let mac = Some(MacAddr::from_u64(0x0009_5c11_2201));
+        let new: Vec<NewEvent> = EventKind::ALL[..7]
+            .iter()
+            .enumerate()
+            .map(|(n, kind)| NewEvent {
+                at,
+                mac,
+                kind: *kind,
+                details: format!("{{\"n\":{n}}}"),
+            })
+            .collect();
+        let chained = chain((0, Hash::GENESIS), &new);
+        let hashes: Vec<String> = chained.iter().map(|event| event.hash.to_hex()).collect();
+        assert_eq!(hashes, golden);
+        for (event, kind) in chained.iter().zip(EventKind::ALL) {
+            assert_eq!(event.kind, kind.as_str());
+            assert_eq!(event.known_kind(), Some(kind));
+        }
+        assert_eq!(verify_chain(chained).unwrap().events, 7);
+        assert_eq!(
+            "asset_neww".parse::<EventKind>(),
+            Err(UnknownEventKind("asset_neww".into()))
+        );
     }
 }

@@ -447,6 +447,46 @@ pub fn agents_table(agents: &[AgentRecord]) -> String {
     )
 }
 
+/// The certificate issuance log, with each certificate's status at `now`.
+pub fn certificates_table(records: &[crate::ca::CertificateRecord], now: Timestamp) -> String {
+    let cells: Vec<Vec<String>> = records
+        .iter()
+        .map(|record| {
+            let facts = &record.facts;
+            vec![
+                facts.serial.clone(),
+                facts.kind.as_str().to_owned(),
+                terminal_safe(facts.site.as_deref().unwrap_or("-"), 40),
+                terminal_safe(&facts.name, 40),
+                short_time(record.issued_at),
+                short_time(facts.not_after),
+                record.status(now).as_str().to_owned(),
+                match (record.revoked_at, &record.revoke_reason) {
+                    (Some(at), reason) => format!(
+                        "{} {}",
+                        short_time(at),
+                        terminal_safe(reason.as_deref().unwrap_or(""), 60)
+                    ),
+                    (None, _) => String::new(),
+                },
+            ]
+        })
+        .collect();
+    render_table(
+        &[
+            "SERIAL",
+            "KIND",
+            "SITE",
+            "NAME",
+            "ISSUED",
+            "NOT AFTER",
+            "STATUS",
+            "REVOKED",
+        ],
+        &cells,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,12 +14,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
-use crate::ca::{CaError, CertificateAuthority, PkiPaths, Validity};
+use crate::ca::CaError;
 use crate::config::CollectorConfig;
 use crate::grpc::InventoryService;
 use crate::grpc::frames::GuardLayer;
 use crate::ingest::{self, Clock};
-use crate::net::{self, FrontDoor, RevokedSerials, TlsFiles};
+use crate::net::{self, FrontDoor, RevocationList, TlsFiles};
 use crate::policy::PolicyChannels;
 use crate::store::{SqliteStore, StoreError};
 
@@ -54,6 +54,8 @@ pub enum ServeError {
     Tls(#[from] net::TlsError),
     #[error("the inventory writer stopped unexpectedly; see the log above")]
     WriterStopped,
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
 }
 
 /// Validity of a CA created on first start.
@@ -83,31 +85,26 @@ pub fn hostname() -> Option<String> {
     (!name.is_empty() && name.len() <= 253).then(|| name.to_owned())
 }
 
-/// Creates a CA and a server certificate in `paths` (`ca init`). Refuses to replace an existing
-/// CA unless `force`.
-pub fn init_pki(
-    paths: &PkiPaths,
-    dns_names: &[String],
-    ips: &[IpAddr],
-    force: bool,
-    now: Timestamp,
-) -> Result<(), CaError> {
-    let ca = CertificateAuthority::create("Hygie collector CA", Validity::days_from(now, CA_DAYS))?;
-    ca.save(paths, force)?;
-    ca.issue_server(dns_names, ips, Validity::days_from(now, SERVER_DAYS))?
-        .save(&paths.server_cert, &paths.server_key)
-}
-
-/// On first start with the default layout, creates the PKI so the collector works out of the box.
-fn ensure_pki(config: &CollectorConfig) -> Result<(), ServeError> {
+/// On first start with the default layout, creates the PKI so the collector works out of the box;
+/// returns the server certificate it issued, for the certificate log.
+fn ensure_pki(config: &CollectorConfig) -> Result<Option<crate::ca::IssuedCertificate>, ServeError> {
     let paths = &config.pki;
     let nothing_yet = !paths.ca_cert.exists()
         && !paths.ca_key.exists()
         && !paths.server_cert.exists()
         && !paths.server_key.exists();
+    let mut issued = None;
     if config.pki_is_default && nothing_yet {
         let (names, ips) = default_server_names();
-        init_pki(paths, &names, &ips, false, Timestamp::now())?;
+        issued = Some(crate::ca::init(
+            paths,
+            &names,
+            &ips,
+            false,
+            Timestamp::now(),
+            CA_DAYS,
+            SERVER_DAYS,
+        )?);
         tracing::info!(
             ca = %paths.ca_cert.display(),
             server_names = ?names,
@@ -127,8 +124,12 @@ fn ensure_pki(config: &CollectorConfig) -> Result<(), ServeError> {
             "created the snapshot signing key; give its public half to auditors"
         );
     }
-    Ok(())
+    Ok(issued)
 }
+
+/// How often the database is asked whether a certificate was revoked: an open connection
+/// presenting it is closed within this.
+const REVOCATION_POLL: Duration = Duration::from_secs(2);
 
 /// How long streams get to finish their Acks after a shutdown request before the server stops
 /// waiting for them.
@@ -168,14 +169,31 @@ pub async fn serve(
     mut config: CollectorConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
-        path: config.data_dir.clone(),
-        source,
+    crate::files::create_private_dir(&config.data_dir).map_err(|error| match error {
+        crate::files::FileError::CreateDir { path, source }
+        | crate::files::FileError::Write { path, source } => ServeError::DataDir { path, source },
     })?;
-    ensure_pki(&config)?;
+    // One writer per database: a second `serve` on this directory stops here, naming the
+    // first. Held until serve returns, after the writer has drained.
+    let _lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
+    let first_server_certificate = ensure_pki(&config)?;
     fit_descriptor_limit(&mut config.limits);
     let limits = config.limits;
-    let revoked = Arc::new(RevokedSerials::default());
+    // Revocations apply from the first handshake, and are reloaded while serving.
+    let signer = crate::export::signing::Signer25519::load(&config.signing_key)?;
+    let mut store =
+        SqliteStore::open_writer(&config.database, config.durability)?.with_sealer(signer);
+    if let Some(server) = first_server_certificate {
+        store.record_issued(&server.facts, false, Timestamp::now())?;
+    }
+    let revocations = SqliteStore::open_reader(&config.database)?;
+    let revoked = Arc::new(RevocationList::default());
+    let initial = revocations.revoked_serials()?;
+    if !initial.is_empty() {
+        tracing::info!(revoked = initial.len(), "refusing revoked agent certificates");
+    }
+    let mut generation = initial.generation;
+    revoked.replace(Arc::new(initial));
     let tls = net::server_config(
         TlsFiles {
             ca_cert: &config.pki.ca_cert,
@@ -185,8 +203,6 @@ pub async fn serve(
         Arc::clone(&revoked),
     )?;
 
-    let signer = crate::export::signing::Signer25519::load(&config.signing_key)?;
-    let store = SqliteStore::open_writer(&config.database, config.durability)?.with_sealer(signer);
     // The command line computes flags at read time: with the rules in force here.
     store.publish_flag_rules(&config.writer.flag_rules)?;
     let clock: Clock = Arc::new(Timestamp::now);
@@ -211,6 +227,21 @@ pub async fn serve(
     let door = FrontDoor::new(tls, revoked, limits.front_door);
     let (admitted, incoming) = mpsc::channel(64);
     let accepting = tokio::spawn(door.clone().run(listener, admitted, stopping.clone()));
+    let reload_revocations = move || -> Result<Option<crate::ca::RevokedSerials>, StoreError> {
+        if revocations.revocation_generation()? == generation {
+            return Ok(None);
+        }
+        let serials = revocations.revoked_serials()?;
+        generation = serials.generation;
+        tracing::info!(revoked = serials.len(), "revoked certificates reloaded");
+        Ok(Some(serials))
+    };
+    tokio::spawn(net::watch_revocations(
+        door.clone(),
+        reload_revocations,
+        REVOCATION_POLL,
+        stopping.clone(),
+    ));
     let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);
     let service = InventoryService::new(ingest, policies, limits.service, stopping.clone());
     let mut server = Box::pin(

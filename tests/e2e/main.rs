@@ -2,6 +2,7 @@
 //! TLS. Run `cargo build --workspace --bins` first (tests/run.sh does).
 
 mod audit;
+mod backup;
 mod facility;
 mod netns;
 mod site;

@@ -70,12 +70,8 @@ impl Signer25519 {
             .map_err(|_| KeyError::Encode)?;
         ca::write_secret(private, &pem)?;
         let public_pem = self.verifier().to_pem()?;
-        std::fs::write(public, public_pem).map_err(|source| {
-            KeyError::Write(CaError::Write {
-                path: public.to_owned(),
-                source,
-            })
-        })
+        crate::files::write_atomic(public, crate::files::PUBLIC, public_pem.as_bytes())
+            .map_err(|error| KeyError::Write(CaError::File(error)))
     }
 
     /// Loads the private key.

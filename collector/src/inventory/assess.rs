@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::flags::{FlagRules, FlagSet, asset_flags, unseen_flags};
 use super::{Dirty, Inventory};
-use crate::audit::NewEvent;
+use crate::audit::{EventKind, NewEvent};
 use crate::registry::RegistryEntry;
 
 /// What the flags need of the registry: when each device was registered.
@@ -53,7 +53,7 @@ fn flag_events(
         events.push(NewEvent::new(
             now,
             Some(mac),
-            "flag_raised",
+            EventKind::FlagRaised,
             &FlagChange {
                 flag: flag.as_str(),
             },
@@ -63,7 +63,7 @@ fn flag_events(
         events.push(NewEvent::new(
             now,
             Some(mac),
-            "flag_cleared",
+            EventKind::FlagCleared,
             &FlagChange {
                 flag: flag.as_str(),
             },
@@ -113,7 +113,7 @@ pub fn after_merge(
         events.push(NewEvent::new(
             now,
             Some(*mac),
-            "address_new",
+            EventKind::AddressNew,
             &AddressNew { ip: *ip, previous },
         ));
     }
@@ -138,7 +138,7 @@ pub fn after_merge(
             events.push(NewEvent::new(
                 now,
                 Some(mac),
-                "asset_new",
+                EventKind::AssetNew,
                 &AssetNew {
                     seen_at: asset.seen.first,
                     ips: asset.addresses.keys().copied().collect(),

@@ -78,18 +78,19 @@ impl fmt::Display for Flag {
     }
 }
 
+/// The text is not the name of a flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a flag (unmanaged, stale, new, ip_changed, arp_conflict, randomized_mac)")]
+pub struct UnknownFlag(pub String);
+
 impl FromStr for Flag {
-    type Err = String;
+    type Err = UnknownFlag;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Flag::ALL
             .into_iter()
             .find(|flag| flag.as_str() == text.trim())
-            .ok_or_else(|| {
-                format!(
-                    "{text:?} is not a flag (unmanaged, stale, new, ip_changed, arp_conflict, randomized_mac)"
-                )
-            })
+            .ok_or_else(|| UnknownFlag(text.to_owned()))
     }
 }
 
@@ -278,4 +279,23 @@ pub fn unseen_flags(
         flags.insert(Flag::RandomizedMac);
     }
     flags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_by_name_and_refuse_others_with_a_typed_error() {
+        for flag in Flag::ALL {
+            assert_eq!(flag.as_str().parse::<Flag>(), Ok(flag));
+        }
+        assert_eq!(" stale ".parse::<Flag>(), Ok(Flag::Stale));
+        let error = "stal".parse::<Flag>().unwrap_err();
+        assert_eq!(error, UnknownFlag("stal".into()));
+        assert_eq!(
+            error.to_string(),
+            "\"stal\" is not a flag (unmanaged, stale, new, ip_changed, arp_conflict, randomized_mac)"
+        );
+    }
 }

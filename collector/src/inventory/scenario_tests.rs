@@ -86,11 +86,14 @@ fn register(registered: &mut Registered, registration: &Registration) {
 fn describe(event: &crate::audit::NewEvent) -> String {
     let details: serde_json::Value = serde_json::from_str(&event.details).unwrap();
     let mac = event.mac.map(|mac| mac.to_string()).unwrap_or_default();
+    use crate::audit::EventKind;
     match event.kind {
-        "flag_raised" | "flag_cleared" => {
+        EventKind::FlagRaised | EventKind::FlagCleared => {
             format!("{} {mac} {}", event.kind, details["flag"].as_str().unwrap())
         }
-        "address_new" => format!("{} {mac} {}", event.kind, details["ip"].as_str().unwrap()),
+        EventKind::AddressNew => {
+            format!("{} {mac} {}", event.kind, details["ip"].as_str().unwrap())
+        }
         kind => format!("{kind} {mac}"),
     }
 }

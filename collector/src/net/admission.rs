@@ -12,11 +12,12 @@
 //!    network cut must not wait for its half-open old connections to time out. A peer holding a
 //!    stolen key can then only displace itself.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::ca::RevokedSerials;
 use crate::identity::AgentIdentity;
 
 /// The bounds of [`ConnectionTable`].
@@ -73,7 +74,7 @@ pub type ConnectionId = u64;
 pub struct OpenConnection {
     /// Who it authenticated as.
     pub identity: AgentIdentity,
-    /// Its certificate's serial, in [`super::certificate_serial`]'s normal form.
+    /// Its certificate's serial, in [`crate::ca::normal_serial`]'s form.
     pub serial: String,
     /// The peer's address.
     pub remote: SocketAddr,
@@ -189,7 +190,7 @@ impl ConnectionTable {
     }
 
     /// Closes every open connection whose certificate serial is in `revoked`.
-    pub fn close_revoked(&mut self, revoked: &HashSet<String>) -> Vec<Closed> {
+    pub fn close_revoked(&mut self, revoked: &RevokedSerials) -> Vec<Closed> {
         let ids: Vec<ConnectionId> = self
             .open
             .iter()
@@ -317,7 +318,8 @@ mod tests {
         let (revoked_closing, kept_closing) = (revoked.closing.clone(), kept.closing.clone());
         table.open(revoked);
         table.open(kept);
-        let closed = table.close_revoked(&HashSet::from(["1f".to_owned()]));
+        let revoked = RevokedSerials::new(1, std::collections::HashSet::from(["1f".to_owned()]));
+        let closed = table.close_revoked(&revoked);
         assert_eq!(closed.len(), 1);
         assert!(revoked_closing.is_cancelled());
         assert!(!kept_closing.is_cancelled());

@@ -18,7 +18,7 @@ pub mod admission;
 mod connection;
 pub mod tls;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -30,11 +30,12 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::ca::RevokedSerials;
 use crate::grpc::peer::identity_from_certificate;
 pub use admission::{AdmissionLimits, ConnectionTable, Refusal};
 use connection::TableEntry;
 pub use connection::{AgentConnection, AgentPeer, PREFACE};
-pub use tls::{RevokedSerials, TlsError, TlsFiles, certificate_serial, serial_hex, server_config};
+pub use tls::{RevocationList, TlsError, TlsFiles, certificate_serial, server_config};
 
 /// Bounds of the front door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +94,7 @@ pub struct FrontDoor {
     acceptor: TlsAcceptor,
     settings: FrontDoorSettings,
     table: Arc<Mutex<ConnectionTable>>,
-    revoked: Arc<RevokedSerials>,
+    revoked: Arc<RevocationList>,
     throttle: Arc<Mutex<Throttle>>,
 }
 
@@ -117,7 +118,7 @@ impl FrontDoor {
     /// A front door with this TLS configuration (see [`server_config`]) and bounds.
     pub fn new(
         tls: Arc<rustls::ServerConfig>,
-        revoked: Arc<RevokedSerials>,
+        revoked: Arc<RevocationList>,
         settings: FrontDoorSettings,
     ) -> Self {
         FrontDoor {
@@ -290,9 +291,9 @@ impl FrontDoor {
 
     /// Applies a new set of revoked serials: refused at the next handshake, and open
     /// connections presenting one closed now.
-    pub fn apply_revocations(&self, serials: HashSet<String>) {
-        let serials = self.revoked.replace(serials);
+    pub fn apply_revocations(&self, serials: Arc<RevokedSerials>) {
         let closed = lock(&self.table).close_revoked(&serials);
+        self.revoked.replace(serials);
         for connection in closed {
             tracing::warn!(
                 agent = %connection.identity,
@@ -311,7 +312,7 @@ pub async fn watch_revocations<L, E>(
     every: Duration,
     shutdown: CancellationToken,
 ) where
-    L: FnMut() -> Result<Option<HashSet<String>>, E> + Send + 'static,
+    L: FnMut() -> Result<Option<RevokedSerials>, E> + Send + 'static,
     E: std::error::Error + Send + 'static,
 {
     let mut ticks = tokio::time::interval(every);
@@ -338,7 +339,7 @@ pub async fn watch_revocations<L, E>(
         };
         load = returned;
         match result {
-            Ok(Some(serials)) => door.apply_revocations(serials),
+            Ok(Some(serials)) => door.apply_revocations(Arc::new(serials)),
             Ok(None) => {}
             Err(error) => {
                 tracing::warn!(error = %hygie_proto::error_chain(&error), "cannot reload the revoked certificates");

@@ -7,7 +7,6 @@
 //! rustls refuses silently, and an operator chasing a silent agent needs to see "agent ward-3 of
 //! site chu-nord, serial 1f…: certificate expired".
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -18,6 +17,8 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore};
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::ca::{RevokedSerials, normal_serial, serial_of_der};
 
 /// The TLS settings could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -42,49 +43,38 @@ pub enum TlsError {
     ServerIdentity(#[source] rustls::Error),
 }
 
-/// Serials of revoked certificates, shared by the verifier and the revocation watcher.
+/// The revoked serials in force, shared by the verifier and the revocation watcher.
 #[derive(Debug, Default)]
-pub struct RevokedSerials {
-    serials: RwLock<Arc<HashSet<String>>>,
+pub struct RevocationList {
+    current: RwLock<Arc<RevokedSerials>>,
 }
 
-impl RevokedSerials {
-    /// Replaces the set; returns it for closing the connections it now refuses.
-    pub fn replace(&self, serials: HashSet<String>) -> Arc<HashSet<String>> {
-        let serials = Arc::new(serials);
-        match self.serials.write() {
-            Ok(mut guard) => *guard = Arc::clone(&serials),
-            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&serials),
+impl RevocationList {
+    /// Replaces the set in force.
+    pub fn replace(&self, serials: Arc<RevokedSerials>) {
+        match self.current.write() {
+            Ok(mut guard) => *guard = serials,
+            Err(poisoned) => *poisoned.into_inner() = serials,
         }
-        serials
+    }
+
+    /// The set in force.
+    pub fn current(&self) -> Arc<RevokedSerials> {
+        match self.current.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
     }
 
     /// Whether `serial` (normal form) is revoked.
     pub fn contains(&self, serial: &str) -> bool {
-        let serials = match self.serials.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        };
-        serials.contains(serial)
+        self.current().contains(serial)
     }
 }
 
-/// A certificate's serial number in the normal form revocations are kept in: lower-case
-/// hexadecimal without leading zeros ("0" for zero).
-pub fn serial_hex(raw: &[u8]) -> String {
-    let hex = hex::encode(raw);
-    let trimmed = hex.trim_start_matches('0');
-    if trimmed.is_empty() {
-        "0".to_owned()
-    } else {
-        trimmed.to_owned()
-    }
-}
-
-/// The serial of a DER certificate in [`serial_hex`]'s form, if it parses.
+/// The serial of a DER certificate in [`normal_serial`]'s form, if it parses.
 pub fn certificate_serial(der: &[u8]) -> Option<String> {
-    let (_, certificate) = X509Certificate::from_der(der).ok()?;
-    Some(serial_hex(certificate.raw_serial()))
+    serial_of_der(der).ok()
 }
 
 /// What the log says about a presented certificate (unverified: for the operator only).
@@ -106,14 +96,14 @@ fn describe(der: &[u8]) -> (String, String, String) {
             .next()
             .and_then(|a| a.as_str().ok()),
     );
-    (name, site, serial_hex(certificate.raw_serial()))
+    (name, site, normal_serial(certificate.raw_serial()))
 }
 
 /// rustls's verifier, plus revocation and logging.
 #[derive(Debug)]
 struct AgentCertificateVerifier {
     inner: Arc<dyn ClientCertVerifier>,
-    revoked: Arc<RevokedSerials>,
+    revoked: Arc<RevocationList>,
 }
 
 impl ClientCertVerifier for AgentCertificateVerifier {
@@ -187,7 +177,7 @@ pub struct TlsFiles<'a> {
 /// Builds the server's TLS configuration: HTTP/2 only, client certificates mandatory.
 pub fn server_config(
     files: TlsFiles<'_>,
-    revoked: Arc<RevokedSerials>,
+    revoked: Arc<RevocationList>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let read_error = |path: &Path| {
         let path = path.to_owned();
@@ -237,23 +227,17 @@ pub fn server_config(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     #[test]
-    fn serials_have_one_spelling() {
-        assert_eq!(serial_hex(&[0x00, 0x1f, 0xa0]), "1fa0");
-        assert_eq!(serial_hex(&[0x0a]), "a");
-        assert_eq!(serial_hex(&[0, 0]), "0");
-        assert_eq!(serial_hex(&[]), "0");
-    }
-
-    #[test]
     fn revoked_serials_are_replaced_whole() {
-        let revoked = RevokedSerials::default();
-        assert!(!revoked.contains("1f"));
-        revoked.replace(HashSet::from(["1f".to_owned()]));
-        assert!(revoked.contains("1f"));
-        revoked.replace(HashSet::new());
-        assert!(!revoked.contains("1f"));
+        let list = RevocationList::default();
+        assert!(!list.contains("1f"));
+        list.replace(Arc::new(RevokedSerials::new(1, HashSet::from(["1f".to_owned()]))));
+        assert!(list.contains("1f"));
+        list.replace(Arc::new(RevokedSerials::new(2, HashSet::new())));
+        assert!(!list.contains("1f"));
     }
 }

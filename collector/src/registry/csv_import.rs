@@ -227,8 +227,9 @@ fn parse_line(
         location: text("location")?,
         owner: text("owner")?,
         criticality: (!criticality.is_empty())
-            .then(|| criticality.parse())
-            .transpose()?,
+            .then(|| criticality.parse::<crate::registry::Criticality>())
+            .transpose()
+            .map_err(|error| error.to_string())?,
     };
     Ok((mac, fields.check()?))
 }

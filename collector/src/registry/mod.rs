@@ -58,17 +58,20 @@ impl fmt::Display for Criticality {
     }
 }
 
+/// The text is not a criticality.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a criticality (low, medium, high, life_critical)")]
+pub struct UnknownCriticality(pub String);
+
 impl FromStr for Criticality {
-    type Err = String;
+    type Err = UnknownCriticality;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let normal = text.trim().to_lowercase().replace([' ', '-'], "_");
         Criticality::ALL
             .into_iter()
             .find(|value| value.as_str() == normal)
-            .ok_or_else(|| {
-                format!("{text:?} is not a criticality (low, medium, high, life_critical)")
-            })
+            .ok_or_else(|| UnknownCriticality(text.to_owned()))
     }
 }
 

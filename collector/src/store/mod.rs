@@ -6,6 +6,7 @@
 //! implementation lives in [`sqlite`]; its schema evolves through append-only migrations
 //! ([`schema`]).
 
+pub mod backup;
 pub mod schema;
 pub mod sqlite;
 
@@ -21,7 +22,9 @@ use crate::inventory::flags::FlagSet;
 use crate::inventory::{AgentId, Dirty, Inventory};
 use crate::registry::RegistryEntry;
 
-pub use sqlite::{Durability, RegistryChange, SqliteStore};
+pub use sqlite::{
+    Durability, IssueOutcome, RegistryChange, RevokeOutcome, RevokeTarget, SqliteStore,
+};
 
 /// Everything that can go wrong with the database.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,14 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0} is not in the registry")]
     NotRegistered(hygie_proto::MacAddr),
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
+    #[error("no certificate with serial {0} was issued by this collector (see `ca list`)")]
+    UnknownSerial(String),
+    #[error("no certificate of agent {name}{} is in force (see `ca list`)", site.as_ref().map(|site| format!(" at site {site}")).unwrap_or_default())]
+    NoCertificateInForce { name: String, site: Option<String> },
+    #[error("agents named {name} exist at several sites ({}): give --site", sites.join(", "))]
+    AmbiguousAgent { name: String, sites: Vec<String> },
 }
 
 impl StoreError {

@@ -175,7 +175,27 @@ const MIGRATIONS: &[&str] = &[
 
     ALTER TABLE observations ADD COLUMN detail TEXT;  -- JSON, NULL when none
     "#,
-    // 5: sequences below an outbox cursor that were never committed (an agent set the batch
+    // 5: the log of the certificates the collector's CA issued (`ca init`, `ca issue-agent`,
+    // `ca issue-server`) and their revocations. The running collector refuses revoked serials;
+    // revocation_generation changes whenever one is revoked, so it knows to reload them.
+    r#"
+    CREATE TABLE certificates (
+        serial        TEXT PRIMARY KEY,              -- lower-case hex, no colons, no leading 0s
+        kind          TEXT NOT NULL,                 -- agent, server
+        name          TEXT NOT NULL,                 -- subject CN
+        site          TEXT,                          -- subject OU; NULL for a server
+        not_before    INTEGER NOT NULL,
+        not_after     INTEGER NOT NULL,
+        fingerprint   TEXT NOT NULL,                 -- SHA-256 of the DER, hex
+        issued_at     INTEGER NOT NULL,
+        revoked_at    INTEGER,                       -- NULL while not revoked
+        revoke_reason TEXT
+    );                                               -- rowid: the order of issue
+    CREATE INDEX certificates_by_holder ON certificates (kind, name, site);
+
+    INSERT INTO meta (key, value) VALUES ('revocation_generation', 0);
+    "#,
+    // 6: sequences below an outbox cursor that were never committed (an agent set the batch
     // aside or evicted it), so that one arriving late is applied, not taken for a duplicate.
     r#"
     ALTER TABLE outbox_cursors ADD COLUMN gaps TEXT NOT NULL DEFAULT '';  -- "3-5,9-9"

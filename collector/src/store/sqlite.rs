@@ -75,12 +75,15 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database for the single writer and migrates it.
+    /// Opens (creating if needed) the database for the single writer and migrates it. The
+    /// file is 0600 whatever the umask, and so are SQLite's `-wal` and `-shm` (SQLite gives
+    /// them the database's mode).
     pub fn open_writer(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         let open_error = |source| StoreError::Open {
             path: path.to_owned(),
             source,
         };
+        create_private_file(path)?;
         let mut connection = Connection::open(path).map_err(open_error)?;
         let synchronous = match durability {
             Durability::Full => "FULL",
@@ -280,6 +283,40 @@ impl SqliteStore {
         )?;
         Ok(Inventory::from_assets(assets.into_values()))
     }
+}
+
+/// Creates the database file 0600 before SQLite does (it would use 0644 less the umask), and
+/// tightens the mode of an existing one and of its `-wal` and `-shm`: they hold the whole
+/// inventory. Tightening is best effort (a file of another owner is reported, not refused).
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let write_error = |source| crate::files::FileError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(crate::files::SECRET)
+        .open(path)
+    {
+        Ok(file) => {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(crate::files::SECRET))
+                .map_err(write_error)?;
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(write_error(error).into()),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        if let Err(error) = crate::files::restrict(&file, crate::files::SECRET) {
+            tracing::warn!(file = %file.display(), %error, "cannot make the database private (0600)");
+        }
+    }
+    Ok(())
 }
 
 /// Runs `query` and hands each row to `each`; a column error becomes a [`StoreError`].
@@ -749,9 +786,11 @@ impl InventoryReader for SqliteStore {
     }
 }
 
+mod certificates;
 mod events;
 mod registry;
 
+pub use certificates::{IssueOutcome, RevokeOutcome, RevokeTarget};
 pub use registry::RegistryChange;
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ pub(super) fn append(
                 event.id,
                 micros(event.at),
                 event.mac.map(mac_key),
-                event.kind,
+                event.kind.as_str(),
                 event.details,
                 event.prev_hash.to_hex(),
                 event.hash.to_hex(),

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::{SqliteStore, events, for_each_row, from_micros, mac_from_key, mac_key, micros};
-use crate::audit::NewEvent;
+use crate::audit::{EventKind, NewEvent};
 use crate::inventory::flags::FlagSet;
 use crate::registry::{RegistryEntry, RegistryFields};
 use crate::store::{RegistrySnapshot, StoreError};
@@ -232,10 +232,10 @@ impl SqliteStore {
             write(&transaction, mac, &after, source, now)?;
             let kind = if before.is_some() {
                 outcome.updated += 1;
-                "registry_updated"
+                EventKind::RegistryUpdated
             } else {
                 outcome.added += 1;
-                "registry_added"
+                EventKind::RegistryAdded
             };
             new_events.push(NewEvent::new(
                 now,
@@ -269,7 +269,7 @@ impl SqliteStore {
                 new_events.push(NewEvent::new(
                     now,
                     Some(mac),
-                    "registry_removed",
+                    EventKind::RegistryRemoved,
                     &Details {
                         source: "remove",
                         before: Some(&before),

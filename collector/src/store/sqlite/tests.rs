@@ -378,3 +378,35 @@ fn registry_changes_update_in_place_are_evented_and_sealed() {
         Err(crate::audit::SealProblem::Extended { first: 4, head: 4 })
     );
 }
+
+#[test]
+fn the_database_and_its_wal_and_shm_are_private_whatever_the_umask() {
+    use crate::files::{SECRET, mode, tests::with_umask};
+    with_umask(0o000, || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inventory.sqlite");
+        let mut store = SqliteStore::open_writer(&path, Durability::Full).unwrap();
+        let identity = AgentIdentity::new("ward-3", "chu").unwrap();
+        let agent = store
+            .register_agent(&identity, &hello(), at("2026-11-25T09:00:00Z"))
+            .unwrap();
+        commit(
+            &mut store,
+            &mut Inventory::new(),
+            agent,
+            &[monitor("2026-11-25T10:00:00Z")],
+            1,
+        );
+        for suffix in ["", "-wal", "-shm"] {
+            let file = dir.path().join(format!("inventory.sqlite{suffix}"));
+            assert_eq!(mode(&file).unwrap(), SECRET, "{}", file.display());
+        }
+        drop(store);
+
+        // An older database left 0644 is tightened when the writer opens it.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        let _store = SqliteStore::open_writer(&path, Durability::Full).unwrap();
+        assert_eq!(mode(&path).unwrap(), SECRET);
+    });
+}

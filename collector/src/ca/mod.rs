@@ -3,10 +3,10 @@
 //! Hospital IT should get working mutual TLS without PKI skills: `ca init` creates a CA and the
 //! collector's server certificate; `ca issue-agent` creates one client certificate per agent,
 //! with the agent name as its common name (CN) and the site as its organizational unit (OU).
-//! Keys are ECDSA P-256 and written with mode 0600. The CA key never leaves the collector host.
+//! Keys are ECDSA P-256 and written with mode 0600, certificates 0644, in a 0700 directory
+//! (see [`crate::files`]). The CA key never leaves the collector host.
 
 use std::fs;
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,15 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 
+use crate::files;
 use crate::identity::AgentIdentity;
+
+pub mod record;
+
+pub use record::{
+    CertificateError, CertificateFacts, CertificateKind, CertificateRecord, CertificateStatus,
+    RevokedSerials, normal_serial, parse_serial, serial_of_der,
+};
 
 /// Failures of certificate tooling, with the file or name involved.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +68,10 @@ pub enum CaError {
     NoServerNames,
     #[error("validity period out of range")]
     Validity,
+    #[error(transparent)]
+    File(#[from] files::FileError),
+    #[error("the certificate just issued cannot be read back")]
+    Certificate(#[from] CertificateError),
 }
 
 /// The files of a collector's PKI directory.
@@ -108,13 +120,15 @@ impl Validity {
     }
 }
 
-/// A certificate and its private key, both PEM.
+/// A certificate and its private key, both PEM, with what the issuance log records of it.
 #[derive(Debug, Clone)]
 pub struct IssuedCertificate {
     /// The certificate.
     pub cert_pem: String,
     /// The private key (secret).
     pub key_pem: String,
+    /// Serial, names, validity and fingerprint, read back from the certificate itself.
+    pub facts: CertificateFacts,
 }
 
 /// A CA able to issue agent and server certificates.
@@ -204,7 +218,7 @@ impl CertificateAuthority {
             .push(DnType::OrganizationName, "Hygie agents");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        self.sign(params, validity, "agent certificate")
+        self.sign(params, validity, CertificateKind::Agent)
     }
 
     /// Issues the collector's server certificate for the given names and addresses.
@@ -245,15 +259,19 @@ impl CertificateAuthority {
             .extend(ips.iter().copied().map(SanType::IpAddress));
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        self.sign(params, validity, "server certificate")
+        self.sign(params, validity, CertificateKind::Server)
     }
 
     fn sign(
         &self,
         mut params: CertificateParams,
         validity: Validity,
-        what: &'static str,
+        kind: CertificateKind,
     ) -> Result<IssuedCertificate, CaError> {
+        let what = match kind {
+            CertificateKind::Agent => "agent certificate",
+            CertificateKind::Server => "server certificate",
+        };
         set_validity(&mut params, validity)?;
         params.serial_number = Some(random_serial());
         params.use_authority_key_identifier_extension = true;
@@ -264,6 +282,7 @@ impl CertificateAuthority {
         Ok(IssuedCertificate {
             cert_pem: certificate.pem(),
             key_pem: key.serialize_pem(),
+            facts: CertificateFacts::from_der(kind, certificate.der())?,
         })
     }
 }
@@ -274,6 +293,25 @@ impl IssuedCertificate {
         write_public(cert_path, &self.cert_pem)?;
         write_secret(key_path, &self.key_pem)
     }
+}
+
+/// Creates a CA and the collector's server certificate in `paths` (`ca init`), refusing to
+/// replace an existing CA unless `force`; returns the server certificate, for the issuance
+/// log.
+pub fn init(
+    paths: &PkiPaths,
+    dns_names: &[String],
+    ips: &[IpAddr],
+    force: bool,
+    now: Timestamp,
+    ca_days: u32,
+    server_days: u32,
+) -> Result<IssuedCertificate, CaError> {
+    let ca = CertificateAuthority::create("Hygie collector CA", Validity::days_from(now, ca_days))?;
+    ca.save(paths, force)?;
+    let server = ca.issue_server(dns_names, ips, Validity::days_from(now, server_days))?;
+    server.save(&paths.server_cert, &paths.server_key)?;
+    Ok(server)
 }
 
 fn generate_key(what: &'static str) -> Result<KeyPair, CaError> {
@@ -304,44 +342,24 @@ fn read(path: &Path) -> Result<String, CaError> {
     })
 }
 
-fn create_parent(path: &Path) -> Result<(), CaError> {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => {
-            fs::create_dir_all(parent).map_err(|source| CaError::Write {
-                path: parent.to_owned(),
-                source,
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
 fn write_public(path: &Path, contents: &str) -> Result<(), CaError> {
-    create_parent(path)?;
-    fs::write(path, contents).map_err(|source| CaError::Write {
-        path: path.to_owned(),
-        source,
-    })
+    files::create_private_parent(path)?;
+    Ok(files::write_atomic(
+        path,
+        files::PUBLIC,
+        contents.as_bytes(),
+    )?)
 }
 
-/// Writes a private key readable by its owner only; the mode is set at creation, so the key is
-/// never briefly world-readable.
+/// Writes a private key readable by its owner only (0600 whatever the umask), whole or not at
+/// all; it is never briefly readable by others.
 pub fn write_secret(path: &Path, contents: &str) -> Result<(), CaError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    create_parent(path)?;
-    let write_error = |source| CaError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let _ = fs::remove_file(path);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(write_error)?;
-    file.write_all(contents.as_bytes()).map_err(write_error)?;
-    file.sync_all().map_err(write_error)
+    files::create_private_parent(path)?;
+    Ok(files::write_atomic(
+        path,
+        files::SECRET,
+        contents.as_bytes(),
+    )?)
 }
 
 #[cfg(test)]
@@ -405,5 +423,65 @@ mod tests {
             ca.issue_server(&[], &[], Validity::days_from(now(), 1)),
             Err(CaError::NoServerNames)
         ));
+    }
+
+    #[test]
+    fn keys_are_0600_certificates_0644_and_the_pki_directory_0700_whatever_the_umask() {
+        use crate::files::{PRIVATE_DIR, PUBLIC, SECRET, mode, tests::with_umask};
+        with_umask(0o000, || {
+            let dir = tempfile::tempdir().unwrap();
+            let pki = dir.path().join("data").join("pki");
+            let paths = PkiPaths::in_dir(&pki);
+            let ca =
+                CertificateAuthority::create("Test CA", Validity::days_from(now(), 10)).unwrap();
+            ca.save(&paths, false).unwrap();
+            ca.issue_server(&["localhost".into()], &[], Validity::days_from(now(), 1))
+                .unwrap()
+                .save(&paths.server_cert, &paths.server_key)
+                .unwrap();
+            let signing = pki.join("signing.key");
+            crate::export::signing::ensure_key(&signing).unwrap();
+            assert_eq!(mode(&pki).unwrap(), PRIVATE_DIR);
+            for secret in [&paths.ca_key, &paths.server_key, &signing] {
+                assert_eq!(mode(secret).unwrap(), SECRET, "{}", secret.display());
+            }
+            for public in [&paths.ca_cert, &paths.server_cert, &pki.join("signing.pub")] {
+                assert_eq!(mode(public).unwrap(), PUBLIC, "{}", public.display());
+            }
+        });
+    }
+
+    #[test]
+    fn issued_certificates_carry_the_facts_the_log_records() {
+        let ca = CertificateAuthority::create("Test CA", Validity::days_from(now(), 10)).unwrap();
+        let identity = AgentIdentity::new("ward-3", "chu-nord").unwrap();
+        let validity = Validity::days_from(now(), 1);
+        let issued = ca.issue_agent(&identity, validity).unwrap();
+        let facts = &issued.facts;
+        assert_eq!(facts.kind, CertificateKind::Agent);
+        assert_eq!(
+            (facts.name.as_str(), facts.site.as_deref()),
+            ("ward-3", Some("chu-nord"))
+        );
+        assert_eq!(
+            (facts.not_before, facts.not_after),
+            (validity.not_before, validity.not_after)
+        );
+        let der = der(&issued.cert_pem);
+        assert_eq!(serial_of_der(&der).unwrap(), facts.serial);
+        assert!(!facts.serial.starts_with('0'), "{}", facts.serial);
+        assert_eq!(
+            parse_serial(&facts.serial.to_uppercase()),
+            Some(facts.serial.clone())
+        );
+        use sha2::Digest as _;
+        assert_eq!(facts.fingerprint, hex::encode(sha2::Sha256::digest(&der)));
+        let server = ca
+            .issue_server(&["collector.local".into()], &[], validity)
+            .unwrap();
+        assert_eq!(server.facts.kind, CertificateKind::Server);
+        assert_eq!(server.facts.name, "collector.local");
+        assert_eq!(server.facts.site, None);
+        assert_ne!(server.facts.serial, facts.serial);
     }
 }

@@ -1,0 +1,114 @@
+//! The command line, one module per responsibility: reading the inventory, the registry,
+//! snapshots and verification, certificates, serving. `anyhow` lives here and in `main.rs`
+//! only; the library's errors are typed.
+
+mod backup;
+mod ca;
+mod inventory;
+mod open;
+mod output;
+mod registry;
+mod serve;
+mod snapshot;
+#[cfg(test)]
+mod test_support;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use hygie_collector::classify::Rules;
+use hygie_collector::config::CollectorConfig;
+use jiff::Timestamp;
+
+/// Hygie collector: the network asset inventory of a care facility.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Configuration file (TOML). Without one, the embedded default is used: listen on
+    /// 127.0.0.1:7443, data under ./hygie-data/.
+    #[arg(long, short, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+impl Cli {
+    /// Whether this runs the server (which logs at info by default).
+    pub(crate) fn is_serve(&self) -> bool {
+        matches!(self.command, Command::Serve)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gRPC server that agents report to.
+    Serve,
+    /// Check a configuration file and print the settings it resolves to.
+    Validate {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// Certificate tooling: the CA, agent and server certificates.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+    /// List the assets: everything seen, and registered devices never seen.
+    Assets(inventory::AssetsArgs),
+    /// Everything known about one asset: identity, registry entry, classification evidence,
+    /// addresses, services, recent observations and events.
+    Asset(inventory::AssetArgs),
+    /// Show how an asset's category was reached: vendor, rules and evidence.
+    Classify(inventory::ClassifyArgs),
+    /// List the agents that have reported.
+    Agents(inventory::AgentsArgs),
+    /// The approved registry: the facility's list of known devices.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
+    /// Register a discovered asset (or update the fields given) in one step.
+    Approve(registry::ApproveArgs),
+    /// The event log: new assets, address changes, flags raised and cleared, registry changes.
+    Events(inventory::EventsArgs),
+    /// Write a signed snapshot of the whole inventory (JSON or CSV), or a report for people
+    /// (HTML).
+    Export(snapshot::ExportArgs),
+    /// Check a JSON or CSV snapshot offline with the collector's public key, or the event
+    /// chain of the inventory. Names the first bad row.
+    Verify(snapshot::VerifyArgs),
+    /// Copy the inventory database while the collector runs (without holding up ingest), then
+    /// check the copy: SQLite's integrity check and the sealed event chain.
+    Backup(backup::BackupArgs),
+    /// Put a backup in place of the inventory database: refused while the collector serves;
+    /// the backup is checked first and the replaced database is kept beside it.
+    Restore(backup::RestoreArgs),
+}
+
+/// Runs one command.
+pub(crate) fn run(cli: Cli) -> Result<()> {
+    let config = || -> Result<CollectorConfig> {
+        Ok(CollectorConfig::load_or_default(cli.config.as_deref())?)
+    };
+    let now = Timestamp::now();
+    match cli.command {
+        Command::Serve => serve::serve(config()?),
+        Command::Validate { file } => {
+            let config = CollectorConfig::load(&file)?;
+            let rules = Rules::load(config.rules.as_deref())?;
+            println!("{} is valid:\n{config:#?}", file.display());
+            println!("{} classification rules", rules.len());
+            Ok(())
+        }
+        Command::Ca(command) => ca::ca(command, &config()?, now),
+        Command::Assets(args) => inventory::assets(args, &config()?, now),
+        Command::Asset(args) => inventory::asset(args, &config()?, now),
+        Command::Classify(args) => inventory::classify(args, &config()?),
+        Command::Agents(args) => inventory::agents(args, &config()?),
+        Command::Registry(command) => registry::registry(command, &config()?, now),
+        Command::Approve(args) => registry::approve(args, &config()?, now),
+        Command::Events(args) => inventory::events(args, &config()?, now),
+        Command::Export(args) => snapshot::export(args, &config()?, now),
+        Command::Verify(args) => snapshot::verify(args, config),
+        Command::Backup(args) => backup::backup(args, &config()?),
+        Command::Restore(args) => backup::restore(args, &config()?, now),
+    }
+}

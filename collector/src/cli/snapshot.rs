@@ -1,0 +1,200 @@
+//! Signed snapshots out (`export`) and checks of snapshots and of the event chain (`verify`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use hygie_collector::audit;
+use hygie_collector::config::CollectorConfig;
+use hygie_collector::export::signing::{self, Verifier25519};
+use hygie_collector::export::{csv_format, html, json, verify};
+use hygie_collector::files;
+use hygie_collector::server;
+use jiff::Timestamp;
+
+use super::open::{DatabaseArg, load_signer, open_query, open_reader};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ExportFormat {
+    Json,
+    Csv,
+    Html,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportArgs {
+    /// Snapshot format.
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+    /// File to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    #[command(flatten)]
+    database: DatabaseArg,
+}
+
+pub(crate) fn export(args: ExportArgs, config: &CollectorConfig, now: Timestamp) -> Result<()> {
+    let ExportArgs {
+        format,
+        out,
+        database,
+    } = args;
+    let query = open_query(config, &database)?;
+    let signer = load_signer(&config.signing_key)?;
+    let input = query.snapshot(now, server::hostname().unwrap_or_default())?;
+    let bytes = match format {
+        ExportFormat::Json => json::write(&input, &signer).into_bytes(),
+        ExportFormat::Csv => csv_format::write(&input, &signer),
+        ExportFormat::Html => html::report(&input, &signer).into_bytes(),
+    };
+    write_file(&out, &bytes)?;
+    println!(
+        "{} assets ({} unmanaged) written to {}",
+        input.counts.assets,
+        input.counts.assets - input.counts.managed,
+        out.display()
+    );
+    if !matches!(format, ExportFormat::Html) {
+        println!(
+            "verify offline with: hygie-collector verify {} --key {}",
+            out.display(),
+            signing::public_key_path(&config.signing_key).display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` whole or not at all (a failure leaves no partial file, and an
+/// older snapshot there stays as it was). 0644: a snapshot is made to be handed to auditors.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    Ok(files::write_atomic(path, files::PUBLIC, bytes)?)
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// The snapshot to check.
+    #[arg(required_unless_present = "events")]
+    file: Option<PathBuf>,
+    /// The trusted public key (signing.pub; default: the configured key's).
+    #[arg(long, value_name = "PUB")]
+    key: Option<PathBuf>,
+    /// Check the inventory's event chain instead.
+    #[arg(long, conflicts_with = "file")]
+    events: bool,
+    /// With --events: also check that this snapshot's chain head is in the chain.
+    #[arg(long, value_name = "FILE", requires = "events")]
+    snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    database: DatabaseArg,
+}
+
+pub(crate) fn verify(
+    args: VerifyArgs,
+    config: impl FnOnce() -> Result<CollectorConfig>,
+) -> Result<()> {
+    if args.events {
+        let config = config()?;
+        verify_events(
+            &config,
+            &args.database,
+            args.snapshot.as_deref(),
+            args.key.as_deref(),
+        )
+    } else {
+        let file = args.file.context("give the snapshot file to verify")?;
+        let key = match args.key {
+            Some(key) => key,
+            None => signing::public_key_path(&config()?.signing_key),
+        };
+        verify_snapshot(&file, &key)
+    }
+}
+
+fn verify_snapshot(file: &Path, key: &Path) -> Result<()> {
+    let trusted = Verifier25519::load(key).context(
+        "the trusted public key (pass --key signing.pub; it sits beside the collector's signing key)",
+    )?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match verify::verify(&bytes, &trusted) {
+        Ok(verified) => {
+            let header = &verified.header;
+            println!(
+                "{}: OK. {} snapshot {} taken {} by {} (key {}): {} assets, event chain head #{}.",
+                file.display(),
+                verified.format,
+                header.id,
+                header.taken_at,
+                hygie_proto::terminal_safe(&header.collector.hostname, 64),
+                header.collector.key_id,
+                header.rows,
+                header.events_head.id
+            );
+            Ok(())
+        }
+        Err(tampered) => bail!("{}: NOT VERIFIED: {tampered}", file.display()),
+    }
+}
+
+fn verify_events(
+    config: &CollectorConfig,
+    database: &DatabaseArg,
+    snapshot: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<()> {
+    let store = open_reader(config, database)?;
+    let head = match store.verify_events()? {
+        Ok(head) => head,
+        Err(broken) => bail!("event chain NOT VERIFIED: {broken}"),
+    };
+    let key = key.map_or_else(
+        || signing::public_key_path(&config.signing_key),
+        Path::to_owned,
+    );
+    let trusted = Verifier25519::load(&key)?;
+    let seal = store.events_seal()?;
+    if let Err(problem) = audit::check_seal(&head, seal.as_ref(), |message, signature| {
+        trusted.verify(message, signature)
+    }) {
+        bail!("event chain NOT VERIFIED: {problem}");
+    }
+    println!(
+        "event chain: OK. {} events, head #{} {}, sealed by key {}",
+        head.events,
+        head.id,
+        head.hash,
+        trusted.key_id()
+    );
+    let Some(snapshot) = snapshot else {
+        return Ok(());
+    };
+    // The snapshot must itself be authentic before its chain head means anything.
+    let bytes =
+        std::fs::read(snapshot).with_context(|| format!("cannot read {}", snapshot.display()))?;
+    let verified = verify::verify(&bytes, &trusted)
+        .map_err(|tampered| anyhow::anyhow!("{}: NOT VERIFIED: {tampered}", snapshot.display()))?;
+    let anchor = &verified.header.events_head;
+    if anchor.id == 0 {
+        println!("{}: taken before any event.", snapshot.display());
+        return Ok(());
+    }
+    match store.event(anchor.id)? {
+        Some(event) if event.hash.to_hex() == anchor.hash => {
+            println!(
+                "{}: its chain head #{} is in the chain: the log has not been rewritten since.",
+                snapshot.display(),
+                anchor.id
+            );
+            Ok(())
+        }
+        Some(_) => bail!(
+            "{}: event #{} differs from the one the snapshot signed: the log was rewritten",
+            snapshot.display(),
+            anchor.id
+        ),
+        None => bail!(
+            "{}: event #{} it signed is missing from the chain: the log was truncated",
+            snapshot.display(),
+            anchor.id
+        ),
+    }
+}
