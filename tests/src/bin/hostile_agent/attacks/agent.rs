@@ -7,7 +7,7 @@ use std::time::Duration;
 use hygie_proto::{MacAddr, pb};
 use tokio::time::Instant;
 
-use super::{Ctx, REPLY_LIMIT, SEND_LIMIT, open_at_end, open_with_hello};
+use super::{Backoff, Ctx, REPLY_LIMIT, SEND_LIMIT, open_at_end, open_with_hello};
 use crate::grpc::{Call, Next};
 use crate::messages::{self, MacSource};
 use crate::net::Pool;
@@ -27,6 +27,7 @@ pub(super) async fn invent(ctx: Arc<Ctx>, report: Arc<Report>) {
     let outbox = messages::outbox();
     let mut macs = MacSource::random();
     let mut sequence = 1;
+    let mut backoff = Backoff::new();
     while ctx.running() {
         let started = Instant::now();
         let outcome = match open_with_hello(&ctx, &pool, 0, outbox).await {
@@ -39,7 +40,7 @@ pub(super) async fn invent(ctx: Arc<Ctx>, report: Arc<Report>) {
             }
         };
         report.outcome(0, &outcome, started.elapsed());
-        ctx.pause().await;
+        backoff.after(&ctx, started.elapsed()).await;
     }
 }
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{Ctx, REPLY_LIMIT, SEND_LIMIT, open_at_end, open_with_hello};
+use super::{Backoff, Ctx, REPLY_LIMIT, SEND_LIMIT, open_at_end, open_with_hello};
 use crate::grpc::Call;
 use crate::messages;
 use crate::net::Pool;
@@ -65,6 +65,7 @@ pub(super) async fn amplify(ctx: Arc<Ctx>, report: Arc<Report>) {
                     }
                 };
                 report.outcome(unit, &outcome.labelled(&label), started.elapsed());
+                // No backoff: a refusal is the expected answer, and each round sends megabytes.
                 ctx.pause().await;
             }
         });
@@ -103,6 +104,7 @@ pub(super) async fn stall(ctx: Arc<Ctx>, report: Arc<Report>) {
             Arc::clone(&held),
         );
         units.spawn(async move {
+            let mut backoff = Backoff::new();
             while ctx.running() {
                 let started = Instant::now();
                 let outcome = match open_with_hello(&ctx, &pool, unit, messages::outbox()).await {
@@ -124,7 +126,7 @@ pub(super) async fn stall(ctx: Arc<Ctx>, report: Arc<Report>) {
                     }
                 };
                 report.outcome(unit, &outcome, started.elapsed());
-                ctx.pause().await;
+                backoff.after(&ctx, started.elapsed()).await;
             }
         });
     }
@@ -145,6 +147,7 @@ pub(super) async fn streams(ctx: Arc<Ctx>, report: Arc<Report>) {
             Arc::clone(&open),
         );
         units.spawn(async move {
+            let mut backoff = Backoff::new();
             while ctx.running() {
                 let started = Instant::now();
                 let outcome = match open_with_hello(&ctx, &pool, 0, messages::outbox()).await {
@@ -166,7 +169,7 @@ pub(super) async fn streams(ctx: Arc<Ctx>, report: Arc<Report>) {
                     }
                 };
                 report.outcome(unit, &outcome, started.elapsed());
-                ctx.pause().await;
+                backoff.after(&ctx, started.elapsed()).await;
             }
         });
     }

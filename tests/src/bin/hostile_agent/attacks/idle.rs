@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{Ctx, open_at_end};
+use super::{Backoff, Ctx, open_at_end};
 use crate::report::{Gauge, Outcome, Report};
 
 /// Connections held open at once, `tls`: after a complete handshake with the agent certificate
@@ -31,6 +31,7 @@ pub(super) async fn connections(ctx: Arc<Ctx>, report: Arc<Report>, tls: bool) {
             Arc::clone(&open),
         );
         units.spawn(async move {
+            let mut backoff = Backoff::new();
             while ctx.running() {
                 let started = Instant::now();
                 let permit = gate.acquire().await;
@@ -56,7 +57,7 @@ pub(super) async fn connections(ctx: Arc<Ctx>, report: Arc<Report>, tls: bool) {
                     }
                 };
                 report.outcome(unit, &outcome, started.elapsed());
-                ctx.pause().await;
+                backoff.after(&ctx, started.elapsed()).await;
             }
         });
     }

@@ -1,5 +1,9 @@
 //! The attacks, each a set of concurrent units (streams or connections) that keep at it until
 //! the deadline: whatever the collector does to a unit is recorded, and the unit starts again.
+//!
+//! A unit the collector refuses at once backs off (up to [`MAX_PAUSE`]): the load stays the
+//! attack's own (held connections, held streams), not a reconnection storm, which would measure
+//! the cost of a TLS handshake instead of the defence against what the unit does.
 
 mod agent;
 mod flood;
@@ -19,6 +23,10 @@ use crate::{Attack, Options};
 
 /// Pause before a unit tries again, so a refusing collector is not met with a busy loop.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// The longest pause of a unit the collector keeps refusing.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+/// A unit ended sooner than this was refused rather than served.
+const QUICK: Duration = Duration::from_secs(1);
 /// How long opening a stream may wait for the connection to allow it.
 const STREAM_WAIT: Duration = Duration::from_secs(5);
 /// How long a Welcome may take after the Hello.
@@ -48,6 +56,29 @@ impl Ctx {
     /// `limit` from now, but no later than the deadline.
     fn within(&self, limit: Duration) -> Instant {
         self.deadline.min(Instant::now() + limit)
+    }
+}
+
+/// The pauses of one unit between its attempts.
+#[derive(Debug)]
+struct Backoff {
+    pause: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff { pause: RETRY_PAUSE }
+    }
+
+    /// Pauses after an attempt that lasted `lasted`: longer each time it was cut short.
+    async fn after(&mut self, ctx: &Ctx, lasted: Duration) {
+        let pause = self.pause;
+        self.pause = if lasted < QUICK {
+            (pause * 2).min(MAX_PAUSE)
+        } else {
+            RETRY_PAUSE
+        };
+        tokio::time::sleep_until(ctx.deadline.min(Instant::now() + pause)).await;
     }
 }
 
