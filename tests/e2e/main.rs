@@ -4,6 +4,7 @@
 mod audit;
 mod backup;
 mod facility;
+mod hostile;
 mod netns;
 mod site;
 mod spine;

@@ -84,6 +84,7 @@ pub struct Collector {
     pub port: u16,
     config: PathBuf,
     log: PathBuf,
+    nofile: Option<u64>,
     child: Option<Child>,
 }
 
@@ -117,6 +118,7 @@ impl Collector {
             port,
             config,
             log: dir.join("collector.log"),
+            nofile: None,
             child: None,
         })
     }
@@ -135,10 +137,30 @@ impl Collector {
         log_file(&self.log)
     }
 
+    /// Runs the process (from the next start on) with at most `limit` open descriptors, soft
+    /// and hard, as a service manager would (systemd's default soft limit is 1024).
+    pub fn limit_descriptors(&mut self, limit: u64) {
+        self.nofile = Some(limit);
+    }
+
     /// Starts the process and waits until its port accepts connections.
     pub fn start(&mut self) -> Result<(), HarnessError> {
         let (stdout, stderr) = log_file(&self.log)?;
-        let child = Command::new(binary("hygie-collector")?)
+        let program = binary("hygie-collector")?;
+        let mut command = match self.nofile {
+            // The shell sets the limit and execs the collector, which keeps its pid; setrlimit in
+            // a pre_exec hook would need unsafe code.
+            Some(limit) => {
+                let mut command = Command::new("/bin/sh");
+                command
+                    .arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(program);
+                command
+            }
+            None => Command::new(program),
+        };
+        let child = command
             .args(self.serve_args())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
