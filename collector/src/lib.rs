@@ -28,4 +28,5 @@ pub mod report;
 pub mod safe;
 pub mod server;
 pub mod store;
+pub mod throttle;
 pub mod views;

@@ -87,7 +87,9 @@ pub fn hostname() -> Option<String> {
 
 /// On first start with the default layout, creates the PKI so the collector works out of the box;
 /// returns the server certificate it issued, for the certificate log.
-fn ensure_pki(config: &CollectorConfig) -> Result<Option<crate::ca::IssuedCertificate>, ServeError> {
+fn ensure_pki(
+    config: &CollectorConfig,
+) -> Result<Option<crate::ca::IssuedCertificate>, ServeError> {
     let paths = &config.pki;
     let nothing_yet = !paths.ca_cert.exists()
         && !paths.ca_key.exists()
@@ -190,7 +192,10 @@ pub async fn serve(
     let revoked = Arc::new(RevocationList::default());
     let initial = revocations.revoked_serials()?;
     if !initial.is_empty() {
-        tracing::info!(revoked = initial.len(), "refusing revoked agent certificates");
+        tracing::info!(
+            revoked = initial.len(),
+            "refusing revoked agent certificates"
+        );
     }
     let mut generation = initial.generation;
     revoked.replace(Arc::new(initial));

@@ -46,6 +46,47 @@ const AFTER_ATTACK_WAIT: Duration = Duration::from_secs(10);
 /// The honest agent's devices during the attack are numbered from here.
 const PROBE_FIRST: u32 = 1_000;
 
+/// The collector's default quota of new assets per agent and hour.
+const HOURLY_QUOTA: u32 = 20_000;
+
+/// `hostile-agent` against the site's collector with the intruder's certificate.
+fn hostile_agent(
+    site: &Site,
+    intruder: &hygie_tests::pki::AgentCerts,
+    duration: Duration,
+    args: &[&str],
+    stderr: &Path,
+) -> std::process::Child {
+    Command::new(binary("hostile-agent").unwrap())
+        .arg("--address")
+        .arg(format!("127.0.0.1:{}", site.collector.port))
+        .args(["--server-name", "localhost"])
+        .arg("--ca")
+        .arg(&intruder.ca)
+        .arg("--cert")
+        .arg(&intruder.cert)
+        .arg("--key")
+        .arg(&intruder.key)
+        .arg("--duration")
+        .arg(format!("{}s", duration.as_secs()))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn asset_count(database: &Path) -> u64 {
+    rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|connection| {
+            connection.query_row("SELECT count(*) FROM assets", [], |row| {
+                row.get::<_, i64>(0)
+            })
+        })
+        .map_or(0, |count| u64::try_from(count).unwrap_or(0))
+}
+
 /// When a sample was taken, and the resident bytes (`None`: the process was gone).
 type Sample = (Instant, Option<u64>);
 
@@ -312,33 +353,25 @@ fn a_hostile_agent_with_a_valid_certificate_cannot_exhaust_the_collector() {
     let intruder = site.pki.agent("intruder", "chu-hostile").unwrap();
     let attacker_log = site.path("hostile-agent.stderr");
     let attack_started = Instant::now();
-    let mut attacker = Command::new(binary("hostile-agent").unwrap())
-        .arg("--address")
-        .arg(format!("127.0.0.1:{}", site.collector.port))
-        .args(["--server-name", "localhost"])
-        .arg("--ca")
-        .arg(&intruder.ca)
-        .arg("--cert")
-        .arg(&intruder.cert)
-        .arg("--key")
-        .arg(&intruder.key)
-        .arg("--duration")
-        .arg(format!("{}s", ATTACK.as_secs()))
-        .args(["--amplify-streams", "4", "--stall-streams", "40"])
-        .args([
+    let mut attacker = hostile_agent(
+        &site,
+        &intruder,
+        ATTACK,
+        &[
+            "--amplify-streams",
+            "4",
+            "--stall-streams",
+            "40",
             "--streams",
             "400",
             "--idle-tls",
             "1100",
             "--idle-tcp",
             "200",
-        ])
-        .arg("all")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&attacker_log).unwrap())
-        .spawn()
-        .unwrap();
+            "all",
+        ],
+        &attacker_log,
+    );
     let stdout = attacker.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         BufReader::new(stdout)
@@ -484,9 +517,27 @@ fn a_hostile_agent_with_a_valid_certificate_cannot_exhaust_the_collector() {
                 .into(),
         );
     }
+    // All at once, the attacker's own connections crowd out its regress and invent attacks (one
+    // certificate holds few connections): run each alone to see the defence it meets.
+    let solo = |attack: &str, duration: Duration| {
+        let log = site.path(&format!("hostile-{attack}.stderr"));
+        let mut child = hostile_agent(&site, &intruder, duration, &[attack], &log);
+        let stdout = child.stdout.take().unwrap();
+        let lines: Vec<String> = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect();
+        let _ = child.wait();
+        self::summaries(&lines)
+    };
+    let regress_alone = solo("regress", Duration::from_secs(5));
+    let invent_alone = solo("invent", Duration::from_secs(10));
+    print_outcomes(&regress_alone);
+    print_outcomes(&invent_alone);
+
     // (f) The contract: a batch at or below one already sent on the stream ends it with
     // FAILED_PRECONDITION, and is never acknowledged.
-    let regress = summaries
+    let regress = regress_alone
         .iter()
         .find(|summary| summary["attack"] == "regress");
     let refused_rounds: u64 = regress
@@ -506,6 +557,26 @@ fn a_hostile_agent_with_a_valid_certificate_cannot_exhaust_the_collector() {
     if refused_rounds == 0 || regressed_acks > 0 {
         failures.push(format!(
             "(f) regressing sequences: {refused_rounds} streams ended with FAILED_PRECONDITION, {regressed_acks} offending batches acknowledged"
+        ));
+    }
+    // (g) Invented devices: new assets beyond the agent's hourly quota are refused (and said so
+    // in the Ack), known ones never.
+    let invent = invent_alone
+        .iter()
+        .find(|summary| summary["attack"] == "invent");
+    let counter = |name: &str| {
+        invent
+            .and_then(|summary| summary["counters"][name].as_u64())
+            .unwrap_or(0)
+    };
+    let (sent, refused) = (counter("macs_sent"), counter("refused_new_assets"));
+    let assets = asset_count(&site.collector.database());
+    println!(
+        "invented devices (g)           {sent} sent, {refused} refused, {assets} assets in all"
+    );
+    if refused == 0 || assets > u64::from(HOURLY_QUOTA) + 2_000 {
+        failures.push(format!(
+            "(g) invented devices: {sent} sent, {refused} refused by the quota, {assets} assets in the inventory"
         ));
     }
     assert!(

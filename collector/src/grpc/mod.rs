@@ -35,6 +35,7 @@ use crate::identity::AgentIdentity;
 use crate::ingest::{IngestError, IngestHandle, IngestSession, PendingAck};
 use crate::net::AgentPeer;
 use crate::policy::PolicyChannels;
+use crate::throttle::LogThrottle;
 use streams::{StreamId, StreamTable};
 
 /// Batches a single stream may have awaiting commit.
@@ -67,6 +68,7 @@ impl Default for ServiceSettings {
 #[derive(Debug, Clone)]
 pub struct InventoryService {
     ingest: IngestHandle,
+    throttle: Arc<Mutex<LogThrottle>>,
     policies: Arc<PolicyChannels>,
     budget: Arc<Semaphore>,
     streams: Arc<Mutex<StreamTable>>,
@@ -84,6 +86,7 @@ impl InventoryService {
     ) -> Self {
         InventoryService {
             ingest,
+            throttle: Arc::new(Mutex::new(LogThrottle::new(crate::net::LOG_EVERY))),
             policies,
             budget: Arc::new(Semaphore::new(
                 settings.queued_bytes.clamp(1, Semaphore::MAX_PERMITS),
@@ -99,6 +102,17 @@ impl InventoryService {
         pb::inventory_server::InventoryServer::new(self)
             .max_decoding_message_size(hygie_proto::limits::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(hygie_proto::limits::MAX_MESSAGE_BYTES)
+    }
+}
+
+/// Logs at WARN unless a line of the same kind was logged within [`crate::net::LOG_EVERY`].
+fn warn_throttled(throttle: &Mutex<LogThrottle>, kind: &'static str, log: impl FnOnce(u64)) {
+    let admitted = throttle
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .admit(kind, std::time::Instant::now());
+    if let Some(held_back) = admitted {
+        log(held_back);
     }
 }
 
@@ -182,7 +196,9 @@ impl pb::inventory_server::Inventory for InventoryService {
             let id = streams
                 .open(&identity, outbox, replaced.clone())
                 .map_err(|refusal| {
-                    tracing::warn!(agent = %identity, %outbox, reason = %refusal, "stream refused");
+                    warn_throttled(&self.throttle, "streams", |held_back| {
+                        tracing::warn!(agent = %identity, %outbox, reason = %refusal, held_back, "stream refused");
+                    });
                     Status::resource_exhausted(refusal.to_string())
                 })?;
             StreamEntry {
@@ -233,6 +249,7 @@ impl pb::inventory_server::Inventory for InventoryService {
         tokio::spawn(acknowledge(pending_receiver, outgoing));
         let session = Session {
             identity,
+            throttle: Arc::clone(&self.throttle),
             ingest: self.ingest.session(registration.agent, outbox),
             outbox,
             budget: Arc::clone(&self.budget),
@@ -274,6 +291,7 @@ async fn send_policies(
 /// One agent's stream.
 struct Session {
     identity: AgentIdentity,
+    throttle: Arc<Mutex<LogThrottle>>,
     ingest: IngestSession,
     outbox: OutboxId,
     budget: Arc<Semaphore>,
@@ -321,7 +339,9 @@ impl Session {
                         status.code(),
                         tonic::Code::DeadlineExceeded | tonic::Code::InvalidArgument
                     ) {
-                        tracing::warn!(agent = %self.identity, %status, "stream ended");
+                        warn_throttled(&self.throttle, "stream_refused", |held_back| {
+                            tracing::warn!(agent = %self.identity, %status, held_back, "stream ended: message refused or too slow");
+                        });
                     } else {
                         tracing::debug!(agent = %self.identity, %status, "stream read failed");
                     }
@@ -342,7 +362,9 @@ impl Session {
             };
             let sequence = wire.sequence;
             if sequence <= last_sequence {
-                tracing::warn!(agent = %self.identity, sequence, after = last_sequence, "batch sequence regressed within a stream");
+                warn_throttled(&self.throttle, "regressed", |held_back| {
+                    tracing::warn!(agent = %self.identity, sequence, after = last_sequence, held_back, "batch sequence regressed within a stream");
+                });
                 break Some(Status::failed_precondition(format!(
                     "batch {sequence} after batch {last_sequence} on the same stream: sequences must increase"
                 )));
@@ -351,7 +373,9 @@ impl Session {
             let batch = match ObservationBatch::try_from(wire) {
                 Ok(batch) => batch,
                 Err(error) => {
-                    tracing::warn!(agent = %self.identity, sequence, error = %error, "batch refused");
+                    warn_throttled(&self.throttle, "batch_refused", |held_back| {
+                        tracing::warn!(agent = %self.identity, sequence, error = %error, held_back, "batch refused");
+                    });
                     break Some(reject_batch(sequence, &error));
                 }
             };

@@ -18,10 +18,9 @@ pub mod admission;
 mod connection;
 pub mod tls;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -32,6 +31,7 @@ use tracing::Instrument;
 
 use crate::ca::RevokedSerials;
 use crate::grpc::peer::identity_from_certificate;
+use crate::throttle::LogThrottle;
 pub use admission::{AdmissionLimits, ConnectionTable, Refusal};
 use connection::TableEntry;
 pub use connection::{AgentConnection, AgentPeer, PREFACE};
@@ -61,33 +61,6 @@ impl Default for FrontDoorSettings {
 /// The shortest interval between two WARN lines of the same kind of refusal.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// Holds back repeated log lines: at most one per kind per interval.
-#[derive(Debug)]
-struct Throttle {
-    every: Duration,
-    kinds: HashMap<&'static str, (Instant, u64)>,
-}
-
-impl Throttle {
-    /// Whether to log a `kind` line now; if so, how many were held back since the last one.
-    fn admit(&mut self, kind: &'static str, now: Instant) -> Option<u64> {
-        match self.kinds.get_mut(kind) {
-            Some((last, held)) if now.duration_since(*last) < self.every => {
-                *held += 1;
-                None
-            }
-            Some((last, held)) => {
-                *last = now;
-                Some(std::mem::take(held))
-            }
-            None => {
-                self.kinds.insert(kind, (now, 0));
-                Some(0)
-            }
-        }
-    }
-}
-
 /// The front door's shared state.
 #[derive(Clone)]
 pub struct FrontDoor {
@@ -95,7 +68,7 @@ pub struct FrontDoor {
     settings: FrontDoorSettings,
     table: Arc<Mutex<ConnectionTable>>,
     revoked: Arc<RevocationList>,
-    throttle: Arc<Mutex<Throttle>>,
+    throttle: Arc<Mutex<LogThrottle>>,
 }
 
 impl std::fmt::Debug for FrontDoor {
@@ -126,10 +99,7 @@ impl FrontDoor {
             settings,
             table: Arc::new(Mutex::new(ConnectionTable::new(settings.admission))),
             revoked,
-            throttle: Arc::new(Mutex::new(Throttle {
-                every: LOG_EVERY,
-                kinds: HashMap::new(),
-            })),
+            throttle: Arc::new(Mutex::new(LogThrottle::new(LOG_EVERY))),
         }
     }
 
@@ -140,7 +110,7 @@ impl FrontDoor {
 
     /// Logs a refusal at WARN unless one of the same kind was logged within [`LOG_EVERY`].
     fn refused(&self, kind: &'static str, log: impl FnOnce(u64)) {
-        if let Some(held_back) = lock(&self.throttle).admit(kind, Instant::now()) {
+        if let Some(held_back) = lock(&self.throttle).admit(kind, std::time::Instant::now()) {
             log(held_back);
         }
     }
@@ -238,12 +208,15 @@ impl FrontDoor {
             closing: closing.clone(),
         });
         for old in displaced {
-            tracing::warn!(
-                agent = %old.identity,
-                old_peer = %old.remote,
-                limit = self.settings.admission.max_connections_per_agent,
-                "agent has too many connections: closed its oldest"
-            );
+            self.refused("displaced", |held_back| {
+                tracing::warn!(
+                    agent = %old.identity,
+                    old_peer = %old.remote,
+                    limit = self.settings.admission.max_connections_per_agent,
+                    held_back,
+                    "agent has too many connections: closed its oldest"
+                );
+            });
         }
         let entry = TableEntry {
             table: Arc::clone(&self.table),
@@ -345,36 +318,5 @@ pub async fn watch_revocations<L, E>(
                 tracing::warn!(error = %hygie_proto::error_chain(&error), "cannot reload the revoked certificates");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_throttle_lets_one_line_through_per_interval_and_counts_the_rest() {
-        let mut throttle = Throttle {
-            every: Duration::from_secs(10),
-            kinds: HashMap::new(),
-        };
-        let start = Instant::now();
-        assert_eq!(throttle.admit("handshake_timeout", start), Some(0));
-        assert_eq!(
-            throttle.admit("handshake_timeout", start + Duration::from_secs(1)),
-            None
-        );
-        assert_eq!(
-            throttle.admit("handshake_timeout", start + Duration::from_secs(2)),
-            None
-        );
-        assert_eq!(
-            throttle.admit("not_http2", start + Duration::from_secs(2)),
-            Some(0)
-        );
-        assert_eq!(
-            throttle.admit("handshake_timeout", start + Duration::from_secs(11)),
-            Some(2)
-        );
     }
 }

@@ -235,7 +235,10 @@ mod tests {
     fn revoked_serials_are_replaced_whole() {
         let list = RevocationList::default();
         assert!(!list.contains("1f"));
-        list.replace(Arc::new(RevokedSerials::new(1, HashSet::from(["1f".to_owned()]))));
+        list.replace(Arc::new(RevokedSerials::new(
+            1,
+            HashSet::from(["1f".to_owned()]),
+        )));
         assert!(list.contains("1f"));
         list.replace(Arc::new(RevokedSerials::new(2, HashSet::new())));
         assert!(!list.contains("1f"));
