@@ -420,7 +420,7 @@ fn replay(
 /// Stores the observations in the configured outbox and streams it until it is empty.
 fn send_to_collector(config: &AgentConfig, observations: Vec<Observation>) -> Result<()> {
     let count = observations.len();
-    let outbox = Outbox::open(&config.outbox.path, config.outbox.max_bytes)?;
+    let outbox = Outbox::open_with(&config.outbox.path, config.outbox.limits())?;
     let outbox = SharedOutbox::new(outbox);
     runtime()?.block_on(async {
         outbox
