@@ -63,11 +63,10 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         let source = FileSource::new(settings);
         let start = outbox.source_position(source.key().to_owned()).await?;
         let (events, shutdown) = (events.clone(), shutdown.clone());
+        // A missing or unreadable file is waited for inside the source: it never ends the
+        // task early, nor the other sources.
         tasks.spawn(async move {
-            let key = source.key().to_owned();
-            if let Err(error) = source.run(start, events, shutdown).await {
-                tracing::error!(source = %key, error = %error_chain(&error), "source stopped");
-            }
+            source.run(start, events, shutdown).await;
         });
     }
     let discovery = match &config.discovery {
