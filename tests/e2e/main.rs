@@ -3,6 +3,7 @@
 
 mod audit;
 mod facility;
+mod faults;
 mod netns;
 mod site;
 mod spine;
