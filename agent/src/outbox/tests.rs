@@ -316,7 +316,7 @@ fn invariant_3_keep_acked_zero_deletes_at_once() {
 }
 
 #[test]
-fn invariant_11_reopen_after_resends_kept_batches_unchanged_and_oldest_first() {
+fn invariants_2_4_11_reopened_batches_are_resent_unchanged_and_oldest_first() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("outbox.sqlite");
     let mut outbox = open_keeping(&path, Duration::from_secs(3600));
