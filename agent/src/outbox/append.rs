@@ -6,6 +6,7 @@ use rusqlite::{Transaction, params};
 
 use super::error::{OutboxError, sqlite};
 use super::evict::{self, Evicted, Scope};
+use super::int::sql;
 use super::room::Checkpoint;
 use super::space::DATA_MARGIN_PAGES;
 use super::store::{AppendOutcome, Outbox, SourcePosition};
@@ -170,9 +171,9 @@ fn insert(
                     inode = excluded.inode, position = excluded.position, line = excluded.line",
                 params![
                     position.source,
-                    position.inode as i64,
-                    position.offset as i64,
-                    position.line as i64
+                    sql(position.inode),
+                    sql(position.offset),
+                    sql(position.line)
                 ],
             )
             .map_err(sqlite("saving a source position"))?;

@@ -7,6 +7,7 @@ use rusqlite::params;
 
 use super::error::{OutboxError, sqlite};
 use super::evict::{self, add_counter, read_counter, set_counter};
+use super::int::{sql, unsigned};
 use super::schema::{ACKED, SET_ASIDE, WAITING};
 use super::store::{BatchSpan, MAX_SET_ASIDE, Outbox, last_sequence};
 
@@ -52,18 +53,18 @@ impl Outbox {
                     )
                     .map_err(sqlite(context))?;
                 let mut rows = statement
-                    .query(params![last_batched, max_observations as i64])
+                    .query(params![last_batched, sql(max_observations)])
                     .map_err(sqlite(context))?;
                 while let Some(row) = rows.next().map_err(sqlite(context))? {
                     let id: i64 = row.get(0).map_err(sqlite(context))?;
                     let length: i64 = row.get(1).map_err(sqlite(context))?;
-                    if count > 0 && bytes + length as u64 > max_bytes {
+                    if count > 0 && bytes + unsigned(length) > max_bytes {
                         break;
                     }
                     first_id.get_or_insert(id);
                     last_id = id;
                     count += 1;
-                    bytes += length as u64;
+                    bytes += unsigned(length);
                 }
             }
             let Some(first_id) = first_id else {
@@ -74,7 +75,7 @@ impl Outbox {
                 .execute(
                     "INSERT INTO batches (sequence, first_id, last_id, observations)
                      VALUES (?1, ?2, ?3, ?4)",
-                    params![sequence as i64, first_id, last_id, count],
+                    params![sql(sequence), first_id, last_id, count],
                 )
                 .map_err(sqlite(context))?;
             set_counter(transaction, "last_sequence", sequence)?;
@@ -95,7 +96,7 @@ impl Outbox {
             let marked = transaction
                 .execute(
                     "UPDATE batches SET state = ?1, state_at = ?2 WHERE sequence = ?3 AND state = ?4",
-                    params![ACKED, context.now_ms, sequence as i64, WAITING],
+                    params![ACKED, context.now_ms, sql(sequence), WAITING],
                 )
                 .map_err(sqlite("acknowledging"))?;
             if marked > 0 && read_counter(transaction, "last_acked")? < sequence {
@@ -115,18 +116,18 @@ impl Outbox {
             let reopened = transaction
                 .execute(
                     "UPDATE batches SET state = ?1, state_at = NULL WHERE state = ?2 AND sequence > ?3",
-                    params![WAITING, ACKED, sequence as i64],
+                    params![WAITING, ACKED, sql(sequence)],
                 )
                 .map_err(sqlite("reopening batches"))?;
             let acked = read_counter(transaction, "last_acked")?;
             let held: i64 = transaction
                 .query_row(
                     "SELECT count(*) FROM batches WHERE sequence > ?1 AND sequence <= ?2",
-                    [sequence as i64, acked as i64],
+                    [sql(sequence), sql(acked)],
                     |row| row.get(0),
                 )
                 .map_err(sqlite("reopening batches"))?;
-            let missing = acked.saturating_sub(sequence).saturating_sub(held as u64);
+            let missing = acked.saturating_sub(sequence).saturating_sub(unsigned(held));
             set_counter(transaction, "last_acked", acked.min(sequence))?;
             Ok((reopened as u64, missing))
         })?;
@@ -155,7 +156,7 @@ impl Outbox {
                 .execute(
                     "UPDATE batches SET state = ?1, state_at = ?2, reason = ?3
                      WHERE sequence = ?4 AND state = ?5",
-                    params![SET_ASIDE, context.now_ms, reason, sequence as i64, WAITING],
+                    params![SET_ASIDE, context.now_ms, reason, sql(sequence), WAITING],
                 )
                 .map_err(sqlite("setting aside"))?;
             // Bounded: a collector refusing everything must not keep every batch forever.
@@ -167,13 +168,13 @@ impl Outbox {
                     )
                     .map_err(sqlite("setting aside"))?;
                 let rows = statement
-                    .query_map([SET_ASIDE, MAX_SET_ASIDE as i64], |row| row.get(0))
+                    .query_map([SET_ASIDE, sql(MAX_SET_ASIDE)], |row| row.get(0))
                     .map_err(sqlite("setting aside"))?;
                 rows.collect::<Result<_, _>>()
                     .map_err(sqlite("setting aside"))?
             };
             for &old in &excess {
-                evict::delete_batch(transaction, old as u64)?;
+                evict::delete_batch(transaction, unsigned(old))?;
             }
             add_counter(transaction, "set_aside_dropped", excess.len() as u64)
         })

@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, Transaction};
 
 use super::error::{OutboxError, sqlite};
+use super::int::{sql, unsigned};
 use super::schema::{ACKED, SET_ASIDE, WAITING};
 
 /// What may be evicted.
@@ -42,7 +43,7 @@ pub(super) fn pages(transaction: &Transaction<'_>) -> Result<(u64, u64), OutboxE
     let read = |pragma: &str| -> Result<u64, OutboxError> {
         transaction
             .query_row(pragma, [], |row| row.get::<_, i64>(0))
-            .map(|value| u64::try_from(value).unwrap_or(0))
+            .map(unsigned)
             .map_err(sqlite("counting pages"))
     };
     Ok((read("PRAGMA page_count")?, read("PRAGMA freelist_count")?))
@@ -164,7 +165,7 @@ pub(super) fn expire_acked(
             .map_err(sqlite("expiring acknowledged batches"))?
     };
     for &sequence in &expired {
-        delete_batch(transaction, sequence as u64)?;
+        delete_batch(transaction, unsigned(sequence))?;
     }
     Ok(expired.len() as u64)
 }
@@ -177,7 +178,7 @@ pub(super) fn delete_batch(
     let span: Option<(i64, i64)> = transaction
         .query_row(
             "DELETE FROM batches WHERE sequence = ?1 RETURNING first_id, last_id",
-            [sequence as i64],
+            [sql(sequence)],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()
@@ -214,7 +215,7 @@ pub(super) fn read_counter(
         })
         .optional()
         .map_err(sqlite("reading a counter"))?;
-    Ok(value.map_or(0, |value| u64::try_from(value).unwrap_or(0)))
+    Ok(value.map_or(0, unsigned))
 }
 
 /// Sets a persistent counter.
@@ -227,7 +228,7 @@ pub(super) fn set_counter(
         .execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            rusqlite::params![name, value as i64],
+            rusqlite::params![name, sql(value)],
         )
         .map_err(sqlite("writing a counter"))?;
     Ok(())

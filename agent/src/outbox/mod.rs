@@ -90,6 +90,7 @@ mod append;
 mod drain;
 mod error;
 mod evict;
+mod int;
 mod open;
 mod recover;
 mod room;

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::error::{OutboxError, sqlite};
 use super::evict::read_counter;
+use super::int::{sql, unsigned};
 use super::schema::{ACKED, SET_ASIDE, WAITING};
 use super::space::{Budget, FileSizes, Reserve};
 
@@ -158,9 +159,9 @@ impl Outbox {
                 |row| {
                     Ok(SourcePosition {
                         source: source.to_owned(),
-                        inode: row.get::<_, i64>(0)? as u64,
-                        offset: row.get::<_, i64>(1)? as u64,
-                        line: row.get::<_, i64>(2)? as u64,
+                        inode: unsigned(row.get(0)?),
+                        offset: unsigned(row.get(1)?),
+                        line: unsigned(row.get(2)?),
                     })
                 },
             )
@@ -180,7 +181,7 @@ impl Outbox {
         let rows = statement
             .query_map([WAITING], |row| {
                 Ok(BatchSpan {
-                    sequence: row.get::<_, i64>(0)? as u64,
+                    sequence: unsigned(row.get(0)?),
                     first_id: row.get(1)?,
                     last_id: row.get(2)?,
                     observations: row.get(3)?,
@@ -198,7 +199,7 @@ impl Outbox {
             .connection
             .query_row(
                 "SELECT first_id, last_id FROM batches WHERE sequence = ?1 AND state = ?2",
-                [sequence as i64, WAITING],
+                [sql(sequence), WAITING],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
@@ -239,7 +240,7 @@ impl Outbox {
                 [],
                 |row| row.get::<_, i64>(0),
             )
-            .map(|count| count as u64)
+            .map(unsigned)
             .map_err(sqlite("counting unbatched observations"))
     }
 
@@ -259,7 +260,7 @@ impl Outbox {
                 .query_row(
                     "SELECT count(*), coalesce(sum(observations), 0) FROM batches WHERE state = ?1",
                     [state],
-                    |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
+                    |row| Ok((unsigned(row.get(0)?), unsigned(row.get(1)?))),
                 )
                 .map_err(sqlite(context))
         };
@@ -271,16 +272,16 @@ impl Outbox {
             .query_row("SELECT count(*) FROM set_aside", [], |row| row.get(0))
             .map_err(sqlite(context))?;
         Ok(OutboxStats {
-            observations: (stored as u64)
+            observations: unsigned(stored)
                 .saturating_sub(acked_observations + set_aside_observations),
             batches,
             acked_batches,
             acked_observations,
-            bytes: bytes as u64,
+            bytes: unsigned(bytes),
             files: FileSizes::of(&self.path),
             max_bytes: self.budget.max_bytes,
             evicted_total: read_counter(&self.connection, "evicted_total")?,
-            set_aside: set_aside + legacy as u64,
+            set_aside: set_aside + unsigned(legacy),
             disk_full: self.disk_full,
         })
     }
@@ -313,5 +314,5 @@ pub(super) fn last_sequence(connection: &Connection) -> Result<u64, OutboxError>
             |row| row.get(0),
         )
         .map_err(sqlite("reading the last sequence"))?;
-    Ok((formed as u64).max(read_counter(connection, "last_sequence")?))
+    Ok(unsigned(formed).max(read_counter(connection, "last_sequence")?))
 }
