@@ -147,3 +147,38 @@ fn invariant_8_a_smaller_max_size_shrinks_the_file() {
     assert!(sizes.total() <= MAX, "{sizes:?}");
     assert!(outbox.stats().unwrap().evicted_total > 0);
 }
+
+#[test]
+fn invariant_3_the_size_bound_evicts_acknowledged_batches_before_unsent_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(&dir.path().join("outbox.sqlite"), MAX).unwrap();
+    for chunk in 0..6 {
+        outbox
+            .append(&observations(1_000, chunk * 1_000), &[])
+            .unwrap();
+        outbox.form_batch(1_000, u64::MAX).unwrap().unwrap();
+    }
+    // The newest are acknowledged: age does not matter, delivery does.
+    for sequence in 4..=6 {
+        outbox.ack(sequence).unwrap();
+    }
+    let mut next = 6_000;
+    loop {
+        let before = outbox.stats().unwrap();
+        let outcome = outbox.append(&observations(1_000, next), &[]).unwrap();
+        next += 1_000;
+        let after = outbox.stats().unwrap();
+        if outcome.evicted > 0 {
+            assert_eq!(
+                after.acked_batches, 0,
+                "unsent evicted while acked were kept"
+            );
+            assert!(before.acked_batches <= 1, "{before:?}");
+            // The oldest unsent went first.
+            assert_eq!(outbox.unacked().unwrap()[0].sequence, 2);
+            break;
+        }
+        assert_eq!(after.evicted_total, 0);
+        assert!(next < 100_000, "never evicted: {after:?}");
+    }
+}
