@@ -20,7 +20,8 @@ use super::space::{
 use super::store::{Outbox, OutboxLimits};
 
 impl Outbox {
-    /// Opens the outbox at `path` with acknowledged batches kept for [`DEFAULT_KEEP_ACKED`],
+    /// Opens the outbox at `path` with acknowledged batches kept for
+    /// [`DEFAULT_KEEP_ACKED`](super::DEFAULT_KEEP_ACKED),
     /// creating it (with a new random id) if needed.
     pub fn open(path: &Path, max_bytes: u64) -> Result<Self, OutboxError> {
         Self::open_with(path, OutboxLimits::new(max_bytes))
@@ -64,6 +65,15 @@ impl Outbox {
         lock: std::fs::File,
     ) -> Result<Self, (OutboxError, std::fs::File)> {
         let dir = directory(path);
+        // Created 0600 before SQLite opens it: the -wal and -shm take its mode (Invariant 6).
+        if let Err(source) = create_private_file(path) {
+            let error = OutboxError::File {
+                what: "cannot create the outbox",
+                path: path.to_owned(),
+                source,
+            };
+            return Err((error, lock));
+        }
         let mut reserve = Reserve::new(path, Budget::new(limits.max_bytes, 4096).reserve_bytes);
         let connection = match connect(path) {
             // Even opening writes (the -wal, the -shm): on a full disk, the reserve makes room.
@@ -79,31 +89,12 @@ impl Outbox {
             Ok(connection) => connection,
             Err(failure) => return Err((failure_error(path, failure), lock)),
         };
-        let page_size: i64 = match connection.query_row("PRAGMA page_size", [], |row| row.get(0)) {
-            Ok(size) => size,
+        let budget = match tune(&connection, limits.max_bytes) {
+            Ok(budget) => budget,
             Err(error) => return Err((open_error(path, error), lock)),
         };
-        let budget = Budget::new(limits.max_bytes, u64::try_from(page_size).unwrap_or(4096));
-        let tuning = format!(
-            "PRAGMA synchronous = FULL;
-             PRAGMA busy_timeout = 5000;
-             PRAGMA secure_delete = OFF;
-             PRAGMA wal_autocheckpoint = 0;
-             PRAGMA journal_size_limit = {};",
-            budget.wal_bytes
-        );
-        if let Err(error) = connection.execute_batch(&tuning) {
-            return Err((open_error(path, error), lock));
-        }
-        for suffix in ["", "-wal", "-shm", ".lock", ".reserve"] {
-            if let Err(source) = restrict(&sibling(path, suffix)) {
-                let error = OutboxError::File {
-                    what: "cannot make private",
-                    path: sibling(path, suffix),
-                    source,
-                };
-                return Err((error, lock));
-            }
+        if let Err(error) = make_private(path) {
+            return Err((error, lock));
         }
         let mut outbox = Outbox {
             connection,
@@ -246,7 +237,7 @@ impl Outbox {
     }
 }
 
-/// Creates the directory (0700) and the database file (0600) if needed, then takes the lock.
+/// Creates the directory (0700) if needed, then takes the lock.
 fn prepare(path: &Path) -> Result<std::fs::File, OutboxError> {
     let dir = directory(path);
     create_private_dirs(&dir).map_err(|source| OutboxError::File {
@@ -254,13 +245,37 @@ fn prepare(path: &Path) -> Result<std::fs::File, OutboxError> {
         path: dir.clone(),
         source,
     })?;
-    let lock = lock(path)?;
-    create_private_file(path).map_err(|source| OutboxError::File {
-        what: "cannot create the outbox",
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(lock)
+    lock(path)
+}
+
+/// The connection's settings, from the budget of Invariant 8.
+fn tune(connection: &Connection, max_bytes: u64) -> rusqlite::Result<Budget> {
+    let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+    let budget = Budget::new(max_bytes, u64::try_from(page_size).unwrap_or(4096));
+    // secure_delete off: a deleted page is not rewritten, so a drain write on a full disk
+    // touches a few pages (Invariant 9). Checkpoints are ours (Invariant 8).
+    connection.execute_batch(&format!(
+        "PRAGMA synchronous = FULL;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA secure_delete = OFF;
+         PRAGMA wal_autocheckpoint = 0;
+         PRAGMA journal_size_limit = {};",
+        budget.wal_bytes
+    ))?;
+    Ok(budget)
+}
+
+/// Invariant 6 for files left by an older agent or made under a wide umask.
+fn make_private(path: &Path) -> Result<(), OutboxError> {
+    for suffix in ["", "-wal", "-shm", ".lock", ".reserve"] {
+        let file = sibling(path, suffix);
+        restrict(&file).map_err(|source| OutboxError::File {
+            what: "cannot make private",
+            path: file.clone(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// Opens the connection, switches to WAL and checks the file (Invariant 10).

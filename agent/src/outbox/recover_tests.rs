@@ -57,6 +57,13 @@ fn recovers(path: &Path, old: &[u8]) -> Outbox {
     assert_eq!(std::fs::read(&aside[0]).unwrap(), old, "kept byte for byte");
     outbox.append(&observations(2, 0), &[]).unwrap();
     assert_eq!(outbox.stats().unwrap().observations, 2);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the new file is private too (Invariant 6)"
+    );
     outbox
 }
 
