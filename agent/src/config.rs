@@ -11,6 +11,7 @@ use serde::Deserialize;
 use tonic::transport::Uri;
 
 use crate::discovery::settings::{DiscoverySection, DiscoverySettings};
+use crate::outbox::{DEFAULT_KEEP_ACKED, OutboxLimits};
 
 /// A configuration that cannot be used, with the offending file or key.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +83,8 @@ struct UplinkSection {
 struct OutboxSection {
     path: PathBuf,
     max_size: Option<ByteSize>,
+    #[serde(default, with = "humantime_serde")]
+    keep_acked: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,8 +153,20 @@ impl Default for UplinkSettings {
 pub struct OutboxSettings {
     /// SQLite file.
     pub path: PathBuf,
-    /// Bound on stored observations, in bytes.
+    /// Bound on the outbox's files together (database, WAL, shm, reserve), in bytes.
     pub max_bytes: u64,
+    /// How long acknowledged batches are kept for a collector restored from a backup.
+    pub keep_acked: Duration,
+}
+
+impl OutboxSettings {
+    /// The bounds the outbox is opened with.
+    pub fn limits(&self) -> OutboxLimits {
+        OutboxLimits {
+            max_bytes: self.max_bytes,
+            keep_acked: self.keep_acked,
+        }
+    }
 }
 
 /// A JSON-lines file of observations.
@@ -184,6 +199,9 @@ pub struct AgentConfig {
 pub const DEFAULT_OUTBOX_BYTES: u64 = 256 * 1024 * 1024;
 /// Smallest outbox bound accepted: below it one burst could evict everything.
 pub const MIN_OUTBOX_BYTES: u64 = 1024 * 1024;
+/// Longest `outbox.keep_acked` accepted: a collector restored from a backup older than this
+/// is a disaster-recovery matter, not the outbox's.
+pub const MAX_KEEP_ACKED: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl AgentConfig {
     /// Reads and validates a configuration file.
@@ -260,6 +278,13 @@ impl AgentConfig {
         if max_bytes < MIN_OUTBOX_BYTES {
             return Err(invalid("outbox.max_size", "must be at least 1 MiB"));
         }
+        let keep_acked = file.outbox.keep_acked.unwrap_or(DEFAULT_KEEP_ACKED);
+        if keep_acked > MAX_KEEP_ACKED {
+            return Err(invalid(
+                "outbox.keep_acked",
+                "must be at most 30 days (0s deletes acknowledged batches at once)",
+            ));
+        }
         let file_sources = file
             .sources
             .file
@@ -296,6 +321,7 @@ impl AgentConfig {
             outbox: OutboxSettings {
                 path: base.join(file.outbox.path),
                 max_bytes,
+                keep_acked,
             },
             file_sources,
             discovery,
@@ -324,6 +350,7 @@ mod tests {
         assert_eq!(config.collector.ca, Path::new("/etc/hygie/pki/ca.pem"));
         assert_eq!(config.outbox.path, Path::new("/etc/hygie/outbox.sqlite"));
         assert_eq!(config.outbox.max_bytes, 256 * 1024 * 1024);
+        assert_eq!(config.outbox.keep_acked, Duration::from_secs(24 * 3600));
         assert_eq!(config.uplink, UplinkSettings::default());
         assert!(config.file_sources.is_empty());
     }
@@ -331,11 +358,12 @@ mod tests {
     #[test]
     fn sizes_durations_and_sources_parse() {
         let text = format!(
-            "{MINIMAL}\nmax_size = \"64 MiB\"\n[uplink]\nbatch_max_delay = \"250ms\"\n\
+            "{MINIMAL}\nmax_size = \"64 MiB\"\nkeep_acked = \"2h\"\n[uplink]\nbatch_max_delay = \"250ms\"\n\
              [[sources.file]]\npath = \"/tmp/obs.jsonl\"\nfollow = true\n"
         );
         let config = AgentConfig::from_toml(&text, Path::new("/etc/hygie")).unwrap();
         assert_eq!(config.outbox.max_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.outbox.keep_acked, Duration::from_secs(7200));
         assert_eq!(config.uplink.batch_max_delay, Duration::from_millis(250));
         assert_eq!(config.file_sources[0].path, Path::new("/tmp/obs.jsonl"));
         assert!(config.file_sources[0].follow);
@@ -346,6 +374,7 @@ mod tests {
         let text = include_str!("../../packaging/agent.toml");
         let config = AgentConfig::from_toml(text, Path::new("/etc/hygie")).unwrap();
         assert_eq!(config.outbox.max_bytes, DEFAULT_OUTBOX_BYTES);
+        assert_eq!(config.outbox.keep_acked, DEFAULT_KEEP_ACKED);
         assert_eq!(config.uplink, UplinkSettings::default());
         let discovery = config.discovery.unwrap();
         assert_eq!(
@@ -376,6 +405,11 @@ mod tests {
         assert_eq!(
             AgentConfig::from_toml(&tiny, base).unwrap_err().to_string(),
             "outbox.max_size: must be at least 1 MiB"
+        );
+        let long = format!("{MINIMAL}\nkeep_acked = \"60days\"");
+        assert_eq!(
+            AgentConfig::from_toml(&long, base).unwrap_err().to_string(),
+            "outbox.keep_acked: must be at most 30 days (0s deletes acknowledged batches at once)"
         );
         let huge_batch = format!("{MINIMAL}\n[uplink]\nbatch_max_observations = 100000");
         assert_eq!(

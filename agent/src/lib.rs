@@ -11,4 +11,5 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod sources;
+pub mod tls;
 pub mod uplink;

@@ -14,6 +14,7 @@ use hygie_agent::discovery::settings::{self, DiscoverySettings};
 use hygie_agent::outbox::{Outbox, SharedOutbox};
 use hygie_agent::replay::Shaping;
 use hygie_agent::report::DeviceTable;
+use hygie_agent::tls::ClientTls;
 use hygie_agent::uplink::Uplink;
 use hygie_classify::Rules;
 use hygie_proto::{MacAddr, Observation};
@@ -48,7 +49,8 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
-    /// Check a configuration file, including that the certificate files are readable.
+    /// Check a configuration file, and the certificate files as the agent and the collector
+    /// will: PEM, a key that matches the certificate, signed by the configured CA.
     Validate {
         /// The file to check.
         file: PathBuf,
@@ -162,15 +164,15 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Validate { file } => {
             let config = AgentConfig::load(&file)?;
-            for path in [
-                &config.collector.ca,
-                &config.collector.cert,
-                &config.collector.key,
-            ] {
-                std::fs::metadata(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-            }
-            println!("{} is valid:\n{config:#?}", file.display());
+            // Exactly what `run` does before its first connection.
+            ClientTls::load(&config.collector)?.require_accepted()?;
+            println!(
+                "{} is valid; {} and {} match and are signed by the CA {}:\n{config:#?}",
+                file.display(),
+                config.collector.cert.display(),
+                config.collector.key.display(),
+                config.collector.ca.display()
+            );
             Ok(())
         }
         Command::Outbox { config } => {
@@ -420,7 +422,7 @@ fn replay(
 /// Stores the observations in the configured outbox and streams it until it is empty.
 fn send_to_collector(config: &AgentConfig, observations: Vec<Observation>) -> Result<()> {
     let count = observations.len();
-    let outbox = Outbox::open(&config.outbox.path, config.outbox.max_bytes)?;
+    let outbox = Outbox::open_with(&config.outbox.path, config.outbox.limits())?;
     let outbox = SharedOutbox::new(outbox);
     runtime()?.block_on(async {
         outbox

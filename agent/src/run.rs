@@ -36,7 +36,12 @@ const MAX_APPEND_RETRY: Duration = Duration::from_secs(60);
 /// Runs the agent until `shutdown`. The uplink stopping for good (a refused certificate) does
 /// not stop collection: observations keep going to the outbox until the operator fixes it.
 pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), RunError> {
-    let outbox = SharedOutbox::new(Outbox::open(&config.outbox.path, config.outbox.max_bytes)?);
+    // An unusable outbox file is set aside and a new one started (Invariant 10): discovery
+    // must not stop for it.
+    let outbox = SharedOutbox::new(Outbox::open_recovering(
+        &config.outbox.path,
+        config.outbox.limits(),
+    )?);
     let new_observations = Arc::new(Notify::new());
     let uplink = Uplink::new(
         &config.collector,
@@ -58,11 +63,10 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         let source = FileSource::new(settings);
         let start = outbox.source_position(source.key().to_owned()).await?;
         let (events, shutdown) = (events.clone(), shutdown.clone());
+        // A missing or unreadable file is waited for inside the source: it never ends the
+        // task early, nor the other sources.
         tasks.spawn(async move {
-            let key = source.key().to_owned();
-            if let Err(error) = source.run(start, events, shutdown).await {
-                tracing::error!(source = %key, error = %error_chain(&error), "source stopped");
-            }
+            source.run(start, events, shutdown).await;
         });
     }
     let discovery = match &config.discovery {

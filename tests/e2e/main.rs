@@ -4,6 +4,7 @@
 mod audit;
 mod backup;
 mod facility;
+mod faults;
 mod hostile;
 mod netns;
 mod site;

@@ -261,6 +261,10 @@ pub struct AgentSpec {
     pub files: Vec<(PathBuf, bool)>,
     /// Extra TOML for the `[uplink]` section (e.g. fast backoff for tests).
     pub uplink: String,
+    /// Where the outbox is (default: `outbox.sqlite` in the agent's directory).
+    pub outbox_path: Option<PathBuf>,
+    /// Extra TOML for the `[outbox]` section (e.g. `max_size`).
+    pub outbox: String,
 }
 
 impl AgentSpec {
@@ -273,6 +277,8 @@ impl AgentSpec {
             uplink:
                 "backoff_initial = \"100ms\"\nbackoff_max = \"500ms\"\nbatch_max_delay = \"50ms\"\n"
                     .into(),
+            outbox_path: None,
+            outbox: String::new(),
         }
     }
 
@@ -284,13 +290,14 @@ impl AgentSpec {
              ca = \"{ca}\"\ncert = \"{cert}\"\nkey = \"{key}\"\n\
              connect_timeout = \"2s\"\n\
              [uplink]\n{uplink}\n\
-             [outbox]\npath = \"{outbox}\"\n",
+             [outbox]\npath = \"{outbox}\"\n{outbox_extra}\n",
             port = self.port,
             ca = self.certs.ca.display(),
             cert = self.certs.cert.display(),
             key = self.certs.key.display(),
             uplink = self.uplink,
             outbox = outbox.display(),
+            outbox_extra = self.outbox,
         );
         for (path, follow) in &self.files {
             text.push_str(&format!(
@@ -315,8 +322,11 @@ impl Agent {
     pub fn start(dir: &Path, spec: &AgentSpec) -> Result<Self, HarnessError> {
         std::fs::create_dir_all(dir).map_err(io("creating the agent directory"))?;
         let config = dir.join("agent.toml");
-        std::fs::write(&config, spec.toml(&dir.join("outbox.sqlite")))
-            .map_err(io("writing agent.toml"))?;
+        let outbox = spec
+            .outbox_path
+            .clone()
+            .unwrap_or_else(|| dir.join("outbox.sqlite"));
+        std::fs::write(&config, spec.toml(&outbox)).map_err(io("writing agent.toml"))?;
         let log = dir.join("agent.log");
         let mut agent = Agent {
             config,
@@ -361,6 +371,11 @@ impl Agent {
     /// The process's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its configuration file, for one-shot commands such as `outbox` and `validate`.
+    pub fn config(&self) -> &Path {
+        &self.config
     }
 }
 

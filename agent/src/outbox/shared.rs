@@ -100,6 +100,17 @@ impl SharedOutbox {
         self.with(move |outbox| outbox.ack(sequence)).await
     }
 
+    /// See [`Outbox::highest_acked`].
+    pub async fn highest_acked(&self) -> Result<u64, OutboxError> {
+        self.with(|outbox| outbox.highest_acked()).await
+    }
+
+    /// See [`Outbox::reopen_after`]: for a collector restored from a backup, whose Welcome
+    /// reports `sequence` below [`SharedOutbox::highest_acked`].
+    pub async fn reopen_after(&self, sequence: u64) -> Result<u64, OutboxError> {
+        self.with(move |outbox| outbox.reopen_after(sequence)).await
+    }
+
     /// See [`Outbox::set_aside`].
     pub async fn set_aside(&self, sequence: u64, reason: String) -> Result<(), OutboxError> {
         self.with(move |outbox| outbox.set_aside(sequence, &reason))

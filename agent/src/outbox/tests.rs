@@ -1,12 +1,14 @@
-//! The outbox on real SQLite files: ordering, acknowledgement, restarts, the size bound.
+//! The outbox on real SQLite files: ordering, acknowledgement, restarts, retention, file modes.
+//! The size bound, full disks and unusable files have their own modules.
 
 use std::path::Path;
+use std::time::Duration;
 
 use hygie_proto::{MacAddr, Observation, Source};
 
 use super::*;
 
-fn observations(count: u64, first: u64) -> Vec<Observation> {
+pub(super) fn observations(count: u64, first: u64) -> Vec<Observation> {
     (first..first + count)
         .map(|n| {
             let mut observation = Observation::new(
@@ -24,7 +26,7 @@ fn open(path: &Path) -> Outbox {
     Outbox::open(path, 1024 * 1024).unwrap()
 }
 
-fn macs(batch: &hygie_proto::pb::ObservationBatch) -> Vec<u64> {
+pub(super) fn macs(batch: &hygie_proto::pb::ObservationBatch) -> Vec<u64> {
     batch
         .observations
         .iter()
@@ -33,7 +35,7 @@ fn macs(batch: &hygie_proto::pb::ObservationBatch) -> Vec<u64> {
 }
 
 #[test]
-fn batches_are_formed_in_order_and_deleted_only_on_ack() {
+fn batches_are_formed_in_order_and_leave_the_queue_on_ack() {
     let dir = tempfile::tempdir().unwrap();
     let mut outbox = open(&dir.path().join("outbox.sqlite"));
     outbox.append(&observations(5, 0), &[]).unwrap();
@@ -236,4 +238,225 @@ fn set_aside_batches_are_bounded() {
         outbox.set_aside(batch.sequence, "refused").unwrap();
     }
     assert_eq!(outbox.stats().unwrap().set_aside, MAX_SET_ASIDE);
+}
+
+fn open_keeping(path: &Path, keep_acked: std::time::Duration) -> Outbox {
+    Outbox::open_with(
+        path,
+        OutboxLimits {
+            max_bytes: 1024 * 1024,
+            keep_acked,
+        },
+    )
+    .unwrap()
+}
+
+/// Forms `count` batches of `size` observations and returns what each would send.
+fn form(outbox: &mut Outbox, count: u64, size: usize) -> Vec<hygie_proto::pb::ObservationBatch> {
+    outbox
+        .append(&observations(count * size as u64, 0), &[])
+        .unwrap();
+    (0..count)
+        .map(|_| {
+            let span = outbox.form_batch(size, u64::MAX).unwrap().unwrap();
+            outbox.load(span.sequence).unwrap().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn invariant_3_acknowledged_batches_are_kept_for_keep_acked_then_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = open_keeping(&dir.path().join("outbox.sqlite"), Duration::from_secs(3600));
+    form(&mut outbox, 3, 2);
+    outbox.ack(1).unwrap();
+    outbox.ack(2).unwrap();
+    let stats = outbox.stats().unwrap();
+    assert_eq!(
+        (
+            stats.observations,
+            stats.batches,
+            stats.acked_batches,
+            stats.acked_observations
+        ),
+        (2, 1, 2, 4),
+        "kept, counted apart from what waits"
+    );
+    assert_eq!(
+        outbox.load(1).unwrap(),
+        None,
+        "an acknowledged batch is not sent"
+    );
+    assert_eq!(outbox.unacked().unwrap()[0].sequence, 3);
+
+    // An hour later the next acknowledgement takes the expired ones away, rows and all.
+    outbox.clock_skew = Duration::from_secs(3601);
+    outbox.ack(3).unwrap();
+    let stats = outbox.stats().unwrap();
+    assert_eq!((stats.acked_batches, stats.acked_observations), (1, 2));
+    outbox.clock_skew = Duration::from_secs(7300);
+    outbox.append(&observations(1, 100), &[]).unwrap();
+    let stats = outbox.stats().unwrap();
+    assert_eq!(
+        (stats.acked_batches, stats.observations, stats.bytes > 0),
+        (0, 1, true),
+        "an append expires them too"
+    );
+}
+
+#[test]
+fn invariant_3_keep_acked_zero_deletes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = open_keeping(&dir.path().join("outbox.sqlite"), Duration::ZERO);
+    form(&mut outbox, 2, 3);
+    outbox.ack(1).unwrap();
+    let stats = outbox.stats().unwrap();
+    assert_eq!((stats.acked_batches, stats.observations), (0, 3));
+    assert_eq!(outbox.reopen_after(0).unwrap(), 0, "nothing kept to reopen");
+}
+
+#[test]
+fn invariants_2_4_11_reopened_batches_are_resent_unchanged_and_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.sqlite");
+    let mut outbox = open_keeping(&path, Duration::from_secs(3600));
+    let sent = form(&mut outbox, 5, 2);
+    for sequence in 1..=4 {
+        outbox.ack(sequence).unwrap();
+    }
+    assert_eq!(outbox.highest_acked().unwrap(), 4);
+    drop(outbox);
+
+    // The collector comes back from a backup that had committed batch 2 only.
+    let mut outbox = open_keeping(&path, Duration::from_secs(3600));
+    assert_eq!(outbox.reopen_after(2).unwrap(), 2);
+    assert_eq!(outbox.highest_acked().unwrap(), 2);
+    // Invariant 4: 3 and 4 go again before 5, oldest first; Invariant 2: byte for byte.
+    let again: Vec<u64> = outbox
+        .unacked()
+        .unwrap()
+        .iter()
+        .map(|span| span.sequence)
+        .collect();
+    assert_eq!(again, [3, 4, 5]);
+    for batch in &sent[2..] {
+        assert_eq!(outbox.load(batch.sequence).unwrap().as_ref(), Some(batch));
+    }
+    // New batches still take new sequences.
+    outbox.append(&observations(1, 50), &[]).unwrap();
+    assert_eq!(
+        outbox.form_batch(10, u64::MAX).unwrap().unwrap().sequence,
+        6
+    );
+    assert_eq!(
+        outbox.reopen_after(2).unwrap(),
+        0,
+        "reopening twice changes nothing"
+    );
+}
+
+#[test]
+fn invariant_11_batches_no_longer_kept_are_not_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = open_keeping(&dir.path().join("outbox.sqlite"), Duration::from_secs(60));
+    form(&mut outbox, 3, 1);
+    outbox.ack(1).unwrap();
+    outbox.ack(2).unwrap();
+    outbox.clock_skew = Duration::from_secs(61);
+    outbox.ack(3).unwrap(); // expires 1 and 2
+    assert_eq!(
+        outbox.reopen_after(0).unwrap(),
+        1,
+        "only batch 3 is still kept"
+    );
+    assert_eq!(outbox.unacked().unwrap()[0].sequence, 3);
+}
+
+#[test]
+fn set_aside_batches_are_kept_in_place_and_never_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.sqlite");
+    let mut outbox = open(&path);
+    form(&mut outbox, 2, 2);
+    outbox.set_aside(1, "observations[0].mac: ...").unwrap();
+    drop(outbox);
+    let mut outbox = open(&path);
+    assert_eq!(outbox.load(1).unwrap(), None);
+    assert_eq!(
+        outbox.reopen_after(0).unwrap(),
+        0,
+        "a refused batch is not reopened"
+    );
+    let stats = outbox.stats().unwrap();
+    assert_eq!(
+        (stats.set_aside, stats.observations, stats.batches),
+        (1, 2, 1)
+    );
+}
+
+/// Restores the umask when dropped, even if the test fails.
+struct Umask(nix::sys::stat::Mode);
+
+impl Drop for Umask {
+    fn drop(&mut self) {
+        nix::sys::stat::umask(self.0);
+    }
+}
+
+#[test]
+fn invariant_6_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("var/hygie/outbox.sqlite");
+    let _restore = Umask(nix::sys::stat::umask(nix::sys::stat::Mode::empty()));
+    let mut outbox = open(&path);
+    outbox.append(&observations(3, 0), &[]).unwrap();
+    for suffix in ["", "-wal", "-shm", ".lock", ".reserve"] {
+        let file = space::sibling(&path, suffix);
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    assert_eq!(mode(&dir.path().join("var")), 0o700);
+    assert_eq!(mode(&dir.path().join("var/hygie")), 0o700);
+    drop(outbox);
+
+    // Files an older agent left readable are made private again.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _outbox = open(&path);
+    assert_eq!(mode(&path), 0o600);
+}
+
+/// The layout of the first agent version: no batch states, refused batches copied out.
+const VERSION_1: &str = r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+    CREATE TABLE pending (id INTEGER PRIMARY KEY AUTOINCREMENT, payload BLOB NOT NULL);
+    CREATE TABLE batches (sequence INTEGER PRIMARY KEY, first_id INTEGER NOT NULL,
+        last_id INTEGER NOT NULL, observations INTEGER NOT NULL);
+    CREATE TABLE source_positions (source TEXT PRIMARY KEY, inode INTEGER NOT NULL,
+        position INTEGER NOT NULL, line INTEGER NOT NULL);
+    CREATE TABLE set_aside (sequence INTEGER PRIMARY KEY, reason TEXT NOT NULL,
+        set_aside_at TEXT NOT NULL, payloads BLOB NOT NULL);
+    INSERT INTO meta VALUES ('outbox_id', x'000102030405060708090a0b0c0d0e0f');
+    INSERT INTO pending (payload) VALUES (x'0a06000000000001'), (x'0a06000000000002');
+    INSERT INTO batches VALUES (1, 1, 1, 1);
+    INSERT INTO set_aside VALUES (7, 'refused', '2026-01-01T00:00:00Z', x'');
+"#;
+
+#[test]
+fn an_outbox_of_the_first_layout_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.sqlite");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(VERSION_1)
+        .unwrap();
+    let outbox = open(&path);
+    assert_eq!(outbox.id().0, std::array::from_fn(|n| n as u8));
+    assert_eq!(outbox.unacked().unwrap()[0].sequence, 1);
+    let stats = outbox.stats().unwrap();
+    assert_eq!(
+        (stats.observations, stats.batches, stats.set_aside),
+        (2, 1, 1)
+    );
+    assert_eq!(outbox.unbatched().unwrap(), 1);
 }

@@ -13,6 +13,10 @@
 //! The read position is saved in the outbox together with the observations read up to it, so
 //! an agent restart resumes where it stopped, neither losing nor repeating a line. When
 //! following, a file that shrinks or is replaced (rotation) is read again from its start.
+//!
+//! A file that does not exist yet, disappears or cannot be read never stops the agent, nor the
+//! other sources: the source warns once and looks for it every `poll_interval` until it can
+//! read it.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -32,17 +36,6 @@ use crate::outbox::SourcePosition;
 
 /// Longest line accepted, in bytes.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
-
-/// Why a file source stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum FileSourceError {
-    #[error("cannot read {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
 
 /// Why one line was skipped.
 #[derive(Debug, thiserror::Error)]
@@ -127,18 +120,17 @@ impl FileSource {
     }
 
     /// Reads from `start` (a saved position) until the end of the file, or until `shutdown`
-    /// when following.
+    /// when following. A file that does not exist (yet), disappears or cannot be read does
+    /// not stop the source: it says so once and looks again every `poll_interval`, until the
+    /// file can be read (then read once, or followed) or `shutdown`.
     pub async fn run(
         self,
         start: Option<SourcePosition>,
         events: mpsc::Sender<SourceEvent>,
         shutdown: CancellationToken,
-    ) -> Result<FileReport, FileSourceError> {
+    ) -> FileReport {
         let path = self.settings.path.clone();
-        let io_error = |source| FileSourceError::Io {
-            path: path.clone(),
-            source,
-        };
+        let poll = self.settings.poll_interval;
         let mut reader = Reader {
             key: self.key.clone(),
             path: path.clone(),
@@ -149,26 +141,31 @@ impl FileSource {
             discarding: None,
             report: FileReport::default(),
         };
+        let mut trouble = Trouble::default();
         let mut file: Option<tokio::fs::File> = None;
         loop {
             if file.is_none() {
                 match open_resuming(&path, &mut reader).await {
-                    Ok(opened) => file = opened,
-                    Err(error) => return Err(io_error(error)),
-                }
-                if file.is_none() && !self.settings.follow {
-                    return Err(io_error(std::io::ErrorKind::NotFound.into()));
+                    Ok(Some(opened)) => {
+                        trouble.cleared(&path);
+                        file = Some(opened);
+                    }
+                    Ok(None) => trouble.report(&path, poll, "does not exist".into()),
+                    Err(error) => trouble.report(&path, poll, format!("cannot be opened: {error}")),
                 }
             }
-            if let Some(open) = file.as_mut()
-                && !reader
-                    .read_to_end(open, &events, &shutdown)
-                    .await
-                    .map_err(io_error)?
-            {
-                return Ok(reader.report);
+            if let Some(open) = file.as_mut() {
+                match reader.read_to_end(open, &events, &shutdown).await {
+                    Ok(true) => {}
+                    Ok(false) => return reader.report,
+                    Err(error) => {
+                        // Reopened later from the last complete line.
+                        trouble.report(&path, poll, format!("cannot be read: {error}"));
+                        file = None;
+                    }
+                }
             }
-            if !self.settings.follow {
+            if file.is_some() && !self.settings.follow {
                 // A last line without its newline still counts.
                 let last = reader.finish(Timestamp::now());
                 let _ = events.send(last).await;
@@ -178,24 +175,23 @@ impl FileSource {
                     skipped = reader.report.skipped,
                     "file read"
                 );
-                return Ok(reader.report);
+                return reader.report;
             }
             tokio::select! {
-                () = shutdown.cancelled() => return Ok(reader.report),
-                () = tokio::time::sleep(self.settings.poll_interval) => {}
+                () = shutdown.cancelled() => return reader.report,
+                () = tokio::time::sleep(poll) => {}
             }
             // Rotation (the path names another file now) or truncation. The old file is read to
             // its end first: lines written just before the rename still count. A path that is
-            // briefly missing (rename, then create) keeps the old file until a new one appears.
+            // missing (rename, then create; or deleted) keeps the old file until a new one
+            // appears.
             let Some(open) = file.as_mut() else { continue };
             match tokio::fs::metadata(&path).await {
                 Ok(metadata) if metadata.ino() != reader.inode => {
-                    if !reader
-                        .read_to_end(open, &events, &shutdown)
-                        .await
-                        .map_err(io_error)?
-                    {
-                        return Ok(reader.report);
+                    trouble.cleared(&path);
+                    match reader.read_to_end(open, &events, &shutdown).await {
+                        Ok(true) | Err(_) => {}
+                        Ok(false) => return reader.report,
                     }
                     let last = reader.finish(Timestamp::now());
                     let _ = events.send(last).await;
@@ -204,12 +200,47 @@ impl FileSource {
                     file = None;
                 }
                 Ok(metadata) if metadata.len() < reader.offset => {
+                    trouble.cleared(&path);
                     tracing::info!(path = %path.display(), "file was truncated: reading it from the start");
                     reader.restart(metadata.ino());
                     file = None;
                 }
-                Ok(_) | Err(_) => {}
+                Ok(_) => trouble.cleared(&path),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => trouble.report(
+                    &path,
+                    poll,
+                    "disappeared (its last lines were read; a new file at this path will be)"
+                        .into(),
+                ),
+                Err(error) => trouble.report(&path, poll, format!("cannot be looked at: {error}")),
             }
+        }
+    }
+}
+
+/// Says once why a file source's file cannot be read, and once that it can again, so a file
+/// missing for days is one warning, not one per poll.
+#[derive(Debug, Default)]
+struct Trouble {
+    reported: Option<String>,
+}
+
+impl Trouble {
+    fn report(&mut self, path: &Path, poll: std::time::Duration, problem: String) {
+        if self.reported.as_deref() != Some(problem.as_str()) {
+            tracing::warn!(
+                path = %path.display(),
+                %problem,
+                retry_every = ?poll,
+                "file source unavailable: looking for it again; other sources and discovery go on"
+            );
+            self.reported = Some(problem);
+        }
+    }
+
+    fn cleared(&mut self, path: &Path) {
+        if self.reported.take().is_some() {
+            tracing::info!(path = %path.display(), "file source available again: reading it");
         }
     }
 }
@@ -235,6 +266,9 @@ async fn open_resuming(
         reader.restart(metadata.ino());
     }
     reader.inode = metadata.ino();
+    // Bytes read past the last complete line before are read again from the file.
+    reader.partial.clear();
+    reader.discarding = None;
     file.seek(std::io::SeekFrom::Start(reader.offset)).await?;
     Ok(Some(file))
 }

@@ -19,10 +19,11 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::config::{CollectorSettings, UplinkSettings};
 use crate::outbox::{OutboxError, SharedOutbox};
+use crate::tls::ClientTls;
 use backoff::Backoff;
 use disposition::{Disposition, classify_status, classify_transport};
 
@@ -31,12 +32,8 @@ pub use host::hello;
 /// The uplink could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
-    #[error("cannot read {path}")]
-    ReadTls {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Credentials(#[from] crate::tls::TlsError),
     #[error("invalid TLS settings for {endpoint}")]
     Tls {
         endpoint: String,
@@ -99,18 +96,15 @@ impl Uplink {
         outbox: SharedOutbox,
         new_observations: Arc<Notify>,
     ) -> Result<Self, UplinkError> {
-        let read = |path: &std::path::Path| {
-            std::fs::read(path).map_err(|source| UplinkError::ReadTls {
-                path: path.to_owned(),
-                source,
-            })
-        };
+        // Checked as `hygie-agent validate` checks them. One the collector will refuse still
+        // runs: collection goes on into the outbox meanwhile.
+        let credentials = ClientTls::load(collector)?;
+        if let Some(refusal) = credentials.refusal() {
+            tracing::error!(error = %refusal, "the collector will refuse this agent's certificate");
+        }
         let mut tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(read(&collector.ca)?))
-            .identity(Identity::from_pem(
-                read(&collector.cert)?,
-                read(&collector.key)?,
-            ));
+            .ca_certificate(credentials.ca_certificate())
+            .identity(credentials.identity());
         if let Some(name) = &collector.server_name {
             tls = tls.domain_name(name.clone());
         }

@@ -144,8 +144,7 @@ async fn reads_a_whole_file_then_resumes_after_the_saved_position() {
     let (sender, mut receiver) = mpsc::channel(16);
     let report = FileSource::new(settings(&path, false))
         .run(None, sender, CancellationToken::new())
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         report,
         FileReport {
@@ -169,8 +168,7 @@ async fn reads_a_whole_file_then_resumes_after_the_saved_position() {
     let (sender, mut receiver) = mpsc::channel(16);
     FileSource::new(settings(&path, false))
         .run(Some(position), sender, CancellationToken::new())
-        .await
-        .unwrap();
+        .await;
     let (observations, _) = collect(&mut receiver).await;
     assert_eq!(
         observations
@@ -206,20 +204,90 @@ async fn following_picks_up_appended_lines_and_stops_on_shutdown() {
     let report = tokio::time::timeout(Duration::from_secs(5), task)
         .await
         .unwrap()
-        .unwrap()
         .unwrap();
     assert_eq!(report.observations, 1);
 }
 
+/// Waits for `count` observations on `receiver`; returns the MACs seen.
+async fn receive(receiver: &mut mpsc::Receiver<SourceEvent>, count: usize) -> Vec<String> {
+    let mut macs = Vec::new();
+    while macs.len() < count {
+        match tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await {
+            Ok(Some(event)) => macs.extend(event.observations.iter().map(|o| o.mac.to_string())),
+            _ => break,
+        }
+    }
+    macs
+}
+
 #[tokio::test]
-async fn a_missing_file_is_an_error_unless_following() {
+async fn a_missing_file_is_waited_for_then_read_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (sender, _receiver) = mpsc::channel(16);
-    let error = FileSource::new(settings(&dir.path().join("absent.jsonl"), false))
-        .run(None, sender, CancellationToken::new())
+    let path = dir.path().join("later.jsonl");
+    let (sender, mut receiver) = mpsc::channel(16);
+    let task = tokio::spawn(FileSource::new(settings(&path, false)).run(
+        None,
+        sender,
+        CancellationToken::new(),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!task.is_finished(), "still looking for it");
+    std::fs::write(&path, "{\"mac\":\"00:09:5c:11:22:01\"}\n").unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(5), task)
         .await
-        .unwrap_err();
-    assert!(error.to_string().starts_with("cannot read"), "{error}");
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.observations, 1);
+    assert_eq!(receive(&mut receiver, 1).await, ["00:09:5c:11:22:01"]);
+}
+
+#[tokio::test]
+async fn a_followed_file_that_disappears_is_picked_up_when_it_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("obs.jsonl");
+    let line = |n: u8| format!("{{\"mac\":\"00:09:5c:11:22:{n:02x}\"}}\n");
+    let (sender, mut receiver) = mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    // Absent at start, even when following.
+    let task =
+        tokio::spawn(FileSource::new(settings(&path, true)).run(None, sender, shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    std::fs::write(&path, line(1)).unwrap();
+    assert_eq!(receive(&mut receiver, 1).await, ["00:09:5c:11:22:01"]);
+    // Deleted, then written anew: the new file is read from its start.
+    std::fs::remove_file(&path).unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    std::fs::write(&path, format!("{}{}", line(2), line(3))).unwrap();
+    assert_eq!(
+        receive(&mut receiver, 2).await,
+        ["00:09:5c:11:22:02", "00:09:5c:11:22:03"]
+    );
+    shutdown.cancel();
+    let report = task.await.unwrap();
+    assert_eq!(report.observations, 3);
+}
+
+#[tokio::test]
+async fn an_unreadable_path_is_retried_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the file should be: opening it for reading fails on every try.
+    let path = dir.path().join("obs.jsonl");
+    std::fs::create_dir(&path).unwrap();
+    let (sender, mut receiver) = mpsc::channel(16);
+    let task = tokio::spawn(FileSource::new(settings(&path, false)).run(
+        None,
+        sender,
+        CancellationToken::new(),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!task.is_finished());
+    std::fs::remove_dir(&path).unwrap();
+    std::fs::write(&path, "{\"mac\":\"00:09:5c:11:22:07\"}\n").unwrap();
+    assert_eq!(receive(&mut receiver, 1).await, ["00:09:5c:11:22:07"]);
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]
@@ -262,5 +330,5 @@ async fn rotation_keeps_the_old_files_tail_and_reads_the_new_file() {
 
     assert_eq!(wait_for(4, &mut receiver, &mut seen).await, 4, "{seen:?}");
     shutdown.cancel();
-    task.await.unwrap().unwrap();
+    task.await.unwrap();
 }
