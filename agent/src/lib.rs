@@ -6,7 +6,9 @@
 pub mod aggregate;
 pub mod config;
 pub mod discovery;
+pub mod files;
 pub mod outbox;
+pub mod policy;
 pub mod replay;
 pub mod report;
 pub mod run;

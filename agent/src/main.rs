@@ -12,10 +12,12 @@ use hygie_agent::config::AgentConfig;
 use hygie_agent::discovery::live::{self, SweepEvent, SweepListener};
 use hygie_agent::discovery::settings::{self, DiscoverySettings};
 use hygie_agent::outbox::{Outbox, SharedOutbox};
+use hygie_agent::policy::PolicyBoard;
 use hygie_agent::replay::Shaping;
 use hygie_agent::report::DeviceTable;
 use hygie_agent::tls::ClientTls;
 use hygie_agent::uplink::Uplink;
+use hygie_agent::uplink::status::{StatusFile, read_status};
 use hygie_classify::Rules;
 use hygie_proto::{MacAddr, Observation};
 use ipnet::IpNet;
@@ -182,6 +184,26 @@ fn run(cli: Cli) -> Result<()> {
             stats.max_bytes = config.outbox.max_bytes;
             println!("outbox {} ({})", outbox.id(), config.outbox.path.display());
             println!("{}", serde_json::to_string_pretty(&stats)?);
+            match read_status(&config.outbox.path) {
+                Some(status) => println!("uplink\n{}", serde_json::to_string_pretty(&status)?),
+                None => println!("uplink: no status recorded yet (the agent has not run)"),
+            }
+            let policy =
+                hygie_agent::policy::load(&hygie_agent::policy::policy_path(&config.outbox.path));
+            match policy {
+                Some(policy) => println!(
+                    "scan policy version {}: {} protected devices, {} networks{}",
+                    policy.version,
+                    policy.devices.len(),
+                    policy.networks.len(),
+                    if policy.passive_only {
+                        ", passive only"
+                    } else {
+                        ""
+                    }
+                ),
+                None => println!("scan policy: none received yet"),
+            }
             Ok(())
         }
         Command::Scan {
@@ -288,7 +310,15 @@ async fn scan(settings: DiscoverySettings, duration: Option<Duration>) -> Result
     } else {
         Duration::ZERO
     };
-    let discovery = live::start(&settings, observations, shutdown.clone(), Some(listener))?;
+    // A scan sends what the operator asked for at the command line; it has no collector policy.
+    let policy = PolicyBoard::in_memory(Some(hygie_proto::ScanPolicy::default()));
+    let discovery = live::start(
+        &settings,
+        observations,
+        policy.subscribe(),
+        shutdown.clone(),
+        Some(listener),
+    )?;
     let deadline = match duration {
         Some(duration) => duration,
         None if active => Duration::MAX,
@@ -429,7 +459,15 @@ fn send_to_collector(config: &AgentConfig, observations: Vec<Observation>) -> Re
             .append(observations.into(), Vec::new().into())
             .await?;
         let notify = Arc::new(Notify::new());
-        let uplink = Uplink::new(&config.collector, config.uplink, outbox.clone(), notify)?;
+        let uplink = Uplink::new(
+            &config.collector,
+            config.uplink,
+            outbox.clone(),
+            notify,
+            PolicyBoard::open(&config.outbox.path),
+            StatusFile::new(&config.outbox.path),
+        )?
+        .give_up_when_refused();
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
         let watcher = {
@@ -452,7 +490,7 @@ fn send_to_collector(config: &AgentConfig, observations: Vec<Observation>) -> Re
         let _ = watcher.await;
         let left = outbox.stats().await?.observations;
         match end {
-            hygie_agent::uplink::UplinkEnd::Halted(reason) => bail!("not sent: {reason}"),
+            hygie_agent::uplink::UplinkEnd::Refused(reason) => bail!("not sent: {reason}"),
             _ if left > 0 => bail!("interrupted: {left} observations wait in the outbox"),
             _ => {
                 eprintln!("sent {count} observations to {}", config.collector.endpoint);

@@ -13,9 +13,11 @@ use crate::aggregate::Shaper;
 use crate::config::AgentConfig;
 use crate::discovery::live::{self, DiscoveryError};
 use crate::outbox::{Outbox, OutboxError, SharedOutbox};
+use crate::policy::PolicyBoard;
 use crate::sources::SourceEvent;
 use crate::sources::file::FileSource;
-use crate::uplink::{Uplink, UplinkEnd, UplinkError};
+use crate::uplink::status::StatusFile;
+use crate::uplink::{Uplink, UplinkError};
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +35,8 @@ const APPEND_CHUNK: usize = 2_000;
 /// Longest wait between attempts to write to a failing outbox.
 const MAX_APPEND_RETRY: Duration = Duration::from_secs(60);
 
-/// Runs the agent until `shutdown`. The uplink stopping for good (a refused certificate) does
-/// not stop collection: observations keep going to the outbox until the operator fixes it.
+/// Runs the agent until `shutdown`. A refused certificate does not stop collection: the uplink
+/// retries slowly while observations keep going to the outbox until the operator fixes it.
 pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), RunError> {
     // An unusable outbox file is set aside and a new one started (Invariant 10): discovery
     // must not stop for it.
@@ -43,11 +45,15 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         config.outbox.limits(),
     )?);
     let new_observations = Arc::new(Notify::new());
+    // The last scan policy applies from the first probe, before the collector is reached.
+    let policy = PolicyBoard::open(&config.outbox.path);
     let uplink = Uplink::new(
         &config.collector,
         config.uplink,
         outbox.clone(),
         Arc::clone(&new_observations),
+        policy.clone(),
+        StatusFile::new(&config.outbox.path),
     )?;
     let stats = outbox.stats().await?;
     tracing::info!(
@@ -74,7 +80,13 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
             let (raw, raw_receiver) = mpsc::channel(4096);
             let refresh = SignedDuration::try_from(settings.refresh).unwrap_or(SignedDuration::MAX);
             tasks.spawn(shape(raw_receiver, Shaper::new(refresh), events.clone()));
-            Some(live::start(settings, raw, shutdown.clone(), None)?)
+            Some(live::start(
+                settings,
+                raw,
+                policy.subscribe(),
+                shutdown.clone(),
+                None,
+            )?)
         }
         None => None,
     };
@@ -86,10 +98,8 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         shutdown.clone(),
     ));
 
-    match uplink.run(shutdown.clone()).await {
-        UplinkEnd::Shutdown => {}
-        UplinkEnd::Halted(_) => shutdown.cancelled().await,
-    }
+    // It ends only at shutdown: refusals are retried slowly.
+    let _ = uplink.run(shutdown.clone()).await;
     if let Some(discovery) = discovery {
         let _ = tokio::task::spawn_blocking(move || discovery.join()).await;
     }

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
-use hygie_proto::Observation;
+use hygie_proto::{Observation, ProbeGuard, ScanPolicy};
 use ipnet::Ipv4Net;
 use jiff::Timestamp;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use hygie_decode::arp::build_request;
@@ -27,7 +27,53 @@ use super::capture::{self, CaptureError, FrameReceiver, FrameSender, InterfaceIn
 use super::mdns_active::MdnsQuerier;
 use super::neighbours::Neighbours;
 use super::settings::DiscoverySettings;
-use super::sweep::{RateLimiter, Step, SweepPlan, SweepStats, Sweeper, plan};
+use super::sweep::{RateLimiter, Skip, Step, SweepPlan, SweepStats, Sweeper, plan};
+
+/// The scan policy in force, as the uplink publishes it (`None`: none known yet).
+pub type PolicyWatch = watch::Receiver<Option<Arc<ScanPolicy>>>;
+
+/// Addresses some sweep is probing right now, across interfaces.
+type Claims = Arc<Mutex<std::collections::HashSet<Ipv4Addr>>>;
+
+/// The probe guard of the policy in force, rebuilt when the policy changes.
+struct PolicyView {
+    watch: PolicyWatch,
+    guard: ProbeGuard,
+    version: Option<u64>,
+}
+
+impl PolicyView {
+    fn new(watch: PolicyWatch) -> Self {
+        let mut view = PolicyView {
+            watch,
+            guard: ProbeGuard::default(),
+            version: None,
+        };
+        view.watch.mark_changed();
+        view
+    }
+
+    /// Whether any policy is known yet.
+    fn known(&self) -> bool {
+        self.watch.borrow().is_some()
+    }
+
+    /// Brings the guard up to date; tells the neighbour table which MACs it protects.
+    fn refresh(&mut self, neighbours: &Neighbours) -> &ProbeGuard {
+        if self.watch.has_changed().unwrap_or(false) {
+            let policy = self.watch.borrow_and_update().clone();
+            if let Some(policy) = policy {
+                self.guard = policy.guard();
+                neighbours.set_protected(policy.devices.iter().map(|device| device.mac).collect());
+                if self.version != Some(policy.version) {
+                    tracing::debug!(version = policy.version, "sweep applies a new scan policy");
+                }
+                self.version = Some(policy.version);
+            }
+        }
+        &self.guard
+    }
+}
 
 /// How long a capture thread blocks before checking for shutdown.
 const POLL: Duration = Duration::from_millis(50);
@@ -132,10 +178,12 @@ fn assign_cidrs(
     Ok(assigned)
 }
 
-/// Opens every interface (failing early, e.g. without CAP_NET_RAW) and starts discovery.
+/// Opens every interface (failing early, e.g. without CAP_NET_RAW) and starts discovery under
+/// the scan policy `policy` watches.
 pub fn start(
     settings: &DiscoverySettings,
     observations: mpsc::Sender<Observation>,
+    policy: PolicyWatch,
     shutdown: CancellationToken,
     listener: Option<SweepListener>,
 ) -> Result<Discovery, DiscoveryError> {
@@ -161,16 +209,18 @@ pub fn start(
             lookup: Box::new(move || capture::find_interface(&name).ok()),
         });
     }
-    run_links(settings, links, observations, shutdown, listener)
+    run_links(settings, links, observations, policy, shutdown, listener)
 }
 
 fn run_links(
     settings: &DiscoverySettings,
     links: Vec<Link>,
     observations: mpsc::Sender<Observation>,
+    policy: PolicyWatch,
     shutdown: CancellationToken,
     listener: Option<SweepListener>,
 ) -> Result<Discovery, DiscoveryError> {
+    let claims: Claims = Arc::default();
     let neighbours = Neighbours::new(settings.arp.exclude_macs.clone());
     // Everything that can fail comes before the first thread; threads run under a child token
     // so that a failure half-way stops those already started.
@@ -182,6 +232,7 @@ fn run_links(
                 settings,
                 neighbours.clone(),
                 observations.clone(),
+                policy.clone(),
                 local.clone(),
             )
         })
@@ -232,6 +283,8 @@ fn run_links(
                 settings: settings.clone(),
                 neighbours: neighbours.clone(),
                 limiter: Arc::clone(&limiter),
+                policy: PolicyView::new(policy.clone()),
+                claims: Arc::clone(&claims),
                 replies: replies_receiver,
                 shutdown: local.clone(),
                 listener: listener.clone(),
@@ -363,6 +416,8 @@ struct SweepLoop {
     settings: DiscoverySettings,
     neighbours: Neighbours,
     limiter: Arc<Mutex<RateLimiter>>,
+    policy: PolicyView,
+    claims: Claims,
     replies: std_mpsc::Receiver<Ipv4Addr>,
     shutdown: CancellationToken,
     listener: Option<SweepListener>,
@@ -370,14 +425,20 @@ struct SweepLoop {
 
 impl SweepLoop {
     fn run(mut self, sender: &mut dyn FrameSender) {
-        if self.wait(self.settings.arp.warmup) {
+        if self.wait(self.settings.arp.warmup) || self.wait_for_policy() {
             return;
         }
         loop {
             let started = Instant::now();
-            let stats = match self.fresh_plan() {
-                Some(plan) => self.sweep_once(&plan, sender),
-                None => SweepStats::default(),
+            self.policy.refresh(&self.neighbours);
+            let stats = if self.policy.guard.passive_only() {
+                tracing::info!(interface = %self.info.name, "the scan policy forbids every probe: sweep skipped");
+                SweepStats::default()
+            } else {
+                match self.fresh_plan() {
+                    Some(plan) => self.claimed_sweep(&plan, sender),
+                    None => SweepStats::default(),
+                }
             };
             let duration = started.elapsed();
             if self.shutdown.is_cancelled() {
@@ -391,6 +452,7 @@ impl SweepLoop {
                 answered = stats.answered,
                 already_known = stats.already_known,
                 excluded_mac = stats.excluded_mac,
+                protected = stats.protected,
                 duration = ?duration,
                 "ARP sweep finished"
             );
@@ -405,6 +467,51 @@ impl SweepLoop {
                 return;
             }
         }
+    }
+
+    /// Waits up to `policy_wait` for a first scan policy; true if shutdown was requested.
+    fn wait_for_policy(&self) -> bool {
+        if self.policy.known() {
+            return false;
+        }
+        tracing::info!(interface = %self.info.name, wait = ?self.settings.policy_wait, "no scan policy yet: listening only until the collector sends one");
+        let deadline = Instant::now() + self.settings.policy_wait;
+        while Instant::now() < deadline {
+            if self.policy.known() {
+                return self.shutdown.is_cancelled();
+            }
+            if self.wait(Duration::from_millis(200).min(deadline - Instant::now())) {
+                return true;
+            }
+        }
+        tracing::warn!(interface = %self.info.name, "no scan policy received in time: sweeping with the local exclusions only");
+        self.shutdown.is_cancelled()
+    }
+
+    /// Sweeps the addresses of `plan` no other sweep holds right now, holding them meanwhile.
+    fn claimed_sweep(&mut self, plan: &SweepPlan, sender: &mut dyn FrameSender) -> SweepStats {
+        let mine = {
+            let mut claims = self
+                .claims
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            let mine = plan.without(|address| claims.contains(&address));
+            claims.extend(mine.targets().iter().copied());
+            mine
+        };
+        let shared = plan.targets().len() - mine.targets().len();
+        if shared > 0 {
+            tracing::info!(interface = %self.info.name, shared, "addresses already being swept from another interface are left to that sweep");
+        }
+        let stats = self.sweep_once(&mine, sender);
+        let mut claims = self
+            .claims
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        for address in mine.targets() {
+            claims.remove(address);
+        }
+        stats
     }
 
     /// The plan for this sweep, from the interface as it is now: its address may have changed
@@ -464,7 +571,7 @@ impl SweepLoop {
         self.shutdown.is_cancelled()
     }
 
-    fn sweep_once(&self, plan: &SweepPlan, sender: &mut dyn FrameSender) -> SweepStats {
+    fn sweep_once(&mut self, plan: &SweepPlan, sender: &mut dyn FrameSender) -> SweepStats {
         let arp = &self.settings.arp;
         let mut sweeper = Sweeper::new(plan, arp.timeout, arp.retries);
         let now = Instant::now();
@@ -477,9 +584,21 @@ impl SweepLoop {
                 sweeper.heard_from(*target);
             }
         }
-        let excluded_mac = |address: Ipv4Addr| self.neighbours.is_excluded(&IpAddr::V4(address));
         let mut last_progress = Instant::now();
         loop {
+            // Asked before every probe: a policy that arrives mid-sweep applies at once.
+            let guard = self.policy.refresh(&self.neighbours).clone();
+            let neighbours = &self.neighbours;
+            let skip = |address: Ipv4Addr| {
+                let ip = IpAddr::V4(address);
+                if neighbours.is_excluded(&ip) {
+                    Some(Skip::ExcludedMac)
+                } else if neighbours.is_protected(&ip) || !guard.permits(ip, None) {
+                    Some(Skip::Protected)
+                } else {
+                    None
+                }
+            };
             while let Ok(address) = self.replies.try_recv() {
                 sweeper.heard_from(address);
             }
@@ -493,9 +612,9 @@ impl SweepLoop {
                     .limiter
                     .lock()
                     .unwrap_or_else(|poison| poison.into_inner());
-                let step = sweeper.step(Instant::now(), &mut limiter, excluded_mac);
+                let step = sweeper.step(Instant::now(), &mut limiter, skip);
                 if let Step::Probe(target) = step {
-                    self.probe(plan, sender, target);
+                    self.probe(plan, &guard, sender, target);
                 }
                 step
             };
@@ -522,10 +641,22 @@ impl SweepLoop {
         }
     }
 
-    fn probe(&self, plan: &SweepPlan, sender: &mut dyn FrameSender, target: Ipv4Addr) {
-        // The last guard: nothing leaves for an address the plan does not permit.
+    fn probe(
+        &self,
+        plan: &SweepPlan,
+        guard: &ProbeGuard,
+        sender: &mut dyn FrameSender,
+        target: Ipv4Addr,
+    ) {
+        // The last guard: nothing leaves for an address the plan does not permit, nor for one
+        // the scan policy protects.
         if !plan.permits(target) {
             tracing::error!(%target, "refusing to probe an address outside the sweep plan");
+            return;
+        }
+        let ip = IpAddr::V4(target);
+        if !guard.permits(ip, None) || self.neighbours.is_protected(&ip) {
+            tracing::error!(%target, "refusing to probe an address the scan policy protects");
             return;
         }
         let source_ip = self
@@ -550,10 +681,9 @@ impl SweepLoop {
 #[cfg(test)]
 pub(crate) fn run_canned(
     settings: &DiscoverySettings,
-    info: InterfaceInfo,
-    sender: Box<dyn FrameSender>,
-    receiver: Box<dyn FrameReceiver>,
+    (info, sender, receiver): (InterfaceInfo, Box<dyn FrameSender>, Box<dyn FrameReceiver>),
     observations: mpsc::Sender<Observation>,
+    policy: PolicyWatch,
     shutdown: CancellationToken,
     listener: Option<SweepListener>,
 ) -> Result<Discovery, DiscoveryError> {
@@ -568,7 +698,14 @@ pub(crate) fn run_canned(
     };
     let mut settings = settings.clone();
     settings.mdns.queries = false;
-    run_links(&settings, vec![link], observations, shutdown, listener)
+    run_links(
+        &settings,
+        vec![link],
+        observations,
+        policy,
+        shutdown,
+        listener,
+    )
 }
 
 #[cfg(test)]

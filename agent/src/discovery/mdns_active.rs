@@ -44,6 +44,8 @@ pub struct MdnsQuerier {
     round: Duration,
     neighbours: Neighbours,
     observations: mpsc::Sender<Observation>,
+    policy: super::live::PolicyWatch,
+    policy_wait: Duration,
     shutdown: CancellationToken,
 }
 
@@ -61,6 +63,7 @@ impl MdnsQuerier {
         settings: &DiscoverySettings,
         neighbours: Neighbours,
         observations: mpsc::Sender<Observation>,
+        policy: super::live::PolicyWatch,
         shutdown: CancellationToken,
     ) -> Result<Self, String> {
         let daemon = ServiceDaemon::new().map_err(|error| error.to_string())?;
@@ -79,14 +82,38 @@ impl MdnsQuerier {
             round: settings.mdns.round,
             neighbours,
             observations,
+            policy,
+            policy_wait: settings.policy_wait,
             shutdown,
         })
     }
 
-    /// Runs query rounds until shutdown.
+    /// Whether the scan policy in force forbids every query; `None` while none is known.
+    fn passive_only(&self) -> Option<bool> {
+        self.policy
+            .borrow()
+            .as_ref()
+            .map(|policy| policy.passive_only)
+    }
+
+    /// Runs query rounds until shutdown. Like the sweeps, the first round waits for a scan
+    /// policy (up to `policy_wait`), and none runs while the policy forbids every probe.
     pub fn run(self) {
+        let deadline = Instant::now() + self.policy_wait;
+        while self.passive_only().is_none() && Instant::now() < deadline {
+            if self.sleep(Duration::from_millis(200)) {
+                return;
+            }
+        }
         loop {
             let started = Instant::now();
+            if self.passive_only() == Some(true) {
+                tracing::info!("the scan policy forbids every probe: mDNS query round skipped");
+                if self.sleep(self.interval) {
+                    break;
+                }
+                continue;
+            }
             let (types, resolved) = self.round();
             tracing::info!(
                 interfaces = ?self.interfaces,

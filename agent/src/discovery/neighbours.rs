@@ -3,6 +3,8 @@
 //! resolutions their MAC, tells sweeps which addresses need no probe, and remembers, for good,
 //! every address ever seen with an excluded MAC: a later frame from another host claiming that
 //! address, or the table forgetting old entries, must never make a fragile device probe-able.
+//! MACs protected by the collector's scan policy are tracked the same way, for as long as the
+//! policy protects them.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -22,6 +24,10 @@ struct Table {
     excluded_macs: BTreeSet<MacAddr>,
     /// Addresses ever seen with an excluded MAC. Never forgotten.
     excluded_ips: HashSet<IpAddr>,
+    /// MACs the scan policy protects.
+    protected_macs: HashSet<MacAddr>,
+    /// Addresses seen with a protected MAC, and which: kept while that MAC stays protected.
+    protected_ips: HashMap<IpAddr, MacAddr>,
 }
 
 impl Table {
@@ -72,6 +78,9 @@ impl Neighbours {
         if table.excluded_macs.contains(&mac) {
             table.excluded_ips.insert(ip);
         }
+        if table.protected_macs.contains(&mac) {
+            table.protected_ips.insert(ip, mac);
+        }
         if table.entries.len() >= CAPACITY && !table.entries.contains_key(&ip) {
             table.make_room(now);
         }
@@ -100,6 +109,34 @@ impl Neighbours {
                 .entries
                 .get(ip)
                 .is_some_and(|(mac, _)| table.excluded_macs.contains(mac))
+    }
+
+    /// Replaces the MACs the scan policy protects. Addresses already known for them become
+    /// protected too; those of MACs no longer protected are released.
+    pub fn set_protected(&self, macs: HashSet<MacAddr>) {
+        let mut table = self.lock();
+        let Table {
+            entries,
+            protected_ips,
+            ..
+        } = &mut *table;
+        protected_ips.retain(|_, mac| macs.contains(mac));
+        for (ip, (mac, _)) in entries.iter() {
+            if macs.contains(mac) {
+                protected_ips.insert(*ip, *mac);
+            }
+        }
+        table.protected_macs = macs;
+    }
+
+    /// Whether `ip` has been seen with a MAC the scan policy protects.
+    pub fn is_protected(&self, ip: &IpAddr) -> bool {
+        let table = self.lock();
+        table.protected_ips.contains_key(ip)
+            || table
+                .entries
+                .get(ip)
+                .is_some_and(|(mac, _)| table.protected_macs.contains(mac))
     }
 
     /// Seeds the table from the kernel's ARP cache (`/proc/net/arp` text) for `interface`, so
@@ -153,6 +190,22 @@ mod tests {
         );
         assert!(table.is_excluded(&ip(14)));
         assert!(!table.is_excluded(&ip(15)));
+    }
+
+    #[test]
+    fn a_protected_devices_addresses_stay_protected_while_the_policy_lasts() {
+        let table = Neighbours::new(BTreeSet::new());
+        let now = Instant::now();
+        let pump = MacAddr::new([0x00, 0x09, 0x5c, 1, 2, 3]);
+        table.learn(pump, ip(20), now);
+        table.set_protected(HashSet::from([pump]));
+        assert!(table.is_protected(&ip(20)), "known before the policy came");
+        table.learn(pump, ip(21), now);
+        // Another host takes the old address: it stays protected, the pump may still answer.
+        table.learn(MacAddr::new([0x02, 0, 0, 0, 0, 9]), ip(20), now);
+        assert!(table.is_protected(&ip(20)) && table.is_protected(&ip(21)));
+        table.set_protected(HashSet::new());
+        assert!(!table.is_protected(&ip(20)) && !table.is_protected(&ip(21)));
     }
 
     #[test]

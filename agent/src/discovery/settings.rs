@@ -36,6 +36,8 @@ pub struct DiscoverySection {
     passive_only: bool,
     #[serde(default, with = "humantime_serde")]
     refresh_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    policy_wait: Option<Duration>,
     #[serde(default)]
     arp: ArpSection,
     #[serde(default)]
@@ -120,6 +122,9 @@ pub struct DiscoverySettings {
     pub passive_only: bool,
     /// Liveness refresh interval per device.
     pub refresh: Duration,
+    /// How long active discovery waits for a first scan policy (from the collector, or saved
+    /// on disk) before probing with the local exclusions alone.
+    pub policy_wait: Duration,
     /// ARP.
     pub arp: ArpSettings,
     /// mDNS.
@@ -133,6 +138,7 @@ impl DiscoverySettings {
             interfaces,
             passive_only: false,
             refresh: Duration::from_secs(30 * 60),
+            policy_wait: Duration::from_secs(120),
             arp: ArpSettings {
                 sweep: true,
                 cidrs: Vec::new(),
@@ -178,6 +184,9 @@ impl DiscoverySettings {
         }
         if self.refresh < Duration::from_secs(10) {
             return Err(invalid("refresh_interval", "must be at least 10s"));
+        }
+        if self.policy_wait > Duration::from_secs(3600) {
+            return Err(invalid("policy_wait", "must be at most 1h"));
         }
         let arp = &self.arp;
         if !(1..=MAX_RATE).contains(&arp.rate) {
@@ -244,6 +253,7 @@ impl TryFrom<DiscoverySection> for DiscoverySettings {
         let settings = DiscoverySettings {
             passive_only: section.passive_only,
             refresh: section.refresh_interval.unwrap_or(defaults.refresh),
+            policy_wait: section.policy_wait.unwrap_or(defaults.policy_wait),
             arp: ArpSettings {
                 sweep: arp.sweep.unwrap_or(defaults.arp.sweep),
                 cidrs: ipv4_only("arp.cidrs", arp.cidrs)?,

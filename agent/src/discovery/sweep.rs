@@ -14,7 +14,9 @@
 //!      every later slot back; a debt of more than a few slots is forgiven, not repaid.
 //! - [`Sweeper`] decides, given the time, what to do next: probe an address, wait, or finish.
 //!   Addresses already heard from (passively or by an earlier answer) are not probed; addresses
-//!   whose known MAC is excluded are skipped; an unanswered probe is retried a bounded number of
+//!   whose known MAC is excluded, or that the collector's scan policy protects, are skipped
+//!   (asked before every probe, so a policy that arrives mid-sweep applies to the next probe);
+//!   every address gets at most one probe plus its retries per sweep; an unanswered probe is retried a bounded number of
 //!   times once its timeout passes. The order is arp-scan's cycle over its host list: the
 //!   addresses not yet probed first, then each due retry in the order its timeout expired. On
 //!   a sweep longer than one timeout that leaves no slot idle, so the last probe goes out at
@@ -60,6 +62,31 @@ impl SweepPlan {
         self.allowed.iter().any(|net| net.contains(&address))
             && self.targets.binary_search(&address).is_ok()
     }
+
+    /// The plan without the addresses `taken` says another sweep covers: two sweeps of one
+    /// subnet (two interfaces on it, overlapping CIDRs) never probe the same address at once.
+    #[must_use]
+    pub fn without(&self, taken: impl Fn(Ipv4Addr) -> bool) -> SweepPlan {
+        SweepPlan {
+            targets: self
+                .targets
+                .iter()
+                .copied()
+                .filter(|&address| !taken(address))
+                .collect(),
+            allowed: self.allowed.clone(),
+            excluded: self.excluded,
+        }
+    }
+}
+
+/// Why an address of the plan is not probed in this sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Its known MAC is excluded in the agent's configuration.
+    ExcludedMac,
+    /// The collector's scan policy protects it.
+    Protected,
 }
 
 /// Plans a sweep of `cidrs` minus `exclude` and the agent's own addresses.
@@ -182,6 +209,8 @@ pub struct SweepStats {
     pub already_known: usize,
     /// Addresses not probed because their known MAC is excluded.
     pub excluded_mac: usize,
+    /// Addresses not probed because the scan policy protects them.
+    pub protected: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -206,6 +235,7 @@ pub struct Sweeper {
     deadlines: BTreeMap<(Instant, u64), Ipv4Addr>,
     sequence: u64,
     heard: HashSet<Ipv4Addr>,
+    skipped: HashSet<Ipv4Addr>,
     timeout: Duration,
     retries: u32,
     stats: SweepStats,
@@ -222,6 +252,7 @@ impl Sweeper {
             deadlines: BTreeMap::new(),
             sequence: 0,
             heard: HashSet::new(),
+            skipped: HashSet::new(),
             timeout,
             retries,
             stats: SweepStats {
@@ -255,13 +286,13 @@ impl Sweeper {
         self.queue.len() + self.retry.len() + self.outstanding.len()
     }
 
-    /// Decides the next step at `now`. `excluded_mac` tells whether an address is known to
-    /// belong to an excluded MAC.
+    /// Decides the next step at `now`. `skip` tells whether an address must not be probed
+    /// (asked just before its probe would leave).
     pub fn step(
         &mut self,
         now: Instant,
         limiter: &mut RateLimiter,
-        excluded_mac: impl Fn(Ipv4Addr) -> bool,
+        skip: impl Fn(Ipv4Addr) -> Option<Skip>,
     ) -> Step {
         // Probes past their deadline: retry (after the addresses not yet probed, earliest
         // deadline first), or give up.
@@ -293,9 +324,16 @@ impl Sweeper {
                 }
                 continue;
             }
-            if excluded_mac(address) {
+            if let Some(reason) = skip(address) {
                 queue.pop_front();
-                self.stats.excluded_mac += 1;
+                // Counted once, not once per retry.
+                if !self.skipped.insert(address) {
+                    continue;
+                }
+                match reason {
+                    Skip::ExcludedMac => self.stats.excluded_mac += 1,
+                    Skip::Protected => self.stats.protected += 1,
+                }
                 continue;
             }
             if !limiter.try_take(now) {

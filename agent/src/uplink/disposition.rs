@@ -1,6 +1,9 @@
-//! What to do after the stream fails: retry later, set one batch aside, or stop retrying.
+//! What to do after the stream fails: retry soon, set one batch aside, or retry slowly.
 //!
-//! Never retried, because retrying cannot succeed and would hammer the collector:
+//! Retried slowly (up to `uplink.backoff_max`, logged at ERROR each time), because retrying at
+//! once cannot succeed and would hammer the collector, but giving up would leave the agent
+//! silent until someone visits the ward (and anyone able to answer once on the collector's
+//! address with a wrong certificate could silence every agent):
 //! - the collector refuses this agent's identity (`unauthenticated`, `permission_denied`) or its
 //!   certificate at the TLS layer (unknown CA, expired, revoked, missing);
 //! - this agent refuses the collector's certificate (wrong CA, wrong name, expired);
@@ -9,7 +12,8 @@
 //!
 //! A batch refused as `invalid_argument` with a batch number is set aside and the stream
 //! resumes with the next one. Everything else (collector down, network cut, database busy) is
-//! retried with backoff.
+//! retried with the ordinary backoff. In no case is anything sent to a server whose certificate
+//! fails verification: the TLS handshake fails before the stream opens.
 
 use std::error::Error as StdError;
 
@@ -22,14 +26,14 @@ pub enum Disposition {
     Retry(String),
     /// The collector refused this batch as invalid: keep it aside and carry on.
     SetAside { sequence: u64, reason: String },
-    /// Permanent: stop the uplink and say why; an operator must fix something.
-    Fatal(String),
+    /// A certificate or identity problem an operator must fix: retried slowly, loudly.
+    Refused(String),
 }
 
 /// Classifies a gRPC status (which may wrap a transport or TLS error).
 pub fn classify_status(status: &Status) -> Disposition {
     if let Some(reason) = tls_refusal(status) {
-        return Disposition::Fatal(reason);
+        return Disposition::Refused(reason);
     }
     let message = status.message().to_owned();
     match status.code() {
@@ -44,15 +48,15 @@ pub fn classify_status(status: &Status) -> Disposition {
                     sequence,
                     reason: message,
                 },
-                None => Disposition::Fatal(format!(
+                None => Disposition::Refused(format!(
                     "the collector refused this agent's Hello: {message}"
                 )),
             }
         }
-        Code::Unauthenticated | Code::PermissionDenied => Disposition::Fatal(format!(
+        Code::Unauthenticated | Code::PermissionDenied => Disposition::Refused(format!(
             "the collector refused this agent's identity: {message}"
         )),
-        Code::Unimplemented => Disposition::Fatal(format!(
+        Code::Unimplemented => Disposition::Refused(format!(
             "the endpoint does not serve {} (wrong address or port?): {message}",
             hygie_proto::CONTRACT
         )),
@@ -63,7 +67,7 @@ pub fn classify_status(status: &Status) -> Disposition {
 /// Classifies a failure to connect at all.
 pub fn classify_transport(error: &tonic::transport::Error) -> Disposition {
     match tls_refusal(error) {
-        Some(reason) => Disposition::Fatal(reason),
+        Some(reason) => Disposition::Refused(reason),
         None => Disposition::Retry(hygie_proto::error_chain(error)),
     }
 }
@@ -188,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn identity_and_contract_refusals_are_fatal() {
+    fn identity_and_contract_refusals_are_retried_slowly() {
         for code in [
             Code::Unauthenticated,
             Code::PermissionDenied,
@@ -198,7 +202,7 @@ mod tests {
             assert!(
                 matches!(
                     classify_status(&Status::new(code, "x")),
-                    Disposition::Fatal(_)
+                    Disposition::Refused(_)
                 ),
                 "{code:?}"
             );
@@ -228,7 +232,7 @@ mod tests {
         let status = Status::from_error(Box::new(io));
         assert_eq!(find_tls_error(&status), Some(tls));
         assert!(
-            matches!(classify_status(&status), Disposition::Fatal(reason) if reason.contains("UnknownCA"))
+            matches!(classify_status(&status), Disposition::Refused(reason) if reason.contains("UnknownCA"))
         );
     }
 
@@ -239,10 +243,10 @@ mod tests {
             classify_status(&Status::from_error(Box::new(io)))
         };
         assert!(
-            matches!(fatal("received fatal alert: DecryptError"), Disposition::Fatal(reason) if reason.contains("DecryptError"))
+            matches!(fatal("received fatal alert: DecryptError"), Disposition::Refused(reason) if reason.contains("DecryptError"))
         );
         assert!(
-            matches!(fatal("invalid peer certificate: UnknownIssuer"), Disposition::Fatal(reason) if reason.contains("UnknownIssuer"))
+            matches!(fatal("invalid peer certificate: UnknownIssuer"), Disposition::Refused(reason) if reason.contains("UnknownIssuer"))
         );
         assert!(matches!(fatal("connection refused"), Disposition::Retry(_)));
         assert!(matches!(

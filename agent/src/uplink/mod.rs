@@ -1,20 +1,30 @@
 //! The uplink: streams the outbox to the collector over mutual-TLS gRPC.
 //!
-//! One session = one `Report` stream: Hello, Welcome, then batches. Up to `in_flight_batches`
-//! are sent ahead of their Acks; each Ack deletes its batch from the outbox. After any failure
-//! the session ends and [`disposition`] decides: reconnect after a jittered backoff, set a
-//! refused batch aside, or stop retrying (certificate or identity refused) and say so in the
-//! log. The outbox keeps filling meanwhile, so nothing is lost while the link is down.
+//! One session = one `Report` stream: Hello, Welcome, then batches, and a Heartbeat when there
+//! is nothing else to say. Up to `in_flight_batches` are sent ahead of their Acks; each Ack
+//! marks its batch acknowledged in the outbox. The collector sends the site's scan policy after
+//! its Welcome and whenever it changes; the uplink saves and publishes it ([`PolicyBoard`]).
+//! After any failure the session ends and [`disposition`] decides: reconnect after a jittered
+//! backoff, set a refused batch aside, or — for a refused certificate or identity — retry
+//! slowly, logging at ERROR each time: the uplink never gives up, so fixing a certificate on
+//! the collector side needs no visit to every ward. What it is doing is kept in
+//! `<outbox>.uplink.json` ([`status`]). The outbox keeps filling meanwhile, so nothing is lost
+//! while the link is down.
+//!
+//! The session's decisions (window, resends, partial batches, heartbeats, Ack order, what a
+//! Welcome says) are a pure core in [`session`]; this module only does the I/O they ask for.
 
 pub mod backoff;
 pub mod disposition;
 mod host;
+pub mod session;
+pub mod status;
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hygie_proto::pb;
+use hygie_proto::{ScanPolicy, pb};
+use jiff::Timestamp;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
@@ -23,9 +33,12 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::config::{CollectorSettings, UplinkSettings};
 use crate::outbox::{OutboxError, SharedOutbox};
+use crate::policy::PolicyBoard;
 use crate::tls::ClientTls;
 use backoff::Backoff;
 use disposition::{Disposition, classify_status, classify_transport};
+use session::{Fill, Next, SessionCore, SessionSettings, WelcomeVerdict, welcome_verdict};
+use status::{StatusFile, UplinkState, UplinkStatus};
 
 pub use host::hello;
 
@@ -47,24 +60,33 @@ pub enum UplinkError {
 pub enum UplinkEnd {
     /// Shut down on request.
     Shutdown,
-    /// Stopped retrying for this reason; the agent keeps collecting into the outbox.
-    Halted(String),
+    /// Refused, and told to give up then ([`Uplink::give_up_when_refused`]): one-shot sends.
+    Refused(String),
 }
 
 /// A connected-or-connecting uplink.
 #[derive(Debug)]
 pub struct Uplink {
+    give_up_when_refused: bool,
     endpoint: Endpoint,
     welcome_timeout: Duration,
     settings: UplinkSettings,
     outbox: SharedOutbox,
     new_observations: Arc<Notify>,
+    policy: PolicyBoard,
+    status: StatusFile,
 }
 
 /// Encoded observations per batch at most, so a batch always fits in one message.
 pub const MAX_BATCH_BYTES: u64 = hygie_proto::limits::MAX_BATCH_BYTES as u64;
 /// A session that lasted this long proves the link works: the next failure backs off afresh.
 const HEALTHY_SESSION: Duration = Duration::from_secs(30);
+/// The first delay after a refused certificate: slow from the start.
+const REFUSED_FIRST_RETRY: Duration = Duration::from_secs(30);
+/// How often the collector's refusal of new assets (its quota) is logged at most.
+const QUOTA_LOG_EVERY: Duration = Duration::from_secs(600);
+/// Heartbeat interval when the collector does not say (collectors before heartbeats).
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(60);
 
 /// How one session ended.
 enum SessionEnd {
@@ -75,16 +97,15 @@ enum SessionEnd {
         collector: u64,
         ours: u64,
     },
+    /// This agent's own outbox failed (a full disk): not the collector's fault.
+    Local(String),
     Failed(Disposition),
 }
 
 impl From<OutboxError> for SessionEnd {
     fn from(error: OutboxError) -> Self {
         // A local disk problem: retrying later is the best we can do.
-        SessionEnd::Failed(Disposition::Retry(format!(
-            "outbox: {}",
-            hygie_proto::error_chain(&error)
-        )))
+        SessionEnd::Local(hygie_proto::error_chain(&error))
     }
 }
 
@@ -95,6 +116,8 @@ impl Uplink {
         settings: UplinkSettings,
         outbox: SharedOutbox,
         new_observations: Arc<Notify>,
+        policy: PolicyBoard,
+        status: StatusFile,
     ) -> Result<Self, UplinkError> {
         // Checked as `hygie-agent validate` checks them. One the collector will refuse still
         // runs: collection goes on into the outbox meanwhile.
@@ -121,18 +144,60 @@ impl Uplink {
             .keep_alive_timeout(Duration::from_secs(20))
             .keep_alive_while_idle(true);
         Ok(Uplink {
+            give_up_when_refused: false,
             endpoint,
             welcome_timeout: collector.connect_timeout.max(Duration::from_secs(5)),
             settings,
             outbox,
             new_observations,
+            policy,
+            status,
         })
     }
 
-    /// Runs sessions until shutdown or a permanent refusal.
-    pub async fn run(self, shutdown: CancellationToken) -> UplinkEnd {
+    fn record(
+        &mut self,
+        state: UplinkState,
+        reason: Option<String>,
+        failures: u32,
+        next: Option<Duration>,
+        collector_version: Option<String>,
+    ) {
+        let now = Timestamp::now();
+        let next_attempt = next.and_then(|delay| {
+            jiff::SignedDuration::try_from(delay)
+                .ok()
+                .and_then(|delay| now.checked_add(delay).ok())
+        });
+        self.status.record(UplinkStatus {
+            state,
+            since: now,
+            reason,
+            failures,
+            next_attempt,
+            collector_version,
+            policy_version: self.policy.version(),
+        });
+    }
+
+    /// Makes [`Uplink::run`] end at a refusal rather than retry: for a one-shot send that a
+    /// person is waiting on.
+    #[must_use]
+    pub fn give_up_when_refused(mut self) -> Self {
+        self.give_up_when_refused = true;
+        self
+    }
+
+    /// Runs sessions until shutdown. It never gives up (see the module docs), unless told to.
+    pub async fn run(mut self, shutdown: CancellationToken) -> UplinkEnd {
         let mut backoff = Backoff::new(self.settings.backoff_initial, self.settings.backoff_max);
+        let mut refused = Backoff::new(
+            REFUSED_FIRST_RETRY.min(self.settings.backoff_max),
+            self.settings.backoff_max,
+        );
         let mut set_aside_in_a_row = 0u32;
+        let mut failures = 0u32;
+        self.record(UplinkState::Connecting, None, 0, None, None);
         loop {
             let started = Instant::now();
             let mut acked = false;
@@ -147,16 +212,25 @@ impl Uplink {
             // its Welcome (a collector refusing every batch) must keep backing off.
             if acked || started.elapsed() >= HEALTHY_SESSION {
                 backoff.reset();
+                refused.reset();
+                failures = 0;
             }
-            let retry_now = match end {
+            let (delay, state, reason) = match end {
                 SessionEnd::Shutdown => return UplinkEnd::Shutdown,
-                SessionEnd::Failed(Disposition::Fatal(reason)) => {
+                SessionEnd::Failed(Disposition::Refused(reason)) if self.give_up_when_refused => {
+                    return UplinkEnd::Refused(reason);
+                }
+                SessionEnd::Failed(Disposition::Refused(reason)) => {
+                    failures += 1;
+                    let delay = refused.next_delay(&mut rand::rng());
                     tracing::error!(
                         endpoint = %self.endpoint.uri(),
                         reason = %reason,
-                        "uplink stopped, not retrying: fix the cause and restart hygie-agent; observations keep accumulating in the outbox"
+                        failures,
+                        retry_in = ?delay,
+                        "uplink refused: fix the certificate (on either side); retrying slowly meanwhile, nothing is sent to an unverified server, observations keep accumulating in the outbox"
                     );
-                    return UplinkEnd::Halted(reason);
+                    (Some(delay), UplinkState::Refused, Some(reason))
                 }
                 SessionEnd::OutboxCopied { collector, ours } => {
                     tracing::warn!(
@@ -164,38 +238,66 @@ impl Uplink {
                         outbox_sequence = ours,
                         "the collector has batches of this outbox that it never sent: it was restored from a backup or copied; taking a new outbox id"
                     );
-                    if let Err(error) = self.outbox.renew_id().await {
-                        tracing::error!(error = %hygie_proto::error_chain(&error), "cannot renew the outbox id");
-                        false
-                    } else {
-                        true
+                    match self.outbox.renew_id().await {
+                        Ok(_) => (None, UplinkState::Connecting, None),
+                        Err(error) => {
+                            let reason = hygie_proto::error_chain(&error);
+                            tracing::error!(error = %reason, "cannot renew the outbox id");
+                            failures += 1;
+                            (
+                                Some(backoff.next_delay(&mut rand::rng())),
+                                UplinkState::Retrying,
+                                Some(reason),
+                            )
+                        }
                     }
                 }
                 SessionEnd::Failed(Disposition::SetAside { sequence, reason }) => {
                     tracing::error!(sequence, reason = %reason, "the collector refused a batch as invalid; it is set aside in the outbox (not retried)");
-                    if let Err(error) = self.outbox.set_aside(sequence, reason).await {
+                    if let Err(error) = self.outbox.set_aside(sequence, reason.clone()).await {
                         tracing::error!(error = %hygie_proto::error_chain(&error), "cannot set the batch aside");
                     }
                     // One refused batch is not the link's fault: carry on at once. Many in a
                     // row (a collector that refuses everything) must not spin.
                     set_aside_in_a_row += 1;
-                    set_aside_in_a_row < 3
+                    if set_aside_in_a_row < 3 {
+                        (None, UplinkState::Connecting, None)
+                    } else {
+                        failures += 1;
+                        (
+                            Some(backoff.next_delay(&mut rand::rng())),
+                            UplinkState::Retrying,
+                            Some(reason),
+                        )
+                    }
+                }
+                SessionEnd::Local(reason) => {
+                    failures += 1;
+                    let delay = backoff.next_delay(&mut rand::rng());
+                    tracing::error!(reason = %reason, retry_in = ?delay, "cannot send: this agent's outbox failed (the collector is not at fault)");
+                    (
+                        Some(delay),
+                        UplinkState::Retrying,
+                        Some(format!("outbox: {reason}")),
+                    )
                 }
                 SessionEnd::Failed(Disposition::Retry(reason)) => {
+                    failures += 1;
+                    let delay = backoff.next_delay(&mut rand::rng());
                     tracing::warn!(
                         endpoint = %self.endpoint.uri(),
                         reason = %reason,
+                        retry_in = ?delay,
                         "collector unreachable; observations are kept in the outbox"
                     );
-                    false
+                    (Some(delay), UplinkState::Retrying, Some(reason))
                 }
             };
             if acked {
                 set_aside_in_a_row = 0;
             }
-            if !retry_now {
-                let delay = backoff.next_delay(&mut rand::rng());
-                tracing::info!(retry_in = ?delay, "reconnecting later");
+            self.record(state, reason, failures, delay, None);
+            if let Some(delay) = delay {
                 tokio::select! {
                     () = shutdown.cancelled() => return UplinkEnd::Shutdown,
                     () = tokio::time::sleep(delay) => {}
@@ -205,13 +307,13 @@ impl Uplink {
     }
 
     async fn session(
-        &self,
+        &mut self,
         channel: Channel,
         acked: &mut bool,
         shutdown: &CancellationToken,
     ) -> SessionEnd {
         let window = self.settings.in_flight_batches;
-        let (outgoing, outgoing_receiver) = mpsc::channel(window + 1);
+        let (outgoing, outgoing_receiver) = mpsc::channel(window + 2);
         let hello = hello(self.outbox.id());
         let _ = outgoing
             .send(pb::AgentMessage {
@@ -244,28 +346,10 @@ impl Uplink {
         let Ok(first) = first else {
             return SessionEnd::Failed(Disposition::Retry("no Welcome from the collector".into()));
         };
-        match first {
+        let welcome = match first {
             Ok(Some(pb::CollectorMessage {
                 kind: Some(pb::collector_message::Kind::Welcome(welcome)),
-            })) => {
-                tracing::info!(
-                    agent = %welcome.agent_name,
-                    site = %welcome.site,
-                    collector_version = %welcome.collector_version,
-                    outbox = %self.outbox.id(),
-                    "connected to the collector"
-                );
-                let ours = match self.outbox.last_sequence().await {
-                    Ok(ours) => ours,
-                    Err(error) => return error.into(),
-                };
-                if welcome.last_committed_sequence > ours {
-                    return SessionEnd::OutboxCopied {
-                        collector: welcome.last_committed_sequence,
-                        ours,
-                    };
-                }
-            }
+            })) => welcome,
             Ok(Some(_)) => {
                 return SessionEnd::Failed(Disposition::Retry(
                     "the collector did not start with a Welcome".into(),
@@ -277,97 +361,200 @@ impl Uplink {
                 ));
             }
             Err(status) => return SessionEnd::Failed(classify_status(&status)),
+        };
+        tracing::info!(
+            agent = %welcome.agent_name,
+            site = %welcome.site,
+            collector_version = %welcome.collector_version,
+            outbox = %self.outbox.id(),
+            "connected to the collector"
+        );
+        let formed = match self.outbox.last_sequence().await {
+            Ok(formed) => formed,
+            Err(error) => return error.into(),
+        };
+        let acknowledged = match self.outbox.highest_acked().await {
+            Ok(acknowledged) => acknowledged,
+            Err(error) => return error.into(),
+        };
+        match welcome_verdict(welcome.last_committed_sequence, formed, acknowledged) {
+            WelcomeVerdict::InStep => {}
+            WelcomeVerdict::OutboxCopied { collector, ours } => {
+                return SessionEnd::OutboxCopied { collector, ours };
+            }
+            WelcomeVerdict::CollectorBehind {
+                after,
+                acknowledged,
+            } => match self.outbox.reopen_after(after).await {
+                Ok(reopened) => tracing::warn!(
+                    collector_sequence = after,
+                    acknowledged,
+                    reopened,
+                    "the collector lost batches it had acknowledged (restored from a backup?): resending those this outbox still keeps"
+                ),
+                Err(error) => return error.into(),
+            },
         }
+        self.record(
+            UplinkState::Connected,
+            None,
+            0,
+            None,
+            Some(welcome.collector_version.clone()),
+        );
+        let heartbeat = match welcome.heartbeat_interval_seconds {
+            0 => DEFAULT_HEARTBEAT,
+            seconds => Duration::from_secs(seconds.into()),
+        };
 
         // Invariant 4: unacknowledged batches go again first, oldest first.
-        let mut resend: VecDeque<u64> = match self.outbox.unacked().await {
+        let unacknowledged: Vec<u64> = match self.outbox.unacked().await {
             Ok(spans) => spans.iter().map(|span| span.sequence).collect(),
             Err(error) => return error.into(),
         };
-        if !resend.is_empty() {
-            tracing::info!(batches = resend.len(), "resending unacknowledged batches");
+        if !unacknowledged.is_empty() {
+            tracing::info!(
+                batches = unacknowledged.len(),
+                "resending unacknowledged batches"
+            );
         }
-        let mut in_flight: VecDeque<u64> = VecDeque::new();
-        let mut partial_deadline: Option<Instant> = None;
-        let max = self.settings.batch_max_observations;
+        let mut core = SessionCore::new(
+            SessionSettings {
+                window,
+                max_observations: self.settings.batch_max_observations,
+                batch_delay: self.settings.batch_max_delay,
+                heartbeat,
+            },
+            unacknowledged,
+            Instant::now(),
+        );
+        let mut quota_logged: Option<Instant> = None;
         loop {
-            // Fill the window: resends first, then new batches (full ones at once, a partial one
-            // once it has waited `batch_max_delay`).
-            while in_flight.len() < window {
-                let sequence = if let Some(sequence) = resend.pop_front() {
-                    sequence
-                } else {
-                    let waiting = match self.outbox.unbatched().await {
-                        Ok(waiting) => waiting,
-                        Err(error) => return error.into(),
-                    };
-                    if waiting == 0 {
-                        partial_deadline = None;
-                        break;
-                    }
-                    let full = waiting >= max as u64;
-                    let due = partial_deadline.is_some_and(|deadline| Instant::now() >= deadline);
-                    if !full && !due {
-                        partial_deadline
-                            .get_or_insert_with(|| Instant::now() + self.settings.batch_max_delay);
-                        break;
-                    }
-                    partial_deadline = None;
-                    match self.outbox.form_batch(max, MAX_BATCH_BYTES).await {
-                        Ok(Some(span)) => span.sequence,
-                        Ok(None) => break,
-                        Err(error) => return error.into(),
-                    }
-                };
-                let batch = match self.outbox.load(sequence).await {
-                    Ok(Some(batch)) => batch,
-                    // Evicted by the size bound meanwhile: nothing to send.
-                    Ok(None) => continue,
-                    Err(error) => return error.into(),
-                };
-                let message = pb::AgentMessage {
-                    kind: Some(pb::agent_message::Kind::Batch(batch)),
-                };
-                if outgoing.send(message).await.is_err() {
-                    return SessionEnd::Failed(Disposition::Retry("the stream closed".into()));
-                }
-                in_flight.push_back(sequence);
-            }
-
-            let partial_due = async {
-                match partial_deadline {
-                    Some(deadline) => tokio::time::sleep_until(deadline).await,
-                    None => std::future::pending().await,
-                }
+            let until = match self.fill(&mut core, &outgoing).await {
+                Ok(until) => until,
+                Err(end) => return end,
             };
             tokio::select! {
                 message = inbound.message() => match message {
-                    Ok(Some(pb::CollectorMessage { kind: Some(pb::collector_message::Kind::Ack(ack)) })) => {
-                        if in_flight.front() != Some(&ack.sequence) {
-                            return SessionEnd::Failed(Disposition::Retry(format!(
-                                "Ack for batch {} while expecting {:?}", ack.sequence, in_flight.front()
-                            )));
+                    Ok(Some(pb::CollectorMessage { kind: Some(kind) })) => {
+                        if let Err(end) = self.receive(kind, &mut core, acked, &mut quota_logged).await {
+                            return end;
                         }
-                        in_flight.pop_front();
-                        *acked = true;
-                        if let Err(error) = self.outbox.ack(ack.sequence).await {
-                            return error.into();
-                        }
-                        tracing::debug!(sequence = ack.sequence, accepted = ack.accepted, duplicate = ack.duplicate, "batch acknowledged");
                     }
-                    // Messages this version does not act on yet (a scan policy) are ignored.
-                    Ok(Some(_)) => {}
+                    // Messages this version does not know are ignored.
+                    Ok(Some(pb::CollectorMessage { kind: None })) => {}
                     Ok(None) => return SessionEnd::Failed(Disposition::Retry("the collector closed the stream".into())),
                     Err(status) => return SessionEnd::Failed(classify_status(&status)),
                 },
-                () = self.new_observations.notified(), if in_flight.len() < window => {}
-                () = partial_due, if in_flight.len() < window => {}
+                () = self.new_observations.notified(), if core.window_open() => {}
+                () = tokio::time::sleep_until(until) => {}
                 () = shutdown.cancelled() => {
-                    self.drain(&mut inbound, &mut in_flight).await;
+                    self.drain(&mut inbound, &mut core).await;
                     return SessionEnd::Shutdown;
                 }
             }
         }
+    }
+
+    /// Sends what the core asks for until it says to wait; returns until when.
+    async fn fill(
+        &self,
+        core: &mut SessionCore,
+        outgoing: &mpsc::Sender<pb::AgentMessage>,
+    ) -> Result<Instant, SessionEnd> {
+        let closed = || SessionEnd::Failed(Disposition::Retry("the stream closed".into()));
+        loop {
+            let sequence = match core.next(Instant::now()) {
+                Next::Idle { until } => return Ok(until),
+                Next::Heartbeat => {
+                    let heartbeat = pb::AgentMessage {
+                        kind: Some(pb::agent_message::Kind::Heartbeat(pb::Heartbeat {
+                            applied_policy_version: self.policy.version(),
+                        })),
+                    };
+                    outgoing.send(heartbeat).await.map_err(|_| closed())?;
+                    core.heartbeat_sent(Instant::now());
+                    continue;
+                }
+                Next::Resend(sequence) => sequence,
+                Next::CountWaiting => {
+                    let waiting = self.outbox.unbatched().await?;
+                    match core.waiting(waiting, Instant::now()) {
+                        Fill::Idle { until } => return Ok(until),
+                        Fill::Form => {
+                            match self
+                                .outbox
+                                .form_batch(self.settings.batch_max_observations, MAX_BATCH_BYTES)
+                                .await?
+                            {
+                                Some(span) => span.sequence,
+                                None => continue,
+                            }
+                        }
+                    }
+                }
+            };
+            // Evicted by the size bound meanwhile: nothing to send.
+            let Some(batch) = self.outbox.load(sequence).await? else {
+                continue;
+            };
+            let message = pb::AgentMessage {
+                kind: Some(pb::agent_message::Kind::Batch(batch)),
+            };
+            outgoing.send(message).await.map_err(|_| closed())?;
+            core.sent(sequence, Instant::now());
+        }
+    }
+
+    /// Handles one message from the collector.
+    async fn receive(
+        &self,
+        kind: pb::collector_message::Kind,
+        core: &mut SessionCore,
+        acked: &mut bool,
+        quota_logged: &mut Option<Instant>,
+    ) -> Result<(), SessionEnd> {
+        match kind {
+            pb::collector_message::Kind::Ack(ack) => {
+                core.acked(ack.sequence)
+                    .map_err(|error| SessionEnd::Failed(Disposition::Retry(error.to_string())))?;
+                *acked = true;
+                self.outbox.ack(ack.sequence).await?;
+                if ack.refused_new_assets > 0
+                    && quota_logged.is_none_or(|at| at.elapsed() >= QUOTA_LOG_EVERY)
+                {
+                    *quota_logged = Some(Instant::now());
+                    tracing::warn!(
+                        sequence = ack.sequence,
+                        refused = ack.refused_new_assets,
+                        "the collector refused observations of new devices: this agent is over its quota of new assets (see the collector's [limits])"
+                    );
+                }
+                tracing::debug!(
+                    sequence = ack.sequence,
+                    accepted = ack.accepted,
+                    duplicate = ack.duplicate,
+                    "batch acknowledged"
+                );
+            }
+            pb::collector_message::Kind::ScanPolicy(wire) => match ScanPolicy::try_from(wire) {
+                Ok(policy) => {
+                    if let Err(error) = self.policy.apply(policy) {
+                        tracing::error!(error = %hygie_proto::error_chain(&error), "cannot save the scan policy; it applies until the agent restarts");
+                    }
+                }
+                // Keep the policy in force: a bad one must not lift protections.
+                Err(error) => {
+                    tracing::error!(%error, "the collector sent an invalid scan policy; keeping the one in force")
+                }
+            },
+            pb::collector_message::Kind::Welcome(_) => {
+                return Err(SessionEnd::Failed(Disposition::Retry(
+                    "a second Welcome on the stream".into(),
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// On shutdown, waits briefly for the Acks of batches already sent, so a restart does not
@@ -375,19 +562,17 @@ impl Uplink {
     async fn drain(
         &self,
         inbound: &mut tonic::Streaming<pb::CollectorMessage>,
-        in_flight: &mut VecDeque<u64>,
+        core: &mut SessionCore,
     ) {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !in_flight.is_empty() {
+        while core.in_flight().next().is_some() {
             let message = tokio::time::timeout_at(deadline, inbound.message()).await;
-            let Ok(Ok(Some(pb::CollectorMessage {
-                kind: Some(pb::collector_message::Kind::Ack(ack)),
-            }))) = message
-            else {
+            let Ok(Ok(Some(pb::CollectorMessage { kind: Some(kind) }))) = message else {
                 break;
             };
-            if in_flight.front() == Some(&ack.sequence) {
-                in_flight.pop_front();
+            if let pb::collector_message::Kind::Ack(ack) = kind
+                && core.acked(ack.sequence).is_ok()
+            {
                 let _ = self.outbox.ack(ack.sequence).await;
             }
         }

@@ -6,7 +6,9 @@ use std::sync::Condvar;
 
 use hygie_proto::MacAddr;
 
-use hygie_proto::Source;
+use hygie_proto::{ProtectedDevice, ProtectionReason, Source};
+
+use crate::policy::PolicyBoard;
 
 use super::*;
 use hygie_decode::arp::{Operation, parse_arp};
@@ -102,8 +104,23 @@ struct Outcome {
 }
 
 /// Runs one sweep of 198.18.0.0/27 with `settings` on a segment holding `devices`, after the
-/// `heard` frames were received passively.
+/// `heard` frames were received passively, with an empty scan policy.
 fn sweep(settings: DiscoverySettings, devices: &[u8], heard: Vec<Vec<u8>>) -> Outcome {
+    sweep_under(
+        settings,
+        devices,
+        heard,
+        &PolicyBoard::in_memory(Some(ScanPolicy::default())),
+    )
+}
+
+/// [`sweep`] under the scan policy `board` publishes.
+fn sweep_under(
+    settings: DiscoverySettings,
+    devices: &[u8],
+    heard: Vec<Vec<u8>>,
+    board: &PolicyBoard,
+) -> Outcome {
     let wire = Wire::default();
     for &last in devices {
         wire.segment().devices.insert(ip(last), device(last));
@@ -127,10 +144,13 @@ fn sweep(settings: DiscoverySettings, devices: &[u8], heard: Vec<Vec<u8>>) -> Ou
     // Let the passive frames be heard before the sweep starts.
     let discovery = run_canned(
         &settings,
-        info,
-        Box::new(FakeSender(wire.clone())),
-        Box::new(FakeReceiver(wire.clone(), Vec::new())),
+        (
+            info,
+            Box::new(FakeSender(wire.clone())),
+            Box::new(FakeReceiver(wire.clone(), Vec::new())),
+        ),
         observations,
+        board.subscribe(),
         shutdown.clone(),
         Some(listener),
     )
@@ -268,4 +288,98 @@ fn passive_only_sends_nothing_but_still_hears() {
     assert!(outcome.probed.is_empty());
     assert_eq!(outcome.observations.len(), 1);
     assert_eq!(outcome.observations[0].source, Source::ArpPassive);
+}
+
+fn protecting(devices: Vec<ProtectedDevice>, passive_only: bool) -> ScanPolicy {
+    ScanPolicy {
+        version: 3,
+        devices,
+        networks: Vec::new(),
+        passive_only,
+    }
+}
+
+#[test]
+fn devices_the_policy_protects_get_no_probe_by_address_or_by_mac() {
+    // Device 9 is protected by MAC (its address learnt from its own announcement), device 20 by
+    // the address the collector last saw it use.
+    let policy = protecting(
+        vec![
+            ProtectedDevice {
+                mac: device(9),
+                addresses: Vec::new(),
+                reason: ProtectionReason::Biomedical,
+            },
+            ProtectedDevice {
+                mac: device(20),
+                addresses: vec![IpAddr::V4(ip(20))],
+                reason: ProtectionReason::Registry,
+            },
+        ],
+        false,
+    );
+    let heard = vec![arp_frame(1, device(9), ip(9), ip(9))];
+    let outcome = sweep_under(
+        settings(),
+        &[5, 9, 20],
+        heard,
+        &PolicyBoard::in_memory(Some(policy)),
+    );
+    let probed: Vec<Ipv4Addr> = outcome.probed.iter().map(|(_, target)| *target).collect();
+    assert!(
+        !probed.contains(&ip(9)),
+        "a device protected by MAC was probed"
+    );
+    assert!(
+        !probed.contains(&ip(20)),
+        "a device protected by address was probed"
+    );
+    assert!(probed.contains(&ip(5)), "the rest is still swept");
+    for address in &probed {
+        let probes = probed.iter().filter(|other| *other == address).count();
+        assert!(
+            probes <= 2,
+            "{address} got {probes} probes: one and one retry at most"
+        );
+    }
+    // Protected devices are still heard.
+    assert!(outcome.observations.iter().any(|o| o.mac == device(9)));
+}
+
+#[test]
+fn a_passive_only_policy_stops_every_probe() {
+    let board = PolicyBoard::in_memory(Some(protecting(Vec::new(), true)));
+    let outcome = sweep_under(
+        settings(),
+        &[5],
+        vec![arp_frame(1, device(7), ip(7), ip(1))],
+        &board,
+    );
+    assert!(outcome.probed.is_empty());
+    assert_eq!(outcome.observations.len(), 1, "still listening");
+}
+
+#[test]
+fn the_first_sweep_waits_for_a_policy_and_applies_it() {
+    let mut settings = settings();
+    settings.policy_wait = Duration::from_secs(20);
+    let board = PolicyBoard::in_memory(None);
+    let publisher = board.clone();
+    let policy = protecting(
+        vec![ProtectedDevice {
+            mac: device(5),
+            addresses: vec![IpAddr::V4(ip(5))],
+            reason: ProtectionReason::Biomedical,
+        }],
+        false,
+    );
+    let arrives = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(400));
+        publisher.apply(policy).unwrap();
+    });
+    let outcome = sweep_under(settings, &[5, 9], Vec::new(), &board);
+    arrives.join().unwrap();
+    let probed: Vec<Ipv4Addr> = outcome.probed.iter().map(|(_, target)| *target).collect();
+    assert!(!probed.contains(&ip(5)), "probed before the policy arrived");
+    assert!(probed.contains(&ip(9)));
 }

@@ -183,7 +183,8 @@ fn run(
                 true
             }
         });
-        match sweeper.step(now, &mut limiter, &excluded_mac) {
+        let skip = |address| excluded_mac(address).then_some(Skip::ExcludedMac);
+        match sweeper.step(now, &mut limiter, skip) {
             Step::Probe(address) => {
                 assert!(plan.permits(address));
                 probes.push((now, address));
@@ -263,7 +264,7 @@ fn no_one_second_window_holds_more_than_rate_probes() {
 }
 
 #[test]
-fn addresses_already_heard_or_of_excluded_macs_are_never_probed() {
+fn addresses_already_heard_excluded_or_protected_are_never_probed() {
     let plan = plan(&[net("198.18.0.0/29")], &[], &[], false).unwrap();
     let mut sweeper = Sweeper::new(&plan, Duration::from_millis(500), 1);
     sweeper.heard_from(ip("198.18.0.3"));
@@ -271,7 +272,16 @@ fn addresses_already_heard_or_of_excluded_macs_are_never_probed() {
     let mut now = Instant::now();
     let mut probed = Vec::new();
     loop {
-        match sweeper.step(now, &mut limiter, |address| address == ip("198.18.0.5")) {
+        let skip = |address| {
+            if address == ip("198.18.0.5") {
+                Some(Skip::ExcludedMac)
+            } else if address == ip("198.18.0.6") {
+                Some(Skip::Protected)
+            } else {
+                None
+            }
+        };
+        match sweeper.step(now, &mut limiter, skip) {
             Step::Probe(address) => probed.push(address),
             Step::Wait(until) => now = until,
             Step::Done => break,
@@ -279,6 +289,14 @@ fn addresses_already_heard_or_of_excluded_macs_are_never_probed() {
     }
     assert!(!probed.contains(&ip("198.18.0.3")));
     assert!(!probed.contains(&ip("198.18.0.5")));
+    assert!(!probed.contains(&ip("198.18.0.6")));
     let stats = sweeper.stats();
-    assert_eq!((stats.already_known, stats.excluded_mac), (1, 1));
+    assert_eq!(
+        (stats.already_known, stats.excluded_mac, stats.protected),
+        (1, 1, 1)
+    );
+    // Every other address got one probe and one retry, no more.
+    for address in probed.iter() {
+        assert!(probed.iter().filter(|&other| other == address).count() <= 2);
+    }
 }
