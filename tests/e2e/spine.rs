@@ -225,6 +225,8 @@ fn batch(sequence: u64, observations: Vec<pb::Observation>) -> pb::AgentMessage 
 
 /// Opens a stream, sends `messages`, and returns the collector's replies until the stream ends
 /// (or the first error, as `Err`).
+/// Sends `messages` on one stream and collects up to `replies` answers; scan policies (which a
+/// collector may send at any time) are not counted nor kept.
 async fn exchange(
     channel: Channel,
     messages: Vec<pb::AgentMessage>,
@@ -242,6 +244,9 @@ async fn exchange(
     let mut received = Vec::new();
     while received.len() < replies {
         match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
+            Ok(Ok(Some(pb::CollectorMessage {
+                kind: Some(pb::collector_message::Kind::ScanPolicy(_)),
+            }))) => {}
             Ok(Ok(Some(message))) => received.push(message),
             Ok(Ok(None)) | Err(_) => break,
             Ok(Err(status)) => return Err(status),
@@ -304,28 +309,28 @@ async fn refused_certificates_do_not_stop_the_collector() {
         "a valid client is welcome"
     );
 
-    // A real agent with a foreign certificate stops retrying and says why, but keeps running.
+    // A real agent with a foreign certificate says why at ERROR, keeps retrying (slowly: the
+    // test's backoff is short) and records the refusal in its status file; it keeps running.
+    let intruder_dir = facility.path("intruder");
     let mut intruder = Agent::start(
-        &facility.path("intruder"),
+        &intruder_dir,
         &AgentSpec::new(foreign.clone(), port, vec![(file.clone(), false)]),
     )
     .unwrap();
+    let refusals = |log: &str| log.matches("uplink refused").count();
     assert!(
         wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
-            intruder.log().contains("not retrying")
+            refusals(&intruder.log()) >= 2
         }),
         "{}",
         intruder.log()
     );
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(
-        intruder.log().matches("uplink stopped").count(),
-        1,
-        "never retried"
-    );
+    let status =
+        std::fs::read_to_string(intruder_dir.join("outbox.sqlite.uplink.json")).unwrap_or_default();
+    assert!(status.contains("\"refused\""), "status file: {status}");
     assert!(
         intruder.is_running(),
-        "collection goes on while the uplink is halted"
+        "collection goes on while the uplink is refused"
     );
 
     // The collector kept serving the legitimate agent throughout.
@@ -478,4 +483,42 @@ fn the_collector_stops_promptly_with_agents_connected() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn an_agent_silenced_by_an_impostor_heals_once_the_real_collector_answers() {
+    // Whoever answers first on the collector's address holds a certificate of another CA: the
+    // agent must refuse it (and send it nothing), then reach the real collector by itself.
+    let mut facility = Site::new("");
+    let impostor_pki = TestPki::create(&facility.path("impostor-pki")).unwrap();
+    let mut impostor = Collector::configure(
+        &facility.path("impostor"),
+        &impostor_pki.paths,
+        facility.collector.port,
+        "",
+    )
+    .unwrap();
+    impostor.start().unwrap();
+    let file = facility.path("observations.jsonl");
+    let expected = devices(0, 40, start());
+    append_jsonl(&file, &expected).unwrap();
+    let agent = facility.agent("ward-3", vec![(file, false)]);
+    assert!(
+        wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+            agent.log().matches("uplink refused").count() >= 2
+        }),
+        "{}",
+        agent.log()
+    );
+    assert_eq!(
+        impostor.history_len(),
+        0,
+        "nothing was sent to the impostor"
+    );
+    impostor.stop();
+    facility.collector.start().unwrap();
+    // No restart of the agent: it retries on its own.
+    facility.wait_for_history(40, Duration::from_secs(30), &agent);
+    let (pairs, rows) = history_pairs(&facility.collector.database());
+    assert_eq!((rows, pairs.len()), (40, 40));
 }

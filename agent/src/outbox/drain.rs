@@ -14,16 +14,34 @@ use super::store::{BatchSpan, MAX_SET_ASIDE, Outbox, last_sequence};
 impl Outbox {
     /// Takes a new random identity, for an outbox found to share its id with another one (a
     /// restored backup, a cloned machine): the collector would take its new batches for replays
-    /// of the other's. Stored observations and formed batches are kept and sent under the new id.
+    /// of the other's. Stored observations and unacknowledged batches are kept and sent under
+    /// the new id. Acknowledged batches kept for a restored collector (Invariant 11) are
+    /// deleted: they were acknowledged under the old id, and the collector would take them for
+    /// new batches of the new one.
     pub fn renew_id(&mut self) -> Result<OutboxId, OutboxError> {
         let id = OutboxId(rand::random());
-        self.drain_write("renewing the outbox id", |transaction, _| {
+        let context = "renewing the outbox id";
+        self.drain_write(context, |transaction, _| {
             transaction
                 .execute(
                     "UPDATE meta SET value = ?1 WHERE key = 'outbox_id'",
                     [id.0.as_slice()],
                 )
-                .map_err(sqlite("renewing the outbox id"))
+                .map_err(sqlite(context))?;
+            let acked: Vec<i64> = {
+                let mut statement = transaction
+                    .prepare("SELECT sequence FROM batches WHERE state = ?1")
+                    .map_err(sqlite(context))?;
+                statement
+                    .query_map([ACKED], |row| row.get(0))
+                    .and_then(Iterator::collect)
+                    .map_err(sqlite(context))?
+            };
+            for sequence in acked {
+                evict::delete_batch(transaction, unsigned(sequence))?;
+            }
+            set_counter(transaction, "last_acked", 0)?;
+            Ok(0)
         })?;
         tracing::warn!(old = %self.id, new = %id, "outbox id renewed");
         self.id = id;

@@ -35,8 +35,9 @@
 //!    wiped disk, a file set aside by Invariant 10) is a new outbox whose sequences cannot be
 //!    mistaken for an old one's. A copy of a file (a restored backup, a cloned machine) is
 //!    detected when the collector's Welcome reports a higher committed sequence than the
-//!    outbox ever formed: the outbox then takes a new id before sending anything. (A collector
-//!    restored from a backup reports a lower one: Invariant 11.)
+//!    outbox ever formed: the outbox then takes a new id before sending anything, and forgets
+//!    the batches acknowledged under the old one. (A collector restored from a backup reports a
+//!    lower one: Invariant 11.)
 //! 6. One process at a time: `<outbox>.lock` is held while the outbox is open. The database,
 //!    its `-wal` and `-shm`, the lock and the reserve are mode 0600, and every directory the
 //!    outbox creates 0700, whatever the umask: they hold a facility's device map. (SQLite

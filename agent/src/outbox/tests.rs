@@ -373,6 +373,30 @@ fn invariant_11_batches_no_longer_kept_are_not_reopened() {
 }
 
 #[test]
+fn invariants_5_11_a_renewed_id_forgets_the_batches_acknowledged_under_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = open_keeping(&dir.path().join("outbox.sqlite"), Duration::from_secs(3600));
+    form(&mut outbox, 3, 1);
+    outbox.ack(1).unwrap();
+    outbox.ack(2).unwrap();
+    outbox.renew_id().unwrap();
+    // A collector that never saw the new id must not be sent batches 1 and 2 again.
+    assert_eq!(outbox.highest_acked().unwrap(), 0);
+    assert_eq!(outbox.reopen_after(0).unwrap(), 0);
+    let unacked: Vec<u64> = outbox
+        .unacked()
+        .unwrap()
+        .iter()
+        .map(|span| span.sequence)
+        .collect();
+    assert_eq!(
+        unacked,
+        [3],
+        "the unacknowledged batch goes under the new id"
+    );
+}
+
+#[test]
 fn set_aside_batches_are_kept_in_place_and_never_sent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("outbox.sqlite");

@@ -197,6 +197,10 @@ impl Uplink {
         );
         let mut set_aside_in_a_row = 0u32;
         let mut failures = 0u32;
+        // A refusal stands until a session succeeds: with TLS 1.3 the collector's alert races
+        // the client's first write, so a refused agent also sees bare broken pipes, which must
+        // not make it look (or retry) as if the collector were merely unreachable.
+        let mut refusal: Option<String> = None;
         self.record(UplinkState::Connecting, None, 0, None, None);
         loop {
             let started = Instant::now();
@@ -214,6 +218,7 @@ impl Uplink {
                 backoff.reset();
                 refused.reset();
                 failures = 0;
+                refusal = None;
             }
             let (delay, state, reason) = match end {
                 SessionEnd::Shutdown => return UplinkEnd::Shutdown,
@@ -230,7 +235,14 @@ impl Uplink {
                         retry_in = ?delay,
                         "uplink refused: fix the certificate (on either side); retrying slowly meanwhile, nothing is sent to an unverified server, observations keep accumulating in the outbox"
                     );
+                    refusal = Some(reason.clone());
                     (Some(delay), UplinkState::Refused, Some(reason))
+                }
+                SessionEnd::Failed(Disposition::Retry(reason)) if refusal.is_some() => {
+                    failures += 1;
+                    let delay = refused.next_delay(&mut rand::rng());
+                    tracing::warn!(reason = %reason, retry_in = ?delay, "uplink still refused, it seems (the connection failed before saying why)");
+                    (Some(delay), UplinkState::Refused, refusal.clone())
                 }
                 SessionEnd::OutboxCopied { collector, ours } => {
                     tracing::warn!(
