@@ -38,7 +38,7 @@ struct Site {
     pki: TestPki,
     collector: Collector,
     /// The collector process: dropping the handle stops it.
-    _collector_process: netns::NsChild,
+    collector_process: netns::NsChild,
 }
 
 fn site(label: &str, devices: &[DeviceSpec], chatty: &[MacAddr]) -> Site {
@@ -54,7 +54,7 @@ fn site(label: &str, devices: &[DeviceSpec], chatty: &[MacAddr]) -> Site {
         dir,
         pki,
         collector,
-        _collector_process: collector_process,
+        collector_process,
     }
 }
 
@@ -483,4 +483,117 @@ fn without_cap_net_raw_the_agent_says_how_to_grant_it() {
         "{stderr}"
     );
     assert!(stderr.contains("setcap cap_net_raw+ep"), "{stderr}");
+}
+
+/// Frames the agent addressed to `mac`, and ARP requests it sent for `ip`.
+fn frames_for(capture: &Path, mac: MacAddr, ip: Ipv4Addr) -> usize {
+    let file = std::fs::File::open(capture).unwrap();
+    let mut reader = pcap_file::pcap::PcapReader::new(file).unwrap();
+    let mut found = 0;
+    while let Some(Ok(packet)) = reader.next_packet() {
+        let Ok(frame) = parse_frame(LinkType::Ethernet, &packet.data) else {
+            continue;
+        };
+        if frame.source != AGENT_MAC {
+            continue;
+        }
+        let asks_for_it = frame.protocol == Protocol::Ethertype(ETHERTYPE_ARP)
+            && parse_arp(frame.payload).is_ok_and(|arp| arp.target_ip == ip);
+        if frame.destination == Some(mac) || asks_for_it {
+            found += 1;
+        }
+    }
+    found
+}
+
+#[test]
+fn biomedical_devices_get_no_frame_from_the_agent_once_classified() {
+    if !namespaces_available("biomedical_devices_get_no_frame_from_the_agent_once_classified") {
+        return;
+    }
+    let devices = standard_devices();
+    let mut site = site("clin", &devices, &[]);
+    let discovery = r#"
+        interfaces = ["eth0"]
+        policy_wait = "30s"
+        [discovery.arp]
+        rate = 200
+        warmup = "2s"
+        timeout = "500ms"
+        sweep_interval = "10min"
+        [discovery.mdns]
+        queries = false
+        "#;
+    // First run: discover everything, let the collector classify it and send its policy.
+    let (mut agent, log) = site.start_agent("agent", discovery);
+    let rules = Rules::defaults().unwrap();
+    let biomedical = |snapshot: &hygie_tests::process::Snapshot| -> Vec<(MacAddr, Ipv4Addr)> {
+        devices
+            .iter()
+            .filter(|device| {
+                snapshot.inventory.get(&device.mac).is_some_and(|asset| {
+                    classify(&asset.facts(), &rules).category
+                        == hygie_collector::classify::Category::Biomedical
+                })
+            })
+            .map(|device| (device.mac, device.ip()))
+            .collect()
+    };
+    let policy_file = site.dir.path().join("agent/outbox.sqlite.scan-policy.json");
+    let mut protected = Vec::new();
+    let settled = wait_until(Duration::from_secs(120), Duration::from_millis(500), || {
+        assert!(agent.is_running(), "the agent exited:\n{}", read(&log));
+        let Ok(snapshot) = site.collector.snapshot() else {
+            return false;
+        };
+        protected = biomedical(&snapshot);
+        let policy = read(&policy_file);
+        !protected.is_empty()
+            && protected
+                .iter()
+                .all(|(mac, _)| policy.contains(&format!("\"{mac}\"")))
+    });
+    assert!(
+        settled,
+        "the agent's saved policy does not list every biomedical device {protected:?}:\n{}\nagent log:\n{}\ncollector log:\n{}",
+        read(&policy_file),
+        read(&log),
+        site.collector.log()
+    );
+    agent.terminate(Duration::from_secs(10)).unwrap();
+
+    // Second run, with the collector gone: the policy kept on disk must hold by itself.
+    site.collector_process
+        .terminate(Duration::from_secs(10))
+        .unwrap();
+    let capture = site.dir.path().join("protected.pcap");
+    let mut tcpdump = site.facility.capture_agent_port(&capture).unwrap();
+    let (mut agent, log) = site.start_agent("agent", discovery);
+    assert!(
+        wait_until(Duration::from_secs(90), Duration::from_millis(200), || {
+            assert!(agent.is_running(), "the agent exited:\n{}", read(&log));
+            read(&log).matches("ARP sweep finished").count() >= 1
+        }),
+        "{}",
+        read(&log)
+    );
+    agent.terminate(Duration::from_secs(10)).unwrap();
+    tcpdump.terminate(Duration::from_secs(5)).unwrap();
+
+    let probes = agent_probes(&capture);
+    assert!(probes.len() > 200, "the rest of the /24 was swept: {}", probes.len());
+    for (mac, ip) in &protected {
+        assert_eq!(
+            frames_for(&capture, *mac, *ip),
+            0,
+            "the agent sent frames to or asked for biomedical device {mac} ({ip})"
+        );
+    }
+    let log = read(&log);
+    assert!(log.contains("scan policy loaded from disk"), "{log}");
+    println!(
+        "protected biomedical devices: {}; probes sent to the rest: {}",
+        protected.len(),
+        probes.len()
+    );
 }
