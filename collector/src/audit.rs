@@ -81,11 +81,14 @@ pub enum EventKind {
     CertificateIssued,
     /// A certificate was revoked (`ca revoke`, a re-issue, or the CA replaced).
     CertificateRevoked,
+    /// An agent went over its (or its site's) quota of new assets: observations of devices not
+    /// yet in the inventory were not applied. At most one per agent per hour.
+    AssetQuotaReached,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::AssetNew,
         EventKind::AddressNew,
         EventKind::FlagRaised,
@@ -95,6 +98,7 @@ impl EventKind {
         EventKind::RegistryRemoved,
         EventKind::CertificateIssued,
         EventKind::CertificateRevoked,
+        EventKind::AssetQuotaReached,
     ];
 
     /// The name stored and hashed.
@@ -109,6 +113,7 @@ impl EventKind {
             EventKind::RegistryRemoved => "registry_removed",
             EventKind::CertificateIssued => "certificate_issued",
             EventKind::CertificateRevoked => "certificate_revoked",
+            EventKind::AssetQuotaReached => "asset_quota_reached",
         }
     }
 }

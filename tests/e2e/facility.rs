@@ -581,7 +581,11 @@ fn biomedical_devices_get_no_frame_from_the_agent_once_classified() {
     tcpdump.terminate(Duration::from_secs(5)).unwrap();
 
     let probes = agent_probes(&capture);
-    assert!(probes.len() > 200, "the rest of the /24 was swept: {}", probes.len());
+    assert!(
+        probes.len() > 200,
+        "the rest of the /24 was swept: {}",
+        probes.len()
+    );
     for (mac, ip) in &protected {
         assert_eq!(
             frames_for(&capture, *mac, *ip),

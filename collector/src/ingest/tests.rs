@@ -17,6 +17,7 @@ struct Shelf {
     cursors: HashMap<(AgentId, OutboxId), CommittedSequences>,
     history: usize,
     events: usize,
+    event_kinds: Vec<crate::audit::EventKind>,
     commits: usize,
     fail_commits: usize,
     /// Makes each commit slow, so submissions pile up behind it.
@@ -64,6 +65,9 @@ impl InventoryWriter for MemoryStore {
         }
         shelf.history += commit.history.len();
         shelf.events += commit.events.len();
+        shelf
+            .event_kinds
+            .extend(commit.events.iter().map(|event| event.kind));
         shelf.commits += 1;
         Ok(())
     }
@@ -323,4 +327,38 @@ async fn a_flooding_session_does_not_hold_a_quiet_one_back() {
     );
     drop((flood, quiet, ingest));
     writer.join();
+}
+
+#[tokio::test]
+async fn new_assets_over_the_quota_are_refused_counted_and_recorded_once() {
+    let store = MemoryStore::default();
+    let settings = WriterSettings {
+        quotas: QuotaLimits {
+            new_assets_per_agent_per_hour: 2,
+            ..QuotaLimits::default()
+        },
+        ..WriterSettings::default()
+    };
+    let (ingest, writer) = start_writer(store.clone(), settings, fixed_clock()).unwrap();
+    let first = commit(&ingest, OUTBOX, batch(1, 0, 5)).await.unwrap();
+    assert_eq!((first.accepted, first.refused_new_assets), (2, 3));
+    let second = commit(&ingest, OUTBOX, batch(2, 100, 5)).await.unwrap();
+    assert_eq!((second.accepted, second.refused_new_assets), (0, 5));
+    // Known devices are still applied.
+    let known = commit(&ingest, OUTBOX, batch(3, 0, 2)).await.unwrap();
+    assert_eq!((known.accepted, known.refused_new_assets), (2, 0));
+    drop(ingest);
+    writer.join();
+    let shelf = store.0.lock().unwrap();
+    assert_eq!(shelf.inventory.len(), 2);
+    assert_eq!(
+        shelf.history, 4,
+        "refused observations are not in the history"
+    );
+    let recorded = shelf
+        .event_kinds
+        .iter()
+        .filter(|kind| **kind == crate::audit::EventKind::AssetQuotaReached)
+        .count();
+    assert_eq!(recorded, 1, "one event per agent per hour");
 }

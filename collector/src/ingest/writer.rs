@@ -13,6 +13,7 @@ use super::quota::AssetQuotas;
 use super::{
     BatchOutcome, BatchRequest, Clock, Command, IngestError, Queue, Registration, WriterSettings,
 };
+use crate::audit::{EventKind, NewEvent};
 use crate::inventory::{AgentId, assess};
 use crate::store::{
     Commit, HistoryEntry, InventoryWriter, OutboxCursor, RegistrySnapshot, StoreError,
@@ -20,6 +21,16 @@ use crate::store::{
 
 /// How often one agent's quota refusals are logged at most.
 const QUOTA_LOG_EVERY: Duration = Duration::from_secs(600);
+/// How often one agent's quota refusals are recorded as an event at most.
+const QUOTA_EVENT_EVERY: Duration = Duration::from_secs(3600);
+
+/// The time a quota event was last recorded for an agent, and what was held back since.
+#[derive(Debug, Clone, Copy)]
+struct QuotaNotice {
+    logged: Instant,
+    recorded: Option<Instant>,
+    held: u64,
+}
 
 pub(super) struct Writer<S> {
     store: S,
@@ -39,8 +50,8 @@ pub(super) struct Writer<S> {
     needs_reload: bool,
     last_prune: Instant,
     prune_backlog: bool,
-    /// When each agent's quota refusals were last logged, and how many since.
-    quota_log: HashMap<AgentId, (Instant, u64)>,
+    /// When each agent's quota refusals were last logged and recorded, and how many since.
+    quota_log: HashMap<AgentId, QuotaNotice>,
 }
 
 impl<S: InventoryWriter> Writer<S> {
@@ -156,15 +167,16 @@ impl<S: InventoryWriter> Writer<S> {
             refusals,
         } = self.core.stage(&mut submissions);
         drop(submissions);
-        self.log_staging(&group, &decisions, &refusals);
+        let quota_events = self.log_staging(&group, &decisions, &refusals, now);
 
-        let events = assess::after_merge(
+        let mut events = assess::after_merge(
             &mut self.core.inventory,
             &mut dirty,
             &self.registry.entries,
             &self.settings.flag_rules,
             now,
         );
+        events.extend(quota_events);
         let history: Vec<HistoryEntry<'_>> = group
             .iter()
             .zip(&decisions)
@@ -244,12 +256,15 @@ impl<S: InventoryWriter> Writer<S> {
         }
     }
 
+    /// Logs what staging did that people must hear of; returns the events it records (an
+    /// agent over its quota, at most once an hour each).
     fn log_staging(
         &mut self,
         group: &[BatchRequest],
         decisions: &[Decision],
         refusals: &HashMap<AgentId, (u32, super::QuotaExceeded)>,
-    ) {
+        at: jiff::Timestamp,
+    ) -> Vec<NewEvent> {
         for (request, decision) in group.iter().zip(decisions) {
             if let Decision::Applied { clamped, .. } = decision
                 && *clamped > 0
@@ -263,24 +278,46 @@ impl<S: InventoryWriter> Writer<S> {
             }
         }
         let now = Instant::now();
+        let mut events = Vec::new();
         for (&agent, &(refused, reason)) in refusals {
-            let (last, held) = self
-                .quota_log
-                .entry(agent)
-                .or_insert((now - QUOTA_LOG_EVERY, 0));
-            *held += u64::from(refused);
-            if now.duration_since(*last) >= QUOTA_LOG_EVERY {
+            let site = self.agent_sites.get(&agent).map_or("?", String::as_str);
+            let notice = self.quota_log.entry(agent).or_insert(QuotaNotice {
+                logged: now.checked_sub(QUOTA_LOG_EVERY).unwrap_or(now),
+                recorded: None,
+                held: 0,
+            });
+            notice.held += u64::from(refused);
+            let first = notice.recorded.is_none();
+            if first || now.duration_since(notice.logged) >= QUOTA_LOG_EVERY {
                 tracing::warn!(
                     agent_id = agent,
-                    site = self.agent_sites.get(&agent).map_or("?", String::as_str),
-                    refused = *held,
+                    site,
+                    refused = notice.held,
                     reason = %reason,
                     "agent over its quota of new assets: observations of devices not yet in the inventory were not applied"
                 );
-                *last = now;
-                *held = 0;
+                notice.logged = now;
+            }
+            if notice
+                .recorded
+                .is_none_or(|recorded| now.duration_since(recorded) >= QUOTA_EVENT_EVERY)
+            {
+                events.push(NewEvent::new(
+                    at,
+                    None,
+                    EventKind::AssetQuotaReached,
+                    &serde_json::json!({
+                        "agent_id": agent,
+                        "site": site,
+                        "refused": notice.held,
+                        "reason": reason.to_string(),
+                    }),
+                ));
+                notice.recorded = Some(now);
+                notice.held = 0;
             }
         }
+        events
     }
 
     /// Reloads the in-memory model from the database; returns whether it succeeded.
