@@ -550,6 +550,7 @@ mod tests {
                 "registry_removed",
                 "certificate_issued",
                 "certificate_revoked",
+                "asset_quota_reached",
             ]
         );
         let golden = [
