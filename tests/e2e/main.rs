@@ -6,6 +6,7 @@ mod backup;
 mod facility;
 mod faults;
 mod fleet;
+mod full;
 mod hostile;
 mod kills;
 mod netns;

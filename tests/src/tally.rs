@@ -130,6 +130,20 @@ pub fn outbox_batches(
     Ok(counts)
 }
 
+/// Every observation an outbox holds, batched or not, acknowledged or not, counted by key
+/// under `agent`.
+pub fn outbox_pending(outbox: &Path, agent: &str) -> Result<Counts, Box<dyn std::error::Error>> {
+    let connection = read_only(outbox)?;
+    let mut statement = connection.prepare("SELECT payload FROM pending")?;
+    let mut counts = Counts::new();
+    let payloads = statement.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
+    for payload in payloads {
+        let observation = Observation::try_from(pb::Observation::decode(payload?.as_slice())?)?;
+        *counts.entry(Key::of(agent, &observation)).or_default() += 1;
+    }
+    Ok(counts)
+}
+
 /// One line of the table: produced against present for one agent, or for all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Line {
