@@ -12,3 +12,4 @@ mod kills;
 mod netns;
 mod site;
 mod spine;
+mod sweep_kills;
