@@ -1,7 +1,7 @@
 //! The collector-and-agents fixture the spine and audit tests share: real processes, real
 //! SQLite, mutual TLS with a test PKI.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hygie_tests::pki::TestPki;
@@ -19,10 +19,22 @@ pub(crate) struct Site {
 impl Site {
     /// A collector configured (not started) with `extra_collector_toml` appended.
     pub(crate) fn new(extra_collector_toml: &str) -> Site {
+        Site::build(None, extra_collector_toml)
+    }
+
+    /// Like [`Site::new`], with the collector's data directory in `data` (its configuration and
+    /// log stay in the site's directory).
+    pub(crate) fn with_data_in(data: &Path, extra_collector_toml: &str) -> Site {
+        Site::build(Some(data), extra_collector_toml)
+    }
+
+    fn build(data: Option<&Path>, extra_collector_toml: &str) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let pki = TestPki::create(&dir.path().join("pki")).unwrap();
-        let collector = Collector::configure(
-            &dir.path().join("collector"),
+        let config_dir = dir.path().join("collector");
+        let collector = Collector::configure_data_in(
+            &config_dir,
+            data.unwrap_or(&config_dir),
             &pki.paths,
             free_port().unwrap(),
             extra_collector_toml,

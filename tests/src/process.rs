@@ -97,7 +97,20 @@ impl Collector {
         port: u16,
         extra: &str,
     ) -> Result<Self, HarnessError> {
+        Self::configure_data_in(dir, dir, pki, port, extra)
+    }
+
+    /// Like [`Collector::configure`], with the data directory in `data` while the configuration
+    /// and log stay in `dir`: a full-disk test fills `data` and still reads the log.
+    pub fn configure_data_in(
+        dir: &Path,
+        data: &Path,
+        pki: &hygie_collector::ca::PkiPaths,
+        port: u16,
+        extra: &str,
+    ) -> Result<Self, HarnessError> {
         std::fs::create_dir_all(dir).map_err(io("creating the collector directory"))?;
+        std::fs::create_dir_all(data).map_err(io("creating the data directory"))?;
         let config = dir.join("collector.toml");
         let text = format!(
             "listen = \"127.0.0.1:{port}\"\n\
@@ -106,7 +119,7 @@ impl Collector {
              ca_cert = \"{ca}\"\nca_key = \"{ca_key}\"\n\
              server_cert = \"{cert}\"\nserver_key = \"{key}\"\n\
              {extra}\n",
-            data = dir.display(),
+            data = data.display(),
             ca = pki.ca_cert.display(),
             ca_key = pki.ca_key.display(),
             cert = pki.server_cert.display(),
@@ -114,7 +127,7 @@ impl Collector {
         );
         std::fs::write(&config, text).map_err(io("writing collector.toml"))?;
         Ok(Collector {
-            dir: dir.to_owned(),
+            dir: data.to_owned(),
             port,
             config,
             log: dir.join("collector.log"),
@@ -361,6 +374,19 @@ impl Agent {
         }
     }
 
+    /// SIGKILL: no chance to finish a write, an upload or an acknowledgement.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child
@@ -381,9 +407,6 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill();
     }
 }
