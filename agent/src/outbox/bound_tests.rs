@@ -182,3 +182,77 @@ fn invariant_3_the_size_bound_evicts_acknowledged_batches_before_unsent_ones() {
         assert!(next < 100_000, "never evicted: {after:?}");
     }
 }
+
+/// Fills the outbox with formed 1,000-observation batches until the bound evicts one; returns
+/// the outbox and the next observation number.
+fn evict_a_formed_batch(outbox: &mut Outbox) -> u64 {
+    let mut next = 0;
+    while outbox.stats().unwrap().evicted_total == 0 {
+        outbox.append(&observations(1_000, next), &[]).unwrap();
+        outbox.form_batch(1_000, u64::MAX).unwrap();
+        next += 1_000;
+        assert!(next < 100_000, "never evicted");
+    }
+    next
+}
+
+#[test]
+fn invariant_3_a_batch_evicted_in_flight_and_then_acknowledged_was_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(&dir.path().join("outbox.sqlite"), MAX).unwrap();
+    evict_a_formed_batch(&mut outbox);
+    assert_eq!(outbox.stats().unwrap().evicted_total, 1_000);
+    // Batch 1 went, but it may have been sent: it is neither resent nor loadable.
+    assert_eq!(outbox.unacked().unwrap()[0].sequence, 2);
+    assert!(outbox.load(1).unwrap().is_none());
+    // Its acknowledgement arrives: it reached the collector after all.
+    outbox.ack(1).unwrap();
+    let stats = outbox.stats().unwrap();
+    assert_eq!(stats.evicted_total, 0);
+    assert_eq!(outbox.highest_acked().unwrap(), 1);
+    // Settled once: a second acknowledgement changes nothing.
+    outbox.ack(1).unwrap();
+    assert_eq!(outbox.stats().unwrap().evicted_total, 0);
+}
+
+#[test]
+fn invariant_3_the_welcome_settles_evicted_batches_by_the_collector_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.sqlite");
+    let mut outbox = Outbox::open(&path, MAX).unwrap();
+    let mut next = evict_a_formed_batch(&mut outbox);
+    while outbox.stats().unwrap().evicted_total < 3_000 {
+        outbox.append(&observations(1_000, next), &[]).unwrap();
+        outbox.form_batch(1_000, u64::MAX).unwrap();
+        next += 1_000;
+    }
+    assert_eq!(outbox.stats().unwrap().evicted_total, 3_000);
+    // Settling survives a restart: the evicted batches are in the file.
+    drop(outbox);
+    let mut outbox = Outbox::open(&path, MAX).unwrap();
+    // The collector had committed batches 1 and 2 before the connection dropped, not 3.
+    assert_eq!(outbox.settle_evicted(2).unwrap(), 2_000);
+    assert_eq!(outbox.stats().unwrap().evicted_total, 1_000);
+    // Settled: a later Welcome or acknowledgement does not count them again.
+    assert_eq!(outbox.settle_evicted(3).unwrap(), 0);
+    outbox.ack(3).unwrap();
+    assert_eq!(outbox.stats().unwrap().evicted_total, 1_000);
+}
+
+#[test]
+fn invariant_3_an_evicted_batch_skipped_or_refused_stays_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(&dir.path().join("outbox.sqlite"), MAX).unwrap();
+    let mut next = evict_a_formed_batch(&mut outbox);
+    while outbox.stats().unwrap().evicted_total < 2_000 {
+        outbox.append(&observations(1_000, next), &[]).unwrap();
+        outbox.form_batch(1_000, u64::MAX).unwrap();
+        next += 1_000;
+    }
+    outbox.skip_evicted(1).unwrap();
+    outbox.set_aside(2, "refused").unwrap();
+    // Neither can be settled as delivered any more.
+    assert_eq!(outbox.settle_evicted(u64::MAX >> 1).unwrap(), 0);
+    outbox.ack(1).unwrap();
+    assert_eq!(outbox.stats().unwrap().evicted_total, 2_000);
+}

@@ -6,9 +6,9 @@ use hygie_proto::OutboxId;
 use rusqlite::params;
 
 use super::error::{OutboxError, sqlite};
-use super::evict::{self, add_counter, read_counter, set_counter};
+use super::evict::{self, add_counter, read_counter, set_counter, subtract_counter};
 use super::int::{sql, unsigned};
-use super::schema::{ACKED, SET_ASIDE, WAITING};
+use super::schema::{ACKED, EVICTED, SET_ASIDE, WAITING};
 use super::store::{BatchSpan, MAX_SET_ASIDE, Outbox, last_sequence};
 
 impl Outbox {
@@ -40,6 +40,8 @@ impl Outbox {
             for sequence in acked {
                 evict::delete_batch(transaction, unsigned(sequence))?;
             }
+            // Evicted under the old id: no cursor will ever settle them; they stay counted.
+            settle(transaction, "sequence >= ?1", 0, false)?;
             set_counter(transaction, "last_acked", 0)?;
             Ok(0)
         })?;
@@ -109,19 +111,47 @@ impl Outbox {
     /// Marks a batch acknowledged: it is no longer sent, and is kept for `keep_acked` in case
     /// the collector is restored from a backup (Invariants 3 and 11). Unknown sequences
     /// (already evicted) are ignored.
+    ///
+    /// A batch the size bound evicted while it was in flight arrived after all: it leaves
+    /// `evicted_total` (Invariant 3).
     pub fn ack(&mut self, sequence: u64) -> Result<(), OutboxError> {
         self.drain_write("acknowledging", |transaction, context| {
-            let marked = transaction
+            let mut marked = transaction
                 .execute(
                     "UPDATE batches SET state = ?1, state_at = ?2 WHERE sequence = ?3 AND state = ?4",
                     params![ACKED, context.now_ms, sql(sequence), WAITING],
                 )
                 .map_err(sqlite("acknowledging"))?;
+            if marked == 0 {
+                let delivered = settle(transaction, "sequence = ?1", sql(sequence), true)?;
+                marked = usize::from(delivered > 0);
+            }
             if marked > 0 && read_counter(transaction, "last_acked")? < sequence {
                 set_counter(transaction, "last_acked", sequence)?;
             }
             evict::expire_acked(transaction, context.now_ms - context.keep_acked_ms)?;
             Ok(())
+        })
+    }
+
+    /// Settles the batches the size bound evicted after they were formed, from the collector's
+    /// Welcome (Invariant 3): those at or below `committed`, its last committed sequence, were
+    /// committed before the eviction and leave `evicted_total`; the others never arrived (the
+    /// collector commits a stream's batches in order) and stay counted. Returns how many
+    /// observations turned out delivered.
+    pub fn settle_evicted(&mut self, committed: u64) -> Result<u64, OutboxError> {
+        self.drain_write("settling evicted batches", |transaction, _| {
+            let delivered = settle(transaction, "sequence <= ?1", sql(committed), true)?;
+            settle(transaction, "sequence > ?1", sql(committed), false)?;
+            Ok(delivered)
+        })
+    }
+
+    /// Forgets an evicted batch the uplink skips rather than sends: it was not sent in this
+    /// session and (settled at the Welcome) not committed before, so it stays counted.
+    pub fn skip_evicted(&mut self, sequence: u64) -> Result<(), OutboxError> {
+        self.drain_write("skipping an evicted batch", |transaction, _| {
+            settle(transaction, "sequence = ?1", sql(sequence), false).map(drop)
         })
     }
 
@@ -177,6 +207,8 @@ impl Outbox {
                     params![SET_ASIDE, context.now_ms, reason, sql(sequence), WAITING],
                 )
                 .map_err(sqlite("setting aside"))?;
+            // Evicted in flight and refused: it did not arrive, and stays counted.
+            settle(transaction, "sequence = ?1", sql(sequence), false)?;
             // Bounded: a collector refusing everything must not keep every batch forever.
             let excess: Vec<i64> = {
                 let mut statement = transaction
@@ -197,4 +229,34 @@ impl Outbox {
             add_counter(transaction, "set_aside_dropped", excess.len() as u64)
         })
     }
+}
+
+/// Deletes the evicted batches `condition` selects (`?1` bound to `value`); when `delivered`,
+/// their observations leave `evicted_total`. Returns how many observations they held.
+fn settle(
+    transaction: &rusqlite::Transaction<'_>,
+    condition: &str,
+    value: i64,
+    delivered: bool,
+) -> Result<u64, OutboxError> {
+    let observations: i64 = transaction
+        .query_row(
+            &format!(
+                "SELECT coalesce(sum(observations), 0) FROM batches WHERE state = {EVICTED} AND {condition}"
+            ),
+            [value],
+            |row| row.get(0),
+        )
+        .map_err(sqlite("settling evicted batches"))?;
+    transaction
+        .execute(
+            &format!("DELETE FROM batches WHERE state = {EVICTED} AND {condition}"),
+            [value],
+        )
+        .map_err(sqlite("settling evicted batches"))?;
+    let observations = unsigned(observations);
+    if delivered {
+        subtract_counter(transaction, "evicted_total", observations)?;
+    }
+    Ok(observations)
 }

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Transaction};
 
 use super::error::{OutboxError, sqlite};
 use super::int::{sql, unsigned};
-use super::schema::{ACKED, SET_ASIDE, WAITING};
+use super::schema::{ACKED, EVICTED, SET_ASIDE, WAITING};
 
 /// What may be evicted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +114,7 @@ fn evict_one(transaction: &Transaction<'_>, scope: Scope) -> Result<Evicted, Out
         return Ok(exhausted);
     }
     let unsent = match oldest(transaction, WAITING)? {
-        Some(sequence) => delete_batch(transaction, sequence)?,
+        Some(sequence) => tombstone_batch(transaction, sequence)?,
         None => {
             let bounds: (Option<i64>, Option<i64>) = transaction
                 .query_row(
@@ -189,6 +189,25 @@ pub(super) fn delete_batch(
     }
 }
 
+/// Deletes a formed batch's rows but keeps the batch as [`EVICTED`]: it may be in flight, and
+/// only the collector's answer says whether it arrived (Invariant 3). Returns how many
+/// observations went.
+fn tombstone_batch(transaction: &Transaction<'_>, sequence: u64) -> Result<u64, OutboxError> {
+    let span: Option<(i64, i64)> = transaction
+        .query_row(
+            "UPDATE batches SET state = ?1, state_at = NULL WHERE sequence = ?2
+             RETURNING first_id, last_id",
+            [EVICTED, sql(sequence)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(sqlite("evicting a batch"))?;
+    match span {
+        Some((first_id, last_id)) => delete_rows(transaction, first_id, last_id),
+        None => Ok(0),
+    }
+}
+
 /// Deletes `pending` rows in an id range; returns how many.
 fn delete_rows(
     transaction: &Transaction<'_>,
@@ -232,6 +251,19 @@ pub(super) fn set_counter(
         )
         .map_err(sqlite("writing a counter"))?;
     Ok(())
+}
+
+/// Subtracts from a persistent counter, never below zero.
+pub(super) fn subtract_counter(
+    connection: &rusqlite::Connection,
+    name: &str,
+    delta: u64,
+) -> Result<(), OutboxError> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let value = read_counter(connection, name)?.saturating_sub(delta);
+    set_counter(connection, name, value)
 }
 
 /// Adds to a persistent counter.

@@ -23,7 +23,12 @@
 //!    - when the size bound (Invariant 8) or a full filesystem (Invariant 9) needs room, in
 //!      this order: acknowledged batches, then set-aside ones, then, for the size bound only,
 //!      the oldest unsent observations. Every evicted unsent observation is counted
-//!      (persistently, in `meta`) and logged;
+//!      (persistently, in `meta`) and logged. A formed batch may be in flight when it is
+//!      evicted: its rows go, but it stays as an *evicted* batch until the collector settles
+//!      it: acknowledged, or at or below the committed sequence of the next Welcome, it
+//!      arrived and leaves the count; refused, above that sequence, or skipped by the uplink,
+//!      it did not. So `evicted_total` counts exactly what never reached the collector
+//!      (produced = delivered + evicted);
 //!    - when more than [`MAX_SET_ASIDE`] batches are set aside: the oldest (counted).
 //!
 //!    A batch the collector refused as invalid is set aside: marked, never sent again (it

@@ -15,6 +15,9 @@ pub(super) const WAITING: i64 = 0;
 pub(super) const ACKED: i64 = 1;
 /// Refused by the collector as invalid, kept for inspection, never sent again.
 pub(super) const SET_ASIDE: i64 = 2;
+/// Formed, so perhaps sent, then evicted by the size bound: its rows are gone, its count is in
+/// `evicted_total` until the collector's answer settles whether it arrived (Invariant 3).
+pub(super) const EVICTED: i64 = 3;
 
 const CREATE: &str = r#"
     CREATE TABLE meta (
@@ -30,7 +33,7 @@ const CREATE: &str = r#"
         first_id     INTEGER NOT NULL,
         last_id      INTEGER NOT NULL,
         observations INTEGER NOT NULL,
-        state        INTEGER NOT NULL DEFAULT 0,    -- 0 waiting, 1 acknowledged, 2 set aside
+        state        INTEGER NOT NULL DEFAULT 0,    -- 0 waiting, 1 acknowledged, 2 set aside, 3 evicted
         state_at     INTEGER,                       -- Unix ms of the ack or the setting aside
         reason       TEXT                           -- why the collector refused it
     );

@@ -78,6 +78,17 @@ impl SharedOutbox {
             .await
     }
 
+    /// See [`Outbox::settle_evicted`].
+    pub async fn settle_evicted(&self, committed: u64) -> Result<u64, OutboxError> {
+        self.with(move |outbox| outbox.settle_evicted(committed))
+            .await
+    }
+
+    /// See [`Outbox::skip_evicted`].
+    pub async fn skip_evicted(&self, sequence: u64) -> Result<(), OutboxError> {
+        self.with(move |outbox| outbox.skip_evicted(sequence)).await
+    }
+
     /// See [`Outbox::last_sequence`].
     pub async fn last_sequence(&self) -> Result<u64, OutboxError> {
         self.with(|outbox| outbox.last_sequence()).await

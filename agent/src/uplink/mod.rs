@@ -389,7 +389,23 @@ impl Uplink {
             Ok(acknowledged) => acknowledged,
             Err(error) => return error.into(),
         };
-        match welcome_verdict(welcome.last_committed_sequence, formed, acknowledged) {
+        let verdict = welcome_verdict(welcome.last_committed_sequence, formed, acknowledged);
+        if !matches!(verdict, WelcomeVerdict::OutboxCopied { .. }) {
+            // Batches evicted in flight: the collector's cursor says which arrived.
+            match self
+                .outbox
+                .settle_evicted(welcome.last_committed_sequence)
+                .await
+            {
+                Ok(0) => {}
+                Ok(delivered) => tracing::info!(
+                    delivered,
+                    "observations evicted in flight had reached the collector"
+                ),
+                Err(error) => return error.into(),
+            }
+        }
+        match verdict {
             WelcomeVerdict::InStep => {}
             WelcomeVerdict::OutboxCopied { collector, ours } => {
                 return SessionEnd::OutboxCopied { collector, ours };
@@ -506,8 +522,9 @@ impl Uplink {
                     }
                 }
             };
-            // Evicted by the size bound meanwhile: nothing to send.
+            // Evicted by the size bound meanwhile: nothing to send, and it stays counted lost.
             let Some(batch) = self.outbox.load(sequence).await? else {
+                self.outbox.skip_evicted(sequence).await?;
                 continue;
             };
             let message = pb::AgentMessage {
