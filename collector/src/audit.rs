@@ -81,11 +81,21 @@ pub enum EventKind {
     CertificateIssued,
     /// A certificate was revoked (`ca revoke`, a re-issue, or the CA replaced).
     CertificateRevoked,
+    /// A device entered a site's scan policy: that site's agents must not probe it.
+    ProbingForbidden,
+    /// A device left a site's scan policy.
+    ProbingPermitted,
+    /// An operator allowed probing a device its category protects (`policy allow`).
+    ProbingAllowed,
+    /// An operator forbade probing a device at every site (`policy deny`).
+    ProbingDenied,
+    /// An operator's decision about a device was removed (`policy clear`).
+    ProbingOverrideCleared,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::AssetNew,
         EventKind::AddressNew,
         EventKind::FlagRaised,
@@ -95,6 +105,11 @@ impl EventKind {
         EventKind::RegistryRemoved,
         EventKind::CertificateIssued,
         EventKind::CertificateRevoked,
+        EventKind::ProbingForbidden,
+        EventKind::ProbingPermitted,
+        EventKind::ProbingAllowed,
+        EventKind::ProbingDenied,
+        EventKind::ProbingOverrideCleared,
     ];
 
     /// The name stored and hashed.
@@ -109,6 +124,11 @@ impl EventKind {
             EventKind::RegistryRemoved => "registry_removed",
             EventKind::CertificateIssued => "certificate_issued",
             EventKind::CertificateRevoked => "certificate_revoked",
+            EventKind::ProbingForbidden => "probing_forbidden",
+            EventKind::ProbingPermitted => "probing_permitted",
+            EventKind::ProbingAllowed => "probing_allowed",
+            EventKind::ProbingDenied => "probing_denied",
+            EventKind::ProbingOverrideCleared => "probing_override_cleared",
         }
     }
 }
@@ -545,6 +565,11 @@ mod tests {
                 "registry_removed",
                 "certificate_issued",
                 "certificate_revoked",
+                "probing_forbidden",
+                "probing_permitted",
+                "probing_allowed",
+                "probing_denied",
+                "probing_override_cleared",
             ]
         );
         let golden = [

@@ -7,5 +7,6 @@ mod facility;
 mod faults;
 mod hostile;
 mod netns;
+mod policy;
 mod site;
 mod spine;

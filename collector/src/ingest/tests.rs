@@ -79,6 +79,18 @@ impl InventoryWriter for MemoryStore {
     fn registry_generation(&self) -> Result<i64, StoreError> {
         Ok(0)
     }
+
+    fn load_policies(&self) -> Result<Vec<crate::store::PublishedPolicy>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn load_overrides(&self) -> Result<crate::policy::OverrideSnapshot, StoreError> {
+        Ok(crate::policy::OverrideSnapshot::default())
+    }
+
+    fn override_generation(&self) -> Result<i64, StoreError> {
+        Ok(0)
+    }
 }
 
 fn fixed_clock() -> Clock {
@@ -117,8 +129,19 @@ async fn commit(
         .unwrap()
 }
 
+fn start_with(store: &MemoryStore, settings: WriterSettings) -> (IngestHandle, WriterThread) {
+    start_writer(
+        store.clone(),
+        settings,
+        crate::classify::Rules::defaults().unwrap(),
+        crate::policy::PolicyChannels::new(),
+        fixed_clock(),
+    )
+    .unwrap()
+}
+
 fn start(store: &MemoryStore) -> (IngestHandle, WriterThread) {
-    start_writer(store.clone(), WriterSettings::default(), fixed_clock()).unwrap()
+    start_with(store, WriterSettings::default())
 }
 
 #[tokio::test]
@@ -285,7 +308,7 @@ async fn a_flooding_session_does_not_hold_a_quiet_one_back() {
         max_group_observations: 5_000,
         ..WriterSettings::default()
     };
-    let (ingest, writer) = start_writer(store.clone(), settings, fixed_clock()).unwrap();
+    let (ingest, writer) = start_with(&store, settings);
     let flood = ingest.session(1, OUTBOX);
     let quiet = ingest.session(1, OutboxId([2; 16]));
     let order = Arc::new(Mutex::new(Vec::new()));
