@@ -84,11 +84,21 @@ pub enum EventKind {
     /// An agent went over its (or its site's) quota of new assets: observations of devices not
     /// yet in the inventory were not applied. At most one per agent per hour.
     AssetQuotaReached,
+    /// A device entered a site's scan policy: that site's agents must not probe it.
+    ProbingForbidden,
+    /// A device left a site's scan policy.
+    ProbingPermitted,
+    /// An operator allowed probing a device its category protects (`policy allow`).
+    ProbingAllowed,
+    /// An operator forbade probing a device at every site (`policy deny`).
+    ProbingDenied,
+    /// An operator's decision about a device was removed (`policy clear`).
+    ProbingOverrideCleared,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::AssetNew,
         EventKind::AddressNew,
         EventKind::FlagRaised,
@@ -99,6 +109,11 @@ impl EventKind {
         EventKind::CertificateIssued,
         EventKind::CertificateRevoked,
         EventKind::AssetQuotaReached,
+        EventKind::ProbingForbidden,
+        EventKind::ProbingPermitted,
+        EventKind::ProbingAllowed,
+        EventKind::ProbingDenied,
+        EventKind::ProbingOverrideCleared,
     ];
 
     /// The name stored and hashed.
@@ -114,6 +129,11 @@ impl EventKind {
             EventKind::CertificateIssued => "certificate_issued",
             EventKind::CertificateRevoked => "certificate_revoked",
             EventKind::AssetQuotaReached => "asset_quota_reached",
+            EventKind::ProbingForbidden => "probing_forbidden",
+            EventKind::ProbingPermitted => "probing_permitted",
+            EventKind::ProbingAllowed => "probing_allowed",
+            EventKind::ProbingDenied => "probing_denied",
+            EventKind::ProbingOverrideCleared => "probing_override_cleared",
         }
     }
 }
@@ -551,6 +571,11 @@ mod tests {
                 "certificate_issued",
                 "certificate_revoked",
                 "asset_quota_reached",
+                "probing_forbidden",
+                "probing_permitted",
+                "probing_allowed",
+                "probing_denied",
+                "probing_override_cleared",
             ]
         );
         let golden = [

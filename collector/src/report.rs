@@ -16,6 +16,9 @@ use crate::store::AgentRecord;
 use crate::views::AssetView;
 
 pub use hygie_proto::text::{render_table, short_time};
+pub use policy::policy_tables;
+
+mod policy;
 
 use hygie_proto::text::joined_cell as cell;
 
@@ -337,6 +340,8 @@ pub fn registry_table(entries: &[RegistryEntry]) -> String {
                     .criticality
                     .map(|c| c.to_string())
                     .unwrap_or_default(),
+                terminal_safe(&fields.site, 24),
+                if fields.do_not_probe { "yes" } else { "" }.to_owned(),
                 short_time(entry.updated_at),
                 terminal_safe(&entry.source, 32),
             ]
@@ -351,6 +356,8 @@ pub fn registry_table(entries: &[RegistryEntry]) -> String {
             "LOCATION",
             "OWNER",
             "CRITICALITY",
+            "SITE",
+            "DO NOT PROBE",
             "UPDATED",
             "SOURCE",
         ],
@@ -414,6 +421,8 @@ pub fn registry_csv(entries: &[RegistryEntry]) -> Vec<u8> {
                     .criticality
                     .map(|c| c.to_string())
                     .unwrap_or_default(),
+                fields.site.clone(),
+                if fields.do_not_probe { "yes" } else { "no" }.to_owned(),
             ]
         }),
     )

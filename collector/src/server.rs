@@ -56,6 +56,8 @@ pub enum ServeError {
     WriterStopped,
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
+    #[error("cannot load the classification rules")]
+    Rules(#[from] crate::classify::RulesError),
 }
 
 /// Validity of a CA created on first start.
@@ -212,7 +214,16 @@ pub async fn serve(
     store.publish_flag_rules(&config.writer.flag_rules)?;
     let clock: Clock = Arc::new(Timestamp::now);
     let policies = PolicyChannels::new();
-    let (ingest, writer) = ingest::start_writer(store, config.writer.clone(), clock)?;
+    // The scan policies protect assets by category: the writer classifies with the rules the
+    // command line shows.
+    let rules = crate::classify::Rules::load(config.rules.as_deref())?;
+    let (ingest, writer) = ingest::start_writer(
+        store,
+        config.writer.clone(),
+        rules,
+        Arc::clone(&policies),
+        clock,
+    )?;
 
     let listener = TcpListener::bind(config.listen)
         .await

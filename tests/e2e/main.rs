@@ -10,6 +10,7 @@ mod full;
 mod hostile;
 mod kills;
 mod netns;
+mod policy;
 mod restore;
 mod site;
 mod spine;

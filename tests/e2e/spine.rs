@@ -138,7 +138,11 @@ fn outbox_holds_everything_through_an_outage_and_an_agent_crash() {
     assert_inventory_matches(&facility.collector, &devices(0, 1000, start()), "ward-3");
 }
 
-async fn channel(port: u16, ca: &Path, identity: Option<&AgentCerts>) -> Result<Channel, String> {
+pub(crate) async fn channel(
+    port: u16,
+    ca: &Path,
+    identity: Option<&AgentCerts>,
+) -> Result<Channel, String> {
     let mut tls =
         ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(ca).unwrap()));
     if let Some(certs) = identity {

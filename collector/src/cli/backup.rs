@@ -98,6 +98,7 @@ mod tests {
                 RegistryChange::Approve {
                     mac: "00:09:5c:11:22:01".parse().unwrap(),
                     fields: Default::default(),
+                    do_not_probe: None,
                 },
                 "2026-11-25T10:00:00Z".parse().unwrap(),
             )

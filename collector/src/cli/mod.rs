@@ -7,6 +7,7 @@ mod ca;
 mod inventory;
 mod open;
 mod output;
+mod policy;
 mod registry;
 mod serve;
 mod snapshot;
@@ -67,7 +68,12 @@ enum Command {
     Registry(registry::RegistryCommand),
     /// Register a discovered asset (or update the fields given) in one step.
     Approve(registry::ApproveArgs),
-    /// The event log: new assets, address changes, flags raised and cleared, registry changes.
+    /// The clinical scan policy: what each site's agents must never probe, and operators'
+    /// decisions to allow or deny probing a device.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// The event log: new assets, address changes, flags raised and cleared, registry changes,
+    /// scan policy changes and decisions.
     Events(inventory::EventsArgs),
     /// Write a signed snapshot of the whole inventory (JSON or CSV), or a report for people
     /// (HTML).
@@ -105,6 +111,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Agents(args) => inventory::agents(args, &config()?),
         Command::Registry(command) => registry::registry(command, &config()?, now),
         Command::Approve(args) => registry::approve(args, &config()?, now),
+        Command::Policy(command) => policy::policy(command, &config()?, now),
         Command::Events(args) => inventory::events(args, &config()?, now),
         Command::Export(args) => snapshot::export(args, &config()?, now),
         Command::Verify(args) => snapshot::verify(args, config),

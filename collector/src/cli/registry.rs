@@ -18,8 +18,9 @@ use super::output::{ListFormat, print, print_bytes, print_json};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RegistryCommand {
-    /// Import a CSV (columns mac, asset_tag, name, category, location, owner, criticality;
-    /// header names are matched case-insensitively). Re-importing updates, never duplicates.
+    /// Import a CSV (columns mac, asset_tag, name, category, location, owner, criticality,
+    /// site, do_not_probe; header names are matched case-insensitively; do_not_probe is
+    /// yes/no, true/false or 1/0). Re-importing updates, never duplicates.
     Import {
         /// The CSV file.
         file: PathBuf,
@@ -152,8 +153,18 @@ pub(crate) struct ApproveArgs {
     /// How critical it is (low, medium, high, life_critical).
     #[arg(long)]
     criticality: Option<Criticality>,
+    /// The site it belongs to (limits do-not-probe to that site's agents).
+    #[arg(long)]
+    site: Option<String>,
+    /// Never probe it actively: yes or no (no clears it).
+    #[arg(long, value_name = "YES|NO", value_parser = parse_yes_no)]
+    do_not_probe: Option<bool>,
     #[command(flatten)]
     database: DatabaseArg,
+}
+
+fn parse_yes_no(text: &str) -> Result<bool, String> {
+    hygie_collector::registry::parse_yes_no(text).map_err(|error| error.to_string())
 }
 
 pub(crate) fn approve(args: ApproveArgs, config: &CollectorConfig, now: Timestamp) -> Result<()> {
@@ -168,12 +179,21 @@ pub(crate) fn approve(args: ApproveArgs, config: &CollectorConfig, now: Timestam
         location: args.location.unwrap_or_default(),
         owner: args.owner.unwrap_or_default(),
         criticality: args.criticality,
+        site: args.site.unwrap_or_default(),
+        do_not_probe: false,
     }
     .check()
     .map_err(anyhow::Error::msg)?;
     let mut store = open_writer(config, &args.database)?;
     let seen = store.inventory()?.get(&mac).is_some();
-    let outcome = store.change_registry(RegistryChange::Approve { mac, fields }, now)?;
+    let outcome = store.change_registry(
+        RegistryChange::Approve {
+            mac,
+            fields,
+            do_not_probe: args.do_not_probe,
+        },
+        now,
+    )?;
     let what = match (outcome.added, outcome.updated) {
         (1, _) => "registered",
         (_, 1) => "updated",
@@ -184,4 +204,117 @@ pub(crate) fn approve(args: ApproveArgs, config: &CollectorConfig, now: Timestam
         eprintln!("note: {mac} has not been seen on the network (yet).");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::test_support::config_in;
+
+    fn now() -> Timestamp {
+        "2026-11-25T10:00:00Z".parse().unwrap()
+    }
+
+    fn import(config: &CollectorConfig, file: &std::path::Path) -> Result<()> {
+        registry(
+            RegistryCommand::Import {
+                file: file.to_owned(),
+                skip_invalid: false,
+                database: DatabaseArg::default(),
+            },
+            config,
+            now(),
+        )
+    }
+
+    fn entries(config: &CollectorConfig) -> Vec<(String, bool, String)> {
+        open_reader(config, &DatabaseArg::default())
+            .unwrap()
+            .registry()
+            .unwrap()
+            .into_iter()
+            .map(|entry| {
+                (
+                    entry.mac.to_string(),
+                    entry.fields.do_not_probe,
+                    entry.fields.site,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn do_not_probe_is_imported_listed_and_approved() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path());
+        let file = dir.path().join("registry.csv");
+        std::fs::write(
+            &file,
+            "mac,name,site,do_not_probe\n\
+             00:09:5c:11:22:01,Pump ICU 9,chu-nord,yes\n\
+             00:09:5c:11:22:02,Monitor,,no\n",
+        )
+        .unwrap();
+        import(&config, &file).unwrap();
+        assert_eq!(
+            entries(&config),
+            [
+                ("00:09:5c:11:22:01".into(), true, "chu-nord".into()),
+                ("00:09:5c:11:22:02".into(), false, String::new()),
+            ]
+        );
+        let listed = open_reader(&config, &DatabaseArg::default())
+            .unwrap()
+            .registry()
+            .unwrap();
+        let table = report::registry_table(&listed);
+        assert!(table.contains("DO NOT PROBE"), "{table}");
+        assert!(table.contains("chu-nord  yes"), "{table}");
+        let csv = String::from_utf8(report::registry_csv(&listed)).unwrap();
+        assert!(
+            csv.starts_with(
+                "mac,asset_tag,name,category,location,owner,criticality,site,do_not_probe\n"
+            ),
+            "{csv}"
+        );
+        assert!(csv.contains(",chu-nord,yes\n"), "{csv}");
+
+        // A bad value refuses the whole file and names the line.
+        std::fs::write(&file, "mac,do_not_probe\n00:09:5c:11:22:02,perhaps\n").unwrap();
+        let error = import(&config, &file).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("1 invalid line(s): nothing imported"),
+            "{error}"
+        );
+        assert!(!entries(&config)[1].1);
+
+        // approve sets and clears it; leaving it out keeps it.
+        let approve_with = |do_not_probe: Option<bool>| {
+            approve(
+                ApproveArgs {
+                    mac: "00:09:5c:11:22:02".parse().unwrap(),
+                    asset_tag: None,
+                    name: None,
+                    category: None,
+                    location: None,
+                    owner: None,
+                    criticality: None,
+                    site: None,
+                    do_not_probe,
+                    database: DatabaseArg::default(),
+                },
+                &config,
+                now(),
+            )
+            .unwrap();
+            entries(&config)[1].1
+        };
+        assert!(approve_with(Some(true)));
+        assert!(approve_with(None));
+        assert!(!approve_with(Some(false)));
+        assert_eq!(parse_yes_no("TRUE"), Ok(true));
+        assert!(parse_yes_no("si").is_err());
+    }
 }

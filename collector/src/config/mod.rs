@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod limits;
+mod policy;
 
 pub use limits::{CONNECTION_BYTES, Limits, MIN_MEMORY};
 
@@ -63,6 +64,8 @@ struct File {
     audit: AuditSection,
     #[serde(default)]
     limits: limits::LimitsSection,
+    #[serde(default)]
+    policy: policy::PolicySection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -243,6 +246,7 @@ impl CollectorConfig {
         }
 
         writer.flag_rules = flag_rules(file.flags)?;
+        writer.policy = file.policy.validate()?;
         let limits = file.limits.validate()?;
         writer.quotas = limits.quotas;
 
@@ -325,6 +329,7 @@ fn positive(key: &'static str, value: usize) -> Result<usize, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::Category;
 
     #[test]
     fn embedded_default_is_loopback_under_hygie_data() {
@@ -435,6 +440,59 @@ mod tests {
         let typo =
             CollectorConfig::from_toml("[flags]\nstale = \"1day\"", Path::new(".")).unwrap_err();
         assert!(typo.to_string().contains("unknown field `stale`"), "{typo}");
+    }
+
+    #[test]
+    fn the_policy_names_categories_and_each_site_once() {
+        let config = CollectorConfig::from_toml(
+            r#"
+            [policy]
+            protect_categories = ["biomedical", "building"]
+            [[policy.sites]]
+            site = "chu-nord"
+            do_not_probe = ["198.18.4.0/24", "00:09:5c:11:22:33", "198.18.0.7"]
+            [[policy.sites]]
+            site = "chu-sud"
+            "#,
+            Path::new("."),
+        )
+        .unwrap();
+        let policy = &config.writer.policy;
+        assert_eq!(
+            policy.protect_categories,
+            [Category::Biomedical, Category::Building].into()
+        );
+        let nord = &policy.sites["chu-nord"];
+        assert_eq!(nord.networks.len(), 2);
+        assert_eq!(nord.macs.len(), 1);
+        assert!(policy.sites["chu-sud"].networks.is_empty());
+        assert_eq!(
+            CollectorConfig::embedded_default().writer.policy,
+            crate::policy::PolicySettings::default(),
+            "biomedical by default"
+        );
+
+        let refused = |text: &str| {
+            CollectorConfig::from_toml(text, Path::new("."))
+                .unwrap_err()
+                .to_string()
+        };
+        let category = refused("[policy]\nprotect_categories = [\"biomed\"]");
+        assert!(category.contains("unknown variant `biomed`"), "{category}");
+        assert_eq!(
+            refused("[[policy.sites]]\nsite = \"chu-nord\"\n[[policy.sites]]\nsite = \"chu-nord\""),
+            "policy.sites: site chu-nord is listed twice: merge its do_not_probe lists"
+        );
+        assert_eq!(
+            refused("[[policy.sites]]\nsite = \"chu-nord\"\ndo_not_probe = [\"198.18.4.1/24\"]"),
+            "policy.sites: site chu-nord: do_not_probe: 198.18.4.1/24 has host bits set: write the network as 198.18.4.0/24"
+        );
+        assert_eq!(
+            refused("[[policy.sites]]\nsite = \"chu nord\""),
+            "policy.sites: site \"chu nord\" is not allowed: use 1 to 64 letters, digits, '.', '_' or '-'"
+        );
+        let typo = refused("[[policy.sites]]\nsite = \"a\"\nexclude = []");
+        assert!(typo.contains("unknown field `exclude`"), "{typo}");
     }
 
     #[test]

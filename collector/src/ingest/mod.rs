@@ -36,9 +36,11 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 pub use self::core::{EARLIEST_PLAUSIBLE, MAX_CLOCK_AHEAD};
+use crate::classify::Rules;
 use crate::identity::AgentIdentity;
 use crate::inventory::AgentId;
 use crate::inventory::flags::FlagRules;
+use crate::policy::{PolicyChannels, PolicySettings};
 use crate::store::{InventoryWriter, Retention, StoreError};
 use queue::{FairQueue, Weighted};
 pub use quota::{QuotaExceeded, QuotaLimits};
@@ -103,12 +105,14 @@ pub struct WriterSettings {
     pub prune_interval: Duration,
     /// Windows and gateways of the flags.
     pub flag_rules: FlagRules,
-    /// How often to look for registry changes.
+    /// How often to look for changes of the registry and of operators' decisions.
     pub tick: Duration,
     /// How often to recompute every flag (time-driven flags such as `stale`).
     pub flag_sweep_interval: Duration,
     /// Quotas on new assets.
     pub quotas: QuotaLimits,
+    /// What the scan policies protect.
+    pub policy: PolicySettings,
 }
 
 impl Default for WriterSettings {
@@ -125,6 +129,7 @@ impl Default for WriterSettings {
             tick: Duration::from_secs(5),
             flag_sweep_interval: Duration::from_secs(60),
             quotas: QuotaLimits::default(),
+            policy: PolicySettings::default(),
         }
     }
 }
@@ -283,10 +288,13 @@ impl WriterThread {
     }
 }
 
-/// Loads the inventory from `store` and starts the writer thread.
+/// Loads the inventory from `store`, publishes every site's scan policy to `policies`
+/// (classifying with `rules`), and starts the writer thread.
 pub fn start_writer<S>(
     store: S,
     settings: WriterSettings,
+    rules: Rules,
+    policies: Arc<PolicyChannels>,
     clock: Clock,
 ) -> Result<(IngestHandle, WriterThread), StoreError>
 where
@@ -294,7 +302,7 @@ where
 {
     let queue_batches = settings.queue_batches;
     let queue = Arc::new(Queue::new());
-    let mut writer = writer::Writer::new(store, settings, clock.clone())?;
+    let mut writer = writer::Writer::new(store, settings, rules, policies, clock.clone())?;
     let thread = {
         let queue = Arc::clone(&queue);
         thread::Builder::new()

@@ -83,6 +83,18 @@ impl InventoryWriter for MemoryStore {
     fn registry_generation(&self) -> Result<i64, StoreError> {
         Ok(0)
     }
+
+    fn load_policies(&self) -> Result<Vec<crate::store::PublishedPolicy>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn load_overrides(&self) -> Result<crate::policy::OverrideSnapshot, StoreError> {
+        Ok(crate::policy::OverrideSnapshot::default())
+    }
+
+    fn override_generation(&self) -> Result<i64, StoreError> {
+        Ok(0)
+    }
 }
 
 fn fixed_clock() -> Clock {
@@ -121,8 +133,19 @@ async fn commit(
         .unwrap()
 }
 
+fn start_with(store: &MemoryStore, settings: WriterSettings) -> (IngestHandle, WriterThread) {
+    start_writer(
+        store.clone(),
+        settings,
+        crate::classify::Rules::defaults().unwrap(),
+        crate::policy::PolicyChannels::new(),
+        fixed_clock(),
+    )
+    .unwrap()
+}
+
 fn start(store: &MemoryStore) -> (IngestHandle, WriterThread) {
-    start_writer(store.clone(), WriterSettings::default(), fixed_clock()).unwrap()
+    start_with(store, WriterSettings::default())
 }
 
 #[tokio::test]
@@ -185,8 +208,9 @@ async fn cursors_survive_a_restart() {
 #[tokio::test]
 async fn a_failed_commit_is_reported_and_the_retry_applies_cleanly() {
     let store = MemoryStore::default();
-    store.0.lock().unwrap().fail_commits = 1;
     let (ingest, writer) = start(&store);
+    // After start: the writer's first commit records the site's policy.
+    store.0.lock().unwrap().fail_commits = 1;
 
     let failed = commit(&ingest, OUTBOX, batch(1, 0, 2)).await;
     assert!(matches!(failed, Err(IngestError::Store(_))));
@@ -233,13 +257,13 @@ async fn queued_batches_share_one_commit() {
 #[tokio::test]
 async fn batches_queued_behind_a_failed_commit_are_fenced_not_applied() {
     let store = MemoryStore::default();
+    let (ingest, writer) = start(&store);
     {
         let mut shelf = store.0.lock().unwrap();
         shelf.fail_commits = 1;
         // Slow commits, so batch 2 is queued while batch 1 fails.
         shelf.commit_delay = std::time::Duration::from_millis(50);
     }
-    let (ingest, writer) = start(&store);
     let session = ingest.session(1, OUTBOX);
     let first = session.submit(batch(1, 0, 2)).await.unwrap();
     let second = session.submit(batch(2, 10, 2)).await.unwrap();
@@ -289,7 +313,7 @@ async fn a_flooding_session_does_not_hold_a_quiet_one_back() {
         max_group_observations: 5_000,
         ..WriterSettings::default()
     };
-    let (ingest, writer) = start_writer(store.clone(), settings, fixed_clock()).unwrap();
+    let (ingest, writer) = start_with(&store, settings);
     let flood = ingest.session(1, OUTBOX);
     let quiet = ingest.session(1, OutboxId([2; 16]));
     let order = Arc::new(Mutex::new(Vec::new()));
@@ -339,7 +363,7 @@ async fn new_assets_over_the_quota_are_refused_counted_and_recorded_once() {
         },
         ..WriterSettings::default()
     };
-    let (ingest, writer) = start_writer(store.clone(), settings, fixed_clock()).unwrap();
+    let (ingest, writer) = start_with(&store, settings);
     let first = commit(&ingest, OUTBOX, batch(1, 0, 5)).await.unwrap();
     assert_eq!((first.accepted, first.refused_new_assets), (2, 3));
     let second = commit(&ingest, OUTBOX, batch(2, 100, 5)).await.unwrap();
@@ -361,4 +385,37 @@ async fn new_assets_over_the_quota_are_refused_counted_and_recorded_once() {
         .filter(|kind| **kind == crate::audit::EventKind::AssetQuotaReached)
         .count();
     assert_eq!(recorded, 1, "one event per agent per hour");
+}
+
+#[tokio::test]
+async fn a_policy_that_cannot_be_recorded_at_start_is_not_published_until_it_is() {
+    let store = MemoryStore::default();
+    store.0.lock().unwrap().fail_commits = 1;
+    let channels = crate::policy::PolicyChannels::new();
+    let (ingest, writer) = start_writer(
+        store.clone(),
+        WriterSettings::default(),
+        crate::classify::Rules::defaults().unwrap(),
+        channels.clone(),
+        fixed_clock(),
+    )
+    .unwrap();
+    let mut site = channels.subscribe("chu");
+    assert_eq!(site.borrow_and_update().version, 0, "published unrecorded");
+    // The writer reloads on its next tick, records the policy and publishes it.
+    tokio::time::timeout(std::time::Duration::from_secs(10), site.changed())
+        .await
+        .expect("published once recorded")
+        .unwrap();
+    assert_eq!(site.borrow().version, 1);
+    // Batches were applied meanwhile.
+    assert_eq!(
+        commit(&ingest, OUTBOX, batch(1, 0, 2))
+            .await
+            .unwrap()
+            .accepted,
+        2
+    );
+    drop(ingest);
+    writer.join();
 }

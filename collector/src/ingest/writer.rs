@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hygie_proto::error_chain;
+use jiff::Timestamp;
 
 use super::core::{Core, Decision, Staged, Submission};
 use super::queue::Taken;
@@ -14,7 +15,11 @@ use super::{
     BatchOutcome, BatchRequest, Clock, Command, IngestError, Queue, Registration, WriterSettings,
 };
 use crate::audit::{EventKind, NewEvent};
-use crate::inventory::{AgentId, assess};
+use crate::classify::Rules;
+use crate::inventory::{AgentId, Dirty, assess};
+use crate::policy::{
+    Inputs, OverrideSnapshot, PolicyChanges, PolicyChannels, PolicyState, SiteRecord,
+};
 use crate::store::{
     Commit, HistoryEntry, InventoryWriter, OutboxCursor, RegistrySnapshot, StoreError,
 };
@@ -39,6 +44,14 @@ pub(super) struct Writer<S> {
     core: Core,
     /// The registry, reloaded when its generation changes.
     registry: RegistrySnapshot,
+    /// Operators' decisions about probing, reloaded when their generation changes.
+    overrides: OverrideSnapshot,
+    /// Each site's scan policy; see [`crate::policy`].
+    policies: PolicyState,
+    /// The classification rules the policies' categories come from.
+    rules: Rules,
+    /// Where the policies are published to the agents' streams.
+    channels: Arc<PolicyChannels>,
     /// Each known agent's site, for the quotas.
     agent_sites: HashMap<AgentId, String>,
     last_flag_sweep: Option<Instant>,
@@ -56,29 +69,59 @@ pub(super) struct Writer<S> {
 
 impl<S: InventoryWriter> Writer<S> {
     pub(super) fn new(
-        store: S,
+        mut store: S,
         settings: WriterSettings,
+        rules: Rules,
+        channels: Arc<PolicyChannels>,
         clock: Clock,
     ) -> Result<Self, StoreError> {
         let agent_sites = store.agent_sites()?;
         let core = load_core(&store, &settings, &agent_sites)?;
         let registry = store.load_registry()?;
+        let overrides = store.load_overrides()?;
         tracing::info!(
             assets = core.inventory.len(),
             registered = registry.entries.len(),
+            decisions = overrides.entries.len(),
             "inventory loaded"
         );
+        let policies = restore_policies(
+            &mut store,
+            &settings,
+            &Inputs {
+                inventory: &core.inventory,
+                agent_sites: &agent_sites,
+                registry: &registry.entries,
+                overrides: &overrides.entries,
+            },
+            &rules,
+            clock(),
+        )?;
+        // Not recorded (a full disk at start): nothing is published, and the first tick
+        // reloads and tries again; the agents keep the policy they saved meanwhile.
+        let needs_reload = match &policies {
+            Restored::Committed(policies) => {
+                publish_all(policies, &channels);
+                false
+            }
+            Restored::Unrecorded(_) => true,
+        };
+        let policies = policies.into_state();
         Ok(Writer {
             store,
             settings,
             clock,
             core,
             registry,
+            overrides,
+            policies,
+            rules,
+            channels,
             agent_sites,
             // Sweep soon after start: time has passed while the collector was down.
             last_flag_sweep: None,
             last_tick: Instant::now(),
-            needs_reload: false,
+            needs_reload,
             // Prune soon after start, not immediately: start-up should be quick.
             last_prune: Instant::now(),
             prune_backlog: false,
@@ -123,6 +166,18 @@ impl<S: InventoryWriter> Writer<S> {
                     Ok(agent) => {
                         self.agent_sites.insert(agent, identity.site().to_owned());
                         self.core.quotas.set_site(agent, identity.site());
+                        // A new site's policy must be out before its first stream subscribes.
+                        let changes = self.policies.add_site(
+                            identity.site(),
+                            &Inputs {
+                                inventory: &self.core.inventory,
+                                agent_sites: &self.agent_sites,
+                                registry: &self.registry.entries,
+                                overrides: &self.overrides.entries,
+                            },
+                            now,
+                        );
+                        self.commit_policy(changes, now);
                         Ok(Registration {
                             agent,
                             last_committed: self
@@ -177,6 +232,23 @@ impl<S: InventoryWriter> Writer<S> {
             now,
         );
         events.extend(quota_events);
+        let PolicyChanges {
+            events: policy_events,
+            devices: policy_devices,
+            sites: policy_sites,
+        } = self.policies.after_merge(
+            &Inputs {
+                inventory: &self.core.inventory,
+                agent_sites: &self.agent_sites,
+                registry: &self.registry.entries,
+                overrides: &self.overrides.entries,
+            },
+            &dirty,
+            &self.rules,
+            now,
+        );
+        // Facts and flags first, then what they mean for the policies.
+        events.extend(policy_events);
         let history: Vec<HistoryEntry<'_>> = group
             .iter()
             .zip(&decisions)
@@ -210,6 +282,8 @@ impl<S: InventoryWriter> Writer<S> {
             cursors: &cursors,
             events: &events,
             unseen_flags: &[],
+            policy_devices: &policy_devices,
+            policy_sites: &policy_sites,
             now,
         });
         drop(history);
@@ -217,6 +291,7 @@ impl<S: InventoryWriter> Writer<S> {
         match result {
             Ok(()) => {
                 self.core.committed(advanced);
+                self.publish(&policy_sites);
                 for (request, decision) in group.into_iter().zip(decisions) {
                     let sequence = request.batch.sequence;
                     let outcome = match decision {
@@ -322,29 +397,54 @@ impl<S: InventoryWriter> Writer<S> {
 
     /// Reloads the in-memory model from the database; returns whether it succeeded.
     fn reload(&mut self) -> bool {
-        let loaded = load_core(&self.store, &self.settings, &self.agent_sites)
-            .and_then(|core| Ok((core, self.store.load_registry()?)));
-        match loaded {
-            Ok((core, registry)) => {
+        let loaded = load_core(&self.store, &self.settings, &self.agent_sites).and_then(|core| {
+            Ok((
+                core,
+                self.store.load_registry()?,
+                self.store.load_overrides()?,
+            ))
+        });
+        let (core, registry, overrides) = match loaded {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                tracing::error!(error = %error_chain(&error), "cannot reload the inventory");
+                return false;
+            }
+        };
+        // The policies too may be ahead of the database: start again from what it holds.
+        let policies = restore_policies(
+            &mut self.store,
+            &self.settings,
+            &Inputs {
+                inventory: &core.inventory,
+                agent_sites: &self.agent_sites,
+                registry: &registry.entries,
+                overrides: &overrides.entries,
+            },
+            &self.rules,
+            (self.clock)(),
+        );
+        match policies {
+            Ok(Restored::Unrecorded(_)) => false,
+            Ok(Restored::Committed(policies)) => {
+                publish_all(&policies, &self.channels);
                 self.core = core;
                 self.registry = registry;
+                self.overrides = overrides;
+                self.policies = policies;
                 self.needs_reload = false;
                 true
             }
             Err(error) => {
-                tracing::error!(error = %error_chain(&error), "cannot reload the inventory");
+                tracing::error!(error = %error_chain(&error), "cannot restore the scan policies");
                 false
             }
         }
     }
 
-    /// Reloads the registry when it changed, and recomputes every flag when the registry
-    /// changed or the sweep interval passed.
-    fn tick(&mut self) {
-        if self.needs_reload && !self.reload() {
-            return;
-        }
-        let registry_changed = match self.store.registry_generation() {
+    /// Reloads the registry if its generation changed; returns whether it did.
+    fn reload_registry(&mut self) -> bool {
+        match self.store.registry_generation() {
             Ok(generation) if generation != self.registry.generation => {
                 match self.store.load_registry() {
                     Ok(registry) => {
@@ -363,27 +463,80 @@ impl<S: InventoryWriter> Writer<S> {
                 tracing::warn!(error = %error_chain(&error), "cannot read the registry generation");
                 false
             }
-        };
+        }
+    }
+
+    /// Reloads the operators' decisions if their generation changed; returns whether it did.
+    fn reload_overrides(&mut self) -> bool {
+        match self.store.override_generation() {
+            Ok(generation) if generation != self.overrides.generation => {
+                match self.store.load_overrides() {
+                    Ok(overrides) => {
+                        tracing::info!(
+                            decisions = overrides.entries.len(),
+                            "operators' probing decisions reloaded"
+                        );
+                        self.overrides = overrides;
+                        true
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error_chain(&error), "cannot reload the operators' decisions");
+                        false
+                    }
+                }
+            }
+            Ok(_) => false,
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "cannot read the override generation");
+                false
+            }
+        }
+    }
+
+    /// Reloads the registry and the operators' decisions when they changed, recomputing the
+    /// policies they concern, and recomputes every flag when the registry changed or the sweep
+    /// interval passed.
+    fn tick(&mut self) {
+        if self.needs_reload && !self.reload() {
+            return;
+        }
+        let registry_changed = self.reload_registry();
+        let overrides_changed = self.reload_overrides();
         let due = self
             .last_flag_sweep
             .is_none_or(|last| last.elapsed() >= self.settings.flag_sweep_interval);
-        if !registry_changed && !due {
-            return;
-        }
-        self.last_flag_sweep = Some(Instant::now());
         let now = (self.clock)();
-        let mut dirty = crate::inventory::Dirty::default();
-        let (events, unseen) = assess::sweep(
-            &mut self.core.inventory,
-            &mut dirty,
-            &self.registry.entries,
-            &mut self.registry.unseen_flags,
-            &self.settings.flag_rules,
-            now,
-        );
-        if events.is_empty() && unseen.is_empty() && dirty.is_empty() {
+        let mut dirty = Dirty::default();
+        let (mut events, unseen) = if registry_changed || due {
+            self.last_flag_sweep = Some(Instant::now());
+            assess::sweep(
+                &mut self.core.inventory,
+                &mut dirty,
+                &self.registry.entries,
+                &mut self.registry.unseen_flags,
+                &self.settings.flag_rules,
+                now,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let policy = if registry_changed || overrides_changed {
+            self.policies.refresh(
+                &Inputs {
+                    inventory: &self.core.inventory,
+                    agent_sites: &self.agent_sites,
+                    registry: &self.registry.entries,
+                    overrides: &self.overrides.entries,
+                },
+                now,
+            )
+        } else {
+            PolicyChanges::default()
+        };
+        if events.is_empty() && unseen.is_empty() && dirty.is_empty() && policy.is_empty() {
             return;
         }
+        events.extend(policy.events);
         let result = self.store.commit(&Commit {
             inventory: &self.core.inventory,
             dirty: &dirty,
@@ -391,14 +544,62 @@ impl<S: InventoryWriter> Writer<S> {
             cursors: &[],
             events: &events,
             unseen_flags: &unseen,
+            policy_devices: &policy.devices,
+            policy_sites: &policy.sites,
             now,
         });
         match result {
-            Ok(()) => tracing::debug!(events = events.len(), "flags recomputed"),
+            Ok(()) => {
+                tracing::debug!(events = events.len(), "flags and policies recomputed");
+                self.publish(&policy.sites);
+            }
             Err(error) => {
-                tracing::error!(error = %error_chain(&error), "cannot record flag changes");
+                tracing::error!(error = %error_chain(&error), "cannot record flag and policy changes");
                 self.needs_reload = true;
                 self.reload();
+            }
+        }
+    }
+
+    /// Commits policy changes on their own (a new site); on failure, reloads.
+    fn commit_policy(&mut self, changes: PolicyChanges, now: Timestamp) {
+        if changes.is_empty() {
+            return;
+        }
+        let result = self.store.commit(&Commit {
+            inventory: &self.core.inventory,
+            dirty: &Dirty::default(),
+            history: &[],
+            cursors: &[],
+            events: &changes.events,
+            unseen_flags: &[],
+            policy_devices: &changes.devices,
+            policy_sites: &changes.sites,
+            now,
+        });
+        match result {
+            Ok(()) => self.publish(&changes.sites),
+            Err(error) => {
+                tracing::error!(error = %error_chain(&error), "cannot record a new site's scan policy");
+                self.needs_reload = true;
+                self.reload();
+            }
+        }
+    }
+
+    /// Sends the committed policies of these sites to their agents' streams.
+    fn publish(&self, sites: &[SiteRecord]) {
+        for record in sites {
+            if let Some(policy) = self.policies.site(&record.site) {
+                self.channels.publish(&record.site, policy.scan_policy());
+                tracing::info!(
+                    site = %record.site,
+                    version = record.version,
+                    devices = policy.devices.len(),
+                    networks = policy.networks.len(),
+                    passive_only = record.passive_only,
+                    "scan policy published"
+                );
             }
         }
     }
@@ -442,4 +643,68 @@ fn load_core<S: InventoryWriter>(
         cursors,
         quotas,
     })
+}
+
+/// The policies as the database holds them, brought up to date with `inputs` (a rules or
+/// configuration change while the collector was down moves devices in or out); what that
+/// changed is committed before anything is published.
+fn restore_policies<S: InventoryWriter>(
+    store: &mut S,
+    settings: &WriterSettings,
+    inputs: &Inputs<'_>,
+    rules: &Rules,
+    now: Timestamp,
+) -> Result<Restored, StoreError> {
+    let stored = store
+        .load_policies()?
+        .into_iter()
+        .map(|published| (published.site, published.policy))
+        .collect();
+    let (policies, changes) =
+        PolicyState::restore(settings.policy.clone(), stored, inputs, rules, now);
+    if !changes.is_empty() {
+        let committed = store.commit(&Commit {
+            inventory: inputs.inventory,
+            dirty: &Dirty::default(),
+            history: &[],
+            cursors: &[],
+            events: &changes.events,
+            unseen_flags: &[],
+            policy_devices: &changes.devices,
+            policy_sites: &changes.sites,
+            now,
+        });
+        if let Err(error) = committed {
+            tracing::error!(error = %error_chain(&error), "cannot record the restored scan policies; retrying");
+            return Ok(Restored::Unrecorded(policies));
+        }
+    }
+    tracing::info!(
+        sites = changes.sites.len(),
+        events = changes.events.len(),
+        "scan policies restored"
+    );
+    Ok(Restored::Committed(policies))
+}
+
+/// Policies brought up to date at start or reload, and whether what changed is recorded:
+/// only recorded policies may be published (Invariant 4 of [`crate::policy`]).
+enum Restored {
+    Committed(PolicyState),
+    Unrecorded(PolicyState),
+}
+
+impl Restored {
+    fn into_state(self) -> PolicyState {
+        match self {
+            Restored::Committed(state) | Restored::Unrecorded(state) => state,
+        }
+    }
+}
+
+/// Publishes every site's policy (the channels are new, or may lag behind a reload).
+fn publish_all(policies: &PolicyState, channels: &PolicyChannels) {
+    for (site, policy) in policies.sites() {
+        channels.publish(site, policy.scan_policy());
+    }
 }

@@ -178,6 +178,9 @@ pub struct Dirty {
     pub new_assets: BTreeSet<MacAddr>,
     /// Addresses new to an asset that was already known.
     pub new_addresses: Vec<(MacAddr, IpAddr)>,
+    /// Assets whose host names, services or protocol details changed (not merely seen again):
+    /// what the classifier reads, so only these need classifying again.
+    pub facts_changed: BTreeSet<MacAddr>,
 }
 
 impl Dirty {
@@ -289,15 +292,19 @@ impl Inventory {
                 }
             }
         }
-        if let Some(hostname) = &observation.hostname
-            && include(
+        if let Some(hostname) = &observation.hostname {
+            let known = asset.hostnames.contains_key(hostname.as_str());
+            if include(
                 &mut asset.hostnames,
                 hostname.as_str(),
                 at,
                 MAX_HOSTNAMES_PER_ASSET,
-            )
-        {
-            dirty.hostnames.insert((mac, hostname.clone()));
+            ) {
+                if !known {
+                    dirty.facts_changed.insert(mac);
+                }
+                dirty.hostnames.insert((mac, hostname.clone()));
+            }
         }
         for service in &observation.services {
             let key = ServiceKey {
@@ -312,6 +319,7 @@ impl Inventory {
                     let newer = at >= record.seen.last && record.latest != *service;
                     if newer {
                         record.latest = service.clone();
+                        dirty.facts_changed.insert(mac);
                     }
                     record.seen.include(at) | newer
                 }
@@ -323,6 +331,7 @@ impl Inventory {
                             seen: Seen::at(at),
                         },
                     );
+                    dirty.facts_changed.insert(mac);
                     true
                 }
                 None => false,
@@ -340,6 +349,7 @@ impl Inventory {
                     let newer = at >= record.seen.last && record.latest != *detail;
                     if newer {
                         record.latest = detail.clone();
+                        dirty.facts_changed.insert(mac);
                     }
                     record.seen.include(at) | newer
                 }
@@ -351,6 +361,7 @@ impl Inventory {
                             seen: Seen::at(at),
                         },
                     );
+                    dirty.facts_changed.insert(mac);
                     true
                 }
                 None => false,

@@ -10,7 +10,7 @@ use super::RegistryFields;
 use crate::classify::Category;
 
 /// Columns understood, in the documented order.
-pub const COLUMNS: [&str; 7] = [
+pub const COLUMNS: [&str; 9] = [
     "mac",
     "asset_tag",
     "name",
@@ -18,6 +18,8 @@ pub const COLUMNS: [&str; 7] = [
     "location",
     "owner",
     "criticality",
+    "site",
+    "do_not_probe",
 ];
 
 /// A file that cannot be read as a registry at all.
@@ -75,6 +77,7 @@ fn normal_column(name: &str) -> String {
         .replace([' ', '-'], "_");
     match normal.as_str() {
         "mac_address" | "macaddress" | "hw_address" => "mac".to_owned(),
+        "donotprobe" | "no_probe" => "do_not_probe".to_owned(),
         _ => normal,
     }
 }
@@ -230,6 +233,9 @@ fn parse_line(
             .then(|| criticality.parse::<crate::registry::Criticality>())
             .transpose()
             .map_err(|error| error.to_string())?,
+        site: text("site")?,
+        do_not_probe: crate::registry::parse_yes_no(&text("do_not_probe")?)
+            .map_err(|error| error.to_string())?,
     };
     Ok((mac, fields.check()?))
 }
@@ -311,6 +317,46 @@ mod tests {
         );
         assert_eq!(parsed.entries.len(), 2);
         assert_eq!(parsed.entries[1].line, 12);
+    }
+
+    #[test]
+    fn do_not_probe_and_site_are_read_and_bad_values_named() {
+        let csv = "mac,name,site,Do Not Probe\n\
+                   00:09:5c:11:22:01,pump,chu-nord,yes\n\
+                   00:09:5c:11:22:02,monitor,,TRUE\n\
+                   00:09:5c:11:22:03,printer,,0\n\
+                   00:09:5c:11:22:04,camera,,\n\
+                   00:09:5c:11:22:05,bad,,maybe\n\
+                   00:09:5c:11:22:06,bad site,chu nord,no\n";
+        let parsed = parse_csv(csv.as_bytes()).unwrap();
+        assert_eq!(parsed.columns, vec!["mac", "name", "site", "do_not_probe"]);
+        let flags: Vec<(bool, &str)> = parsed
+            .entries
+            .iter()
+            .map(|line| (line.fields.do_not_probe, line.fields.site.as_str()))
+            .collect();
+        assert_eq!(
+            flags,
+            [(true, "chu-nord"), (true, ""), (false, ""), (false, "")]
+        );
+        let errors: Vec<(u64, &str)> = parsed
+            .errors
+            .iter()
+            .map(|error| (error.line, error.reason.as_str()))
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                (
+                    6,
+                    "do_not_probe \"maybe\" is neither yes nor no (yes, no, true, false, 1, 0; empty is no)"
+                ),
+                (
+                    7,
+                    "site \"chu nord\" is not allowed: use 1 to 64 letters, digits, '.', '_' or '-'"
+                ),
+            ]
+        );
     }
 
     #[test]

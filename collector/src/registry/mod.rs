@@ -96,6 +96,14 @@ pub struct RegistryFields {
     /// How critical it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub criticality: Option<Criticality>,
+    /// The site it belongs to (an agent certificate's site name); empty: any site. Limits
+    /// `do_not_probe` to that site's agents.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub site: String,
+    /// Never probe it actively: every agent of its site (of every site if none is named) is
+    /// told so in its scan policy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub do_not_probe: bool,
 }
 
 /// A registry entry as stored.
@@ -112,6 +120,20 @@ pub struct RegistryEntry {
     pub updated_at: Timestamp,
     /// Where it came from: `import:<file>` or `approve`.
     pub source: String,
+}
+
+/// A `do_not_probe` value that is neither yes nor no.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("do_not_probe {0:?} is neither yes nor no (yes, no, true, false, 1, 0; empty is no)")]
+pub struct NotYesOrNo(pub String);
+
+/// Reads a yes/no cell: `yes`, `no`, `true`, `false`, `1`, `0` in any case; empty is no.
+pub fn parse_yes_no(text: &str) -> Result<bool, NotYesOrNo> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" => Ok(true),
+        "no" | "false" | "0" | "" => Ok(false),
+        _ => Err(NotYesOrNo(text.chars().take(64).collect())),
+    }
 }
 
 /// Checks a free-text field: no control characters, bounded length. Returns it trimmed.
@@ -135,6 +157,13 @@ impl RegistryFields {
         self.name = check_field("name", &self.name)?;
         self.location = check_field("location", &self.location)?;
         self.owner = check_field("owner", &self.owner)?;
+        let site = self.site.trim();
+        if !site.is_empty() {
+            self.site =
+                crate::identity::check_label("site", site).map_err(|error| error.to_string())?;
+        } else {
+            self.site = String::new();
+        }
         Ok(self)
     }
 
@@ -160,9 +189,16 @@ impl RegistryFields {
         if has("criticality") {
             self.criticality = other.criticality;
         }
+        if has("site") {
+            self.site = other.site;
+        }
+        if has("do_not_probe") {
+            self.do_not_probe = other.do_not_probe;
+        }
     }
 
-    /// Overlays the fields `other` sets (for `approve`, which may give only some of them).
+    /// Overlays the fields `other` sets (for `approve`, which may give only some of them;
+    /// `do_not_probe` is given apart, since `false` is a value, not an absence).
     pub fn overlay(&mut self, other: RegistryFields) {
         let take = |mine: &mut String, theirs: String| {
             if !theirs.is_empty() {
@@ -173,6 +209,7 @@ impl RegistryFields {
         take(&mut self.name, other.name);
         take(&mut self.location, other.location);
         take(&mut self.owner, other.owner);
+        take(&mut self.site, other.site);
         if other.category.is_some() {
             self.category = other.category;
         }

@@ -20,10 +20,12 @@ use crate::audit::{Event, Hash, NewEvent};
 use crate::identity::AgentIdentity;
 use crate::inventory::flags::FlagSet;
 use crate::inventory::{AgentId, Dirty, Inventory};
+use crate::policy::{DeviceRow, Override, OverrideSnapshot, SitePolicy, SiteRecord};
 use crate::registry::RegistryEntry;
 
 pub use sqlite::{
-    Durability, IssueOutcome, RegistryChange, RevokeOutcome, RevokeTarget, SqliteStore,
+    Durability, IssueOutcome, OverrideChange, OverrideOutcome, RegistryChange, RevokeOutcome,
+    RevokeTarget, SqliteStore,
 };
 
 /// Everything that can go wrong with the database.
@@ -59,6 +61,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0} is not in the registry")]
     NotRegistered(hygie_proto::MacAddr),
+    #[error("no operator decision is recorded for {0} (see `policy show`)")]
+    NoOverride(hygie_proto::MacAddr),
     #[error(transparent)]
     File(#[from] crate::files::FileError),
     #[error("no certificate with serial {0} was issued by this collector (see `ca list`)")]
@@ -114,8 +118,25 @@ pub struct Commit<'a> {
     pub events: &'a [NewEvent],
     /// New flags of registered devices never seen.
     pub unseen_flags: &'a [(hygie_proto::MacAddr, FlagSet)],
+    /// Scan policy devices that changed (their events are among `events`).
+    pub policy_devices: &'a [DeviceRow],
+    /// Sites whose scan policy changed, with their new versions.
+    pub policy_sites: &'a [SiteRecord],
     /// Time of the commit.
     pub now: Timestamp,
+}
+
+/// One site's scan policy as the collector last published it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPolicy {
+    /// The site.
+    pub site: String,
+    /// Its policy.
+    pub policy: SitePolicy,
+    /// Whether its agents were told to probe nothing (too large to send).
+    pub passive_only: bool,
+    /// When it was published.
+    pub published_at: Timestamp,
 }
 
 /// The registry as the writer holds it.
@@ -164,6 +185,12 @@ pub trait InventoryWriter {
     fn load_registry(&self) -> Result<RegistrySnapshot, StoreError>;
     /// The registry's current generation (cheap: checked on every tick).
     fn registry_generation(&self) -> Result<i64, StoreError>;
+    /// Every site's scan policy as last published.
+    fn load_policies(&self) -> Result<Vec<PublishedPolicy>, StoreError>;
+    /// Operators' decisions.
+    fn load_overrides(&self) -> Result<OverrideSnapshot, StoreError>;
+    /// The decisions' current generation (cheap: checked on every tick).
+    fn override_generation(&self) -> Result<i64, StoreError>;
     /// Deletes at most [`PRUNE_SLICE`] rows of history beyond the retention bounds, oldest
     /// first; returns the number deleted.
     fn prune_history(&mut self, retention: Retention, now: Timestamp) -> Result<u64, StoreError>;
@@ -202,6 +229,10 @@ pub trait InventoryReader {
     fn registry(&self) -> Result<Vec<RegistryEntry>, StoreError>;
     /// Events matching `filter`, oldest first.
     fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
+    /// Every site's scan policy as the collector last published it, by site.
+    fn policies(&self) -> Result<Vec<PublishedPolicy>, StoreError>;
+    /// Operators' decisions about probing, by MAC.
+    fn overrides(&self) -> Result<Vec<Override>, StoreError>;
     /// The last event's id and hash (0 and the genesis hash when there is none).
     fn event_head(&self) -> Result<(i64, Hash), StoreError>;
     /// Runs `read` with all its queries seeing one state of the database, even if a writer

@@ -200,6 +200,41 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox_cursors ADD COLUMN gaps TEXT NOT NULL DEFAULT '';  -- "3-5,9-9"
     "#,
+    // 7: the clinical scan policy. Registry entries marked do-not-probe (at the site they
+    // name, or every site); operators' decisions per device (override_generation changes with
+    // them, so the running collector knows to reload them); and each site's policy as its
+    // agents were last told it, so that versions only grow across restarts (the next one is
+    // above max(version)) and `policy show` reads what agents were told.
+    r#"
+    ALTER TABLE registry ADD COLUMN site TEXT NOT NULL DEFAULT '';           -- '': every site
+    ALTER TABLE registry ADD COLUMN do_not_probe INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE probe_overrides (
+        mac        INTEGER PRIMARY KEY,
+        decision   TEXT NOT NULL CHECK (decision IN ('allow', 'deny')),
+        reason     TEXT NOT NULL,
+        decided_by TEXT NOT NULL,                    -- the OS user who ran the command
+        decided_at INTEGER NOT NULL
+    );
+    INSERT INTO meta (key, value) VALUES ('override_generation', 0);
+
+    CREATE TABLE policy_sites (
+        site         TEXT PRIMARY KEY,
+        version      INTEGER NOT NULL,
+        networks     TEXT NOT NULL DEFAULT '[]',     -- JSON array of CIDRs
+        passive_only INTEGER NOT NULL DEFAULT 0,     -- too large to send: probe nothing
+        published_at INTEGER NOT NULL
+    );
+
+    CREATE TABLE policy_devices (
+        site      TEXT NOT NULL,
+        mac       INTEGER NOT NULL,
+        reasons   TEXT NOT NULL,                     -- JSON array: operator, registry, site, biomedical
+        addresses TEXT NOT NULL DEFAULT '[]',        -- JSON array, the most recent few
+        since     INTEGER NOT NULL,                  -- entered the site's policy
+        PRIMARY KEY (site, mac)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -69,7 +69,7 @@ fn parse_ip(text: &str) -> Result<IpAddr, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("address {text:?}")))
 }
 
-fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+pub(super) fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     // Serializing maps of strings and plain structs cannot fail.
     serde_json::to_string(value).unwrap_or_default()
 }
@@ -462,6 +462,18 @@ impl InventoryWriter for SqliteStore {
         registry::generation(&self.connection)
     }
 
+    fn load_policies(&self) -> Result<Vec<super::PublishedPolicy>, StoreError> {
+        policy::load(&self.connection)
+    }
+
+    fn load_overrides(&self) -> Result<crate::policy::OverrideSnapshot, StoreError> {
+        policy::load_overrides(&self.connection)
+    }
+
+    fn override_generation(&self) -> Result<i64, StoreError> {
+        policy::override_generation(&self.connection)
+    }
+
     fn prune_history(&mut self, retention: Retention, now: Timestamp) -> Result<u64, StoreError> {
         let context = "pruning the observation history";
         // Ids grow with arrival time, so both bounds delete from the low end: everything below
@@ -673,6 +685,12 @@ fn write_commit(
             .execute(params![mac_key(*mac), flags.bits()])
             .map_err(StoreError::sqlite(context))?;
     }
+    policy::write(
+        connection,
+        commit.policy_devices,
+        commit.policy_sites,
+        commit.now,
+    )?;
     events::append(connection, commit.events, sealer)
 }
 
@@ -732,6 +750,19 @@ impl InventoryReader for SqliteStore {
         events::read(&self.connection, filter)
     }
 
+    fn policies(&self) -> Result<Vec<super::PublishedPolicy>, StoreError> {
+        policy::load(&self.connection)
+    }
+
+    fn overrides(&self) -> Result<Vec<crate::policy::Override>, StoreError> {
+        let mut overrides: Vec<_> = policy::load_overrides(&self.connection)?
+            .entries
+            .into_values()
+            .collect();
+        overrides.sort_by_key(|decision| decision.mac);
+        Ok(overrides)
+    }
+
     fn event_head(&self) -> Result<(i64, Hash), StoreError> {
         events::head(&self.connection)
     }
@@ -788,9 +819,11 @@ impl InventoryReader for SqliteStore {
 
 mod certificates;
 mod events;
+mod policy;
 mod registry;
 
 pub use certificates::{IssueOutcome, RevokeOutcome, RevokeTarget};
+pub use policy::{OverrideChange, OverrideOutcome};
 pub use registry::RegistryChange;
 
 #[cfg(test)]

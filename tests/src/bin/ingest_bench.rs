@@ -357,6 +357,10 @@ async fn stream_agent(
             }) if in_flight.front() == Some(&ack.sequence) => {
                 in_flight.pop_front();
             }
+            // The site's scan policy, on connect and on every change: not what is measured.
+            Some(pb::CollectorMessage {
+                kind: Some(pb::collector_message::Kind::ScanPolicy(_)),
+            }) => {}
             other => bail!("unexpected reply {other:?}"),
         }
     }

@@ -79,6 +79,7 @@ fn invariants_1_to_3_a_backup_taken_while_the_writer_commits_is_one_checked_mome
                         RegistryChange::Approve {
                             mac: mac(10_000 + commits),
                             fields: fields(commits),
+                            do_not_probe: None,
                         },
                         at("2026-11-25T11:00:00Z"),
                     )

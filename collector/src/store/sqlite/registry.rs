@@ -32,6 +32,8 @@ pub enum RegistryChange {
         mac: MacAddr,
         /// Fields to set; empty ones keep their stored value.
         fields: RegistryFields,
+        /// Sets or clears do-not-probe; `None` keeps it.
+        do_not_probe: Option<bool>,
     },
     /// Removes an entry.
     Remove {
@@ -75,7 +77,7 @@ pub(super) fn load(connection: &Connection) -> Result<RegistrySnapshot, StoreErr
     for_each_row(
         connection,
         "SELECT mac, asset_tag, name, category, location, owner, criticality, registered_at,
-                updated_at, source, unseen_flags
+                updated_at, source, unseen_flags, site, do_not_probe
          FROM registry",
         "loading the registry",
         |row| {
@@ -100,6 +102,8 @@ pub(super) fn load(connection: &Connection) -> Result<RegistrySnapshot, StoreErr
                         .map(|text| text.parse())
                         .transpose()
                         .map_err(|error| corrupt("criticality", &error))?,
+                    site: row.get(11)?,
+                    do_not_probe: row.get(12)?,
                 },
                 registered_at: from_micros(row.get(7)?)?,
                 updated_at: from_micros(row.get(8)?)?,
@@ -118,32 +122,25 @@ pub(super) fn load(connection: &Connection) -> Result<RegistrySnapshot, StoreErr
 fn stored(connection: &Connection, mac: MacAddr) -> Result<Option<RegistryFields>, StoreError> {
     let snapshot_row = connection
         .query_row(
-            "SELECT asset_tag, name, category, location, owner, criticality
+            "SELECT asset_tag, name, category, location, owner, criticality, site, do_not_probe
              FROM registry WHERE mac = ?1",
             [mac_key(mac)],
             |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, Option<String>>(5)?,
-                ))
+                Ok(RegistryFields {
+                    asset_tag: row.get(0)?,
+                    name: row.get(1)?,
+                    category: text_or_none(row.get(2)?).and_then(|text| text.parse().ok()),
+                    location: row.get(3)?,
+                    owner: row.get(4)?,
+                    criticality: text_or_none(row.get(5)?).and_then(|text| text.parse().ok()),
+                    site: row.get(6)?,
+                    do_not_probe: row.get(7)?,
+                })
             },
         )
         .optional()
         .map_err(StoreError::sqlite("reading a registry entry"))?;
-    Ok(snapshot_row.map(
-        |(asset_tag, name, category, location, owner, criticality)| RegistryFields {
-            asset_tag,
-            name,
-            category: text_or_none(category).and_then(|text| text.parse().ok()),
-            location,
-            owner,
-            criticality: text_or_none(criticality).and_then(|text| text.parse().ok()),
-        },
-    ))
+    Ok(snapshot_row)
 }
 
 fn write(
@@ -157,13 +154,14 @@ fn write(
         .prepare_cached(
             "INSERT INTO registry
                 (mac, asset_tag, name, category, location, owner, criticality, registered_at,
-                 updated_at, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
+                 updated_at, source, site, do_not_probe)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)
              ON CONFLICT (mac) DO UPDATE SET
                 asset_tag = excluded.asset_tag, name = excluded.name,
                 category = excluded.category, location = excluded.location,
                 owner = excluded.owner, criticality = excluded.criticality,
-                updated_at = excluded.updated_at, source = excluded.source",
+                updated_at = excluded.updated_at, source = excluded.source,
+                site = excluded.site, do_not_probe = excluded.do_not_probe",
         )
         .and_then(|mut statement| {
             statement.execute(params![
@@ -176,6 +174,8 @@ fn write(
                 fields.criticality.map(|criticality| criticality.as_str()),
                 micros(now),
                 source,
+                fields.site,
+                fields.do_not_probe,
             ])
         })
         .map_err(StoreError::sqlite("writing a registry entry"))?;
@@ -209,10 +209,11 @@ impl SqliteStore {
         let mut upsert = |mac: MacAddr,
                           fields: RegistryFields,
                           source: &str,
-                          columns: Option<&[&str]>|
+                          columns: Option<&[&str]>,
+                          do_not_probe: Option<bool>|
          -> Result<(), StoreError> {
             let before = stored(&transaction, mac)?;
-            let after = match (&before, columns) {
+            let mut after = match (&before, columns) {
                 (Some(before), Some(columns)) => {
                     let mut merged = before.clone();
                     merged.replace_columns(fields, columns);
@@ -225,6 +226,9 @@ impl SqliteStore {
                 }
                 (None, _) => fields,
             };
+            if let Some(do_not_probe) = do_not_probe {
+                after.do_not_probe = do_not_probe;
+            }
             if before.as_ref() == Some(&after) {
                 outcome.unchanged += 1;
                 return Ok(());
@@ -256,10 +260,14 @@ impl SqliteStore {
                 source,
             } => {
                 for (mac, fields) in entries {
-                    upsert(mac, fields, &source, Some(&columns))?;
+                    upsert(mac, fields, &source, Some(&columns), None)?;
                 }
             }
-            RegistryChange::Approve { mac, fields } => upsert(mac, fields, "approve", None)?,
+            RegistryChange::Approve {
+                mac,
+                fields,
+                do_not_probe,
+            } => upsert(mac, fields, "approve", None, do_not_probe)?,
             RegistryChange::Remove { mac } => {
                 let before = stored(&transaction, mac)?.ok_or(StoreError::NotRegistered(mac))?;
                 transaction

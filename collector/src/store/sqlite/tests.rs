@@ -89,6 +89,8 @@ fn commit(
             }],
             events: &[],
             unseen_flags: &[],
+            policy_devices: &[],
+            policy_sites: &[],
             now: at("2026-11-25T12:00:00Z"),
         })
         .unwrap();
@@ -321,6 +323,7 @@ fn registry_changes_update_in_place_are_evented_and_sealed() {
                     owner: "Biomed".into(),
                     ..RegistryFields::default()
                 },
+                do_not_probe: None,
             },
             now,
         )
