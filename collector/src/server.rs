@@ -68,7 +68,7 @@ pub const SERVER_DAYS: u32 = 825;
 /// Names for a server certificate made without operator input: loopback and this host's name.
 pub fn default_server_names() -> (Vec<String>, Vec<IpAddr>) {
     let mut names = vec!["localhost".to_owned()];
-    if let Some(host) = hostname()
+    if let Some(host) = hygie_proto::kernel_hostname()
         && host != "localhost"
     {
         names.push(host);
@@ -80,12 +80,6 @@ pub fn default_server_names() -> (Vec<String>, Vec<IpAddr>) {
     (names, ips)
 }
 
-/// This host's name, from the kernel.
-pub fn hostname() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    let name = name.trim();
-    (!name.is_empty() && name.len() <= 253).then(|| name.to_owned())
-}
 
 /// On first start with the default layout, creates the PKI so the collector works out of the box;
 /// returns the server certificate it issued, for the certificate log.

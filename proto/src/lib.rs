@@ -7,6 +7,7 @@
 //!   offending field.
 
 pub mod codec;
+mod host;
 mod convert;
 pub mod wire;
 
@@ -27,6 +28,7 @@ pub mod pb {
 
 pub use convert::{encode_observation, timestamp_from_wire, timestamp_to_wire};
 pub use hygie_domain::*;
+pub use host::kernel_hostname;
 
 /// The contract's package version, reported in logs and the collector's Welcome.
 pub const CONTRACT: &str = "hygie.v1";

@@ -20,8 +20,8 @@ fn clamp(text: &str, max: usize) -> String {
 }
 
 fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| clamp(name.trim(), limits::MAX_HELLO_TEXT_LEN))
+    hygie_proto::kernel_hostname()
+        .map(|name| clamp(&name, limits::MAX_HELLO_TEXT_LEN))
         .unwrap_or_default()
 }
 

@@ -9,7 +9,6 @@ use hygie_collector::config::CollectorConfig;
 use hygie_collector::export::signing::{self, Verifier25519};
 use hygie_collector::export::{csv_format, html, json, verify};
 use hygie_collector::files;
-use hygie_collector::server;
 use jiff::Timestamp;
 
 use super::open::{DatabaseArg, load_signer, open_query, open_reader};
@@ -41,7 +40,7 @@ pub(crate) fn export(args: ExportArgs, config: &CollectorConfig, now: Timestamp)
     } = args;
     let query = open_query(config, &database)?;
     let signer = load_signer(&config.signing_key)?;
-    let input = query.snapshot(now, server::hostname().unwrap_or_default())?;
+    let input = query.snapshot(now, hygie_proto::kernel_hostname().unwrap_or_default())?;
     let bytes = match format {
         ExportFormat::Json => json::write(&input, &signer).into_bytes(),
         ExportFormat::Csv => csv_format::write(&input, &signer),
