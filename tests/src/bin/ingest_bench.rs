@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hygie_collector::store::{Durability, SqliteStore};
-use hygie_proto::{Observation, OutboxId, pb};
+use hygie_proto::{MacAddr, Observation, OutboxId, pb};
 use hygie_tests::free_port;
 use hygie_tests::observations::device;
 use hygie_tests::pki::{AgentCerts, TestPki};
@@ -33,6 +33,9 @@ struct Options {
     observations: u32,
     batch: u32,
     devices_per_agent: u32,
+    /// Percent of devices under a clinical vendor's MAC block (biomedical, so in the scan
+    /// policy); the rest under a workstation maker's.
+    biomedical_percent: u32,
     durability: Durability,
 }
 
@@ -42,6 +45,7 @@ fn parse_options() -> Result<Options> {
         observations: 400_000,
         batch: 500,
         devices_per_agent: 5_000,
+        biomedical_percent: 100,
         durability: Durability::Full,
     };
     let mut args = std::env::args().skip(1);
@@ -52,6 +56,7 @@ fn parse_options() -> Result<Options> {
             "--observations" => options.observations = value()?.parse()?,
             "--batch" => options.batch = value()?.parse()?,
             "--devices-per-agent" => options.devices_per_agent = value()?.parse()?,
+            "--biomedical-percent" => options.biomedical_percent = value()?.parse()?,
             "--durability" => {
                 options.durability = match value()?.as_str() {
                     "full" => Durability::Full,
@@ -62,7 +67,8 @@ fn parse_options() -> Result<Options> {
             "--help" | "-h" => {
                 println!(
                     "ingest-bench [--agents 8] [--observations 400000] [--batch 500] \
-                     [--devices-per-agent 5000] [--durability full|normal]"
+                     [--devices-per-agent 5000] [--biomedical-percent 100] \
+                     [--durability full|normal]"
                 );
                 std::process::exit(0);
             }
@@ -71,6 +77,9 @@ fn parse_options() -> Result<Options> {
     }
     if options.agents == 0 || options.batch == 0 || options.devices_per_agent == 0 {
         bail!("--agents, --batch and --devices-per-agent must be positive");
+    }
+    if options.biomedical_percent > 100 {
+        bail!("--biomedical-percent is at most 100");
     }
     Ok(options)
 }
@@ -89,7 +98,13 @@ fn workload(options: &Options) -> Vec<Vec<Observation>> {
                     let device_index = index % options.devices_per_agent;
                     let round = index / options.devices_per_agent;
                     let seen = start + SignedDuration::from_mins(i64::from(round));
-                    device(agent * options.devices_per_agent + device_index, seen)
+                    let n = agent * options.devices_per_agent + device_index;
+                    let mut observation = device(n, seen);
+                    if n % 100 >= options.biomedical_percent {
+                        // An HP block: a workstation, which no scan policy lists.
+                        observation.mac = MacAddr::from_u64(0x9c7b_ef00_0000 + u64::from(n));
+                    }
+                    observation
                 })
                 .collect()
         })
@@ -103,11 +118,12 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     println!(
         "workload: {} agents x {} observations = {total} observations in batches of {}, \
-         {} devices per agent, durability {:?}",
+         {} devices per agent ({}% biomedical), durability {:?}",
         options.agents,
         workload[0].len(),
         options.batch,
         options.devices_per_agent,
+        options.biomedical_percent,
         options.durability
     );
 
