@@ -114,8 +114,8 @@ pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig) -> Result<()> {
             print(&report::assets_table(&views))?;
             page
         }
-        ListFormat::Json => stream(&query, &listing, JsonRows::default())?,
-        ListFormat::Csv => stream(&query, &listing, CsvRows::default())?,
+        ListFormat::Json => stream(&query, &listing, JsonRows)?,
+        ListFormat::Csv => stream(&query, &listing, CsvRows)?,
     };
     if let Some(next) = page.next {
         eprintln!("next page: --after {next}");

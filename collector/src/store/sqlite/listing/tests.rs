@@ -406,7 +406,7 @@ proptest! {
         page in 1u64..6,
     ) {
         let mut bed = bed();
-        let mac = |n: u64| MacAddr::from_u64(if n % 3 == 0 { 0x0200_0000_0000 } else { 0x0009_5c00_0000 } + n);
+        let mac = |n: u64| MacAddr::from_u64(if n.is_multiple_of(3) { 0x0200_0000_0000 } else { 0x0009_5c00_0000 } + n);
         for n in &registered {
             bed.register(mac(*n), RegistryFields { owner: format!("owner-{}", n % 4), ..RegistryFields::default() });
         }
@@ -423,7 +423,7 @@ proptest! {
         let filter = Filter {
             flag: flag.map(|i| Flag::ALL[i]),
             site: site.map(|i| ["chu", "ghu"][i].to_owned()),
-            search: search.map(|s| format!("{}", ["host-1", "owner-2", "198.18.0.3", "5c"][usize::from(s)])),
+            search: search.map(|s| ["host-1", "owner-2", "198.18.0.3", "5c"][usize::from(s)].to_owned()),
             ..Filter::default()
         };
         let expected: Vec<AssetView> = bed.reference().into_iter().filter(|v| filter.accepts(v)).collect();
