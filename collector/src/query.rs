@@ -1,8 +1,9 @@
 //! The read side of the command line: what `assets`, `asset`, `classify --explain`, `events`
-//! and `export` compute from a store, with the site's rules and flag windows. Rendering is left
-//! to [`crate::report`] and [`crate::export`]; time is passed in.
+//! and `export` read, through the one read port ([`InventoryReader`]). Nothing here
+//! classifies the inventory or computes flags: the writer stored its verdicts with the assets.
+//! Rendering is left to [`crate::report`] and [`crate::export`]; time is passed in.
 
-use std::collections::HashMap;
+use std::io;
 use std::net::IpAddr;
 
 use hygie_proto::MacAddr;
@@ -11,12 +12,10 @@ use serde::Serialize;
 
 use crate::audit::Event;
 use crate::classify::{self, Classification, Rules, RulesError};
-use crate::export::SnapshotInput;
-use crate::inventory::Inventory;
-use crate::inventory::flags::FlagRules;
-use crate::registry::RegistryEntry;
+use crate::export::SnapshotMeta;
+use crate::store::listing::{Filter, Listing, Page, VerdictStatus};
 use crate::store::{AgentRecord, EventFilter, InventoryReader, StoreError};
-use crate::views::{self, AssetView, Filter, ViewContext};
+use crate::views::{self, AssetView};
 
 /// Why a read command failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +24,8 @@ pub enum QueryError {
     Store(#[from] StoreError),
     #[error("classification rules")]
     Rules(#[from] RulesError),
+    #[error("cannot write the output")]
+    Write(#[from] io::Error),
 }
 
 /// When one address or host name of an asset was seen.
@@ -75,22 +76,26 @@ pub struct AssetPage {
     pub events: Vec<Event>,
 }
 
-/// A store, read with the site's rules and flag windows.
+/// Where a snapshot's rows go, as they are read.
+pub trait SnapshotSink {
+    /// Called once, before the rows, with what the header says.
+    fn begin(&mut self, meta: &SnapshotMeta) -> io::Result<()>;
+    /// Called for each row, in MAC order.
+    fn row(&mut self, view: AssetView) -> io::Result<()>;
+}
+
+/// A store, read through its port. The rules serve only `classify --explain` of a MAC that has
+/// no stored verdict (classified on its vendor alone).
 #[derive(Debug)]
 pub struct Query<R> {
     store: R,
     rules: Rules,
-    flag_rules: FlagRules,
 }
 
 impl<R: InventoryReader> Query<R> {
-    /// Reads `store` with `rules` and `flag_rules`.
-    pub fn new(store: R, rules: Rules, flag_rules: FlagRules) -> Self {
-        Query {
-            store,
-            rules,
-            flag_rules,
-        }
+    /// Reads `store`.
+    pub fn new(store: R, rules: Rules) -> Self {
+        Query { store, rules }
     }
 
     /// The store.
@@ -98,133 +103,92 @@ impl<R: InventoryReader> Query<R> {
         &self.store
     }
 
-    fn context(&self, now: Timestamp) -> ViewContext<'_> {
-        ViewContext {
-            rules: &self.rules,
-            flag_rules: &self.flag_rules,
-            now,
-        }
+    /// Hands each device of `listing` to `each`, in MAC order (see
+    /// [`crate::store::listing`]).
+    pub fn list(
+        &self,
+        listing: &Listing,
+        each: &mut dyn FnMut(AssetView) -> bool,
+    ) -> Result<Page, QueryError> {
+        Ok(self.store.consistent(|store| store.list(listing, each))??)
     }
 
-    fn registry_map(&self) -> Result<HashMap<MacAddr, RegistryEntry>, QueryError> {
-        Ok(self
-            .store
-            .registry()?
-            .into_iter()
-            .map(|entry| (entry.mac, entry))
-            .collect())
-    }
-
-    /// Every asset and registered device passing `filter`, sorted by MAC.
-    pub fn views(&self, filter: &Filter, now: Timestamp) -> Result<Vec<AssetView>, QueryError> {
-        self.store.consistent(|_| self.views_now(filter, now))?
-    }
-
-    fn views_now(&self, filter: &Filter, now: Timestamp) -> Result<Vec<AssetView>, QueryError> {
-        let mut views = views::asset_views(
-            &self.store.inventory()?,
-            &self.registry_map()?,
-            &self.store.agents()?,
-            &self.context(now),
-        );
-        views.retain(|view| filter.accepts(view));
+    /// Every device passing `filter`, in memory: for small listings and tests.
+    pub fn views(&self, filter: &Filter) -> Result<Vec<AssetView>, QueryError> {
+        let mut views = Vec::new();
+        self.list(
+            &Listing {
+                filter: filter.clone(),
+                ..Listing::default()
+            },
+            &mut |view| {
+                views.push(view);
+                true
+            },
+        )?;
         Ok(views)
     }
 
+    /// How many devices pass `filter`.
+    pub fn count(&self, filter: &Filter) -> Result<u64, QueryError> {
+        Ok(self.store.count(filter)?)
+    }
+
+    /// Whether the stored verdicts are current.
+    pub fn verdict_status(&self) -> Result<VerdictStatus, QueryError> {
+        Ok(self.store.verdict_status()?)
+    }
+
     /// The page of one device; `None` if it was never seen nor registered.
-    pub fn asset_page(
-        &self,
-        mac: MacAddr,
-        now: Timestamp,
-        recent: usize,
-    ) -> Result<Option<AssetPage>, QueryError> {
+    pub fn asset_page(&self, mac: MacAddr, recent: usize) -> Result<Option<AssetPage>, QueryError> {
         self.store
-            .consistent(|_| self.asset_page_now(mac, now, recent))?
+            .consistent(|store| asset_page(store, mac, recent))?
     }
 
-    fn asset_page_now(
-        &self,
-        mac: MacAddr,
-        now: Timestamp,
-        recent: usize,
-    ) -> Result<Option<AssetPage>, QueryError> {
-        let inventory = self.store.inventory()?;
-        let agents = self.store.agents()?;
-        let Some(view) = views::asset_view(
-            mac,
-            &inventory,
-            &self.registry_map()?,
-            &agents,
-            &self.context(now),
-        ) else {
-            return Ok(None);
-        };
-        let names = views::agent_names(&agents);
-        let (addresses, hostname_history) = seen_facts(&inventory, mac);
-        let history = self
-            .store
-            .history(mac, recent)?
-            .into_iter()
-            .map(|row| HistoryEntry {
-                seen_at: row.seen_at,
-                agent: names
-                    .get(&row.agent_id)
-                    .cloned()
-                    .unwrap_or_else(|| format!("agent#{}", row.agent_id)),
-                source: row.source,
-                interface: row.interface,
-                ips: row.ips,
-                hostname: row.hostname,
-            })
-            .collect();
-        let events = self.store.events(&EventFilter {
-            mac: Some(mac),
-            limit: Some(recent),
-            ..EventFilter::default()
-        })?;
-        Ok(Some(AssetPage {
-            vendor_block: match classify::vendor::lookup(mac) {
-                classify::VendorLookup::Registered(vendor) => Some(vendor.prefix),
-                _ => None,
-            },
-            view,
-            addresses,
-            hostname_history,
-            history,
-            events,
-        }))
-    }
-
-    /// How `mac` is classified, with the registry's declaration applied. A MAC never seen is
-    /// classified on its vendor alone.
+    /// How `mac` is classified, as the writer stored it. A MAC without a verdict (never seen
+    /// nor registered) is classified on its vendor alone.
     pub fn classification(&self, mac: MacAddr) -> Result<Classification, QueryError> {
+        if let Some(stored) = self.store.classification(mac)? {
+            return Ok(stored);
+        }
         let declared = self
             .store
-            .registry()?
-            .into_iter()
-            .find(|entry| entry.mac == mac)
+            .registry_entry(mac)?
             .and_then(|entry| entry.fields.category);
-        let inventory = self.store.inventory()?;
-        let classification = match inventory.get(&mac) {
-            Some(asset) => classify::classify(&asset.facts(), &self.rules),
-            None => classify::classify(&classify::Facts::mac_only(mac), &self.rules),
-        };
-        Ok(classification.with_declared(declared))
+        Ok(
+            classify::classify(&classify::Facts::mac_only(mac), &self.rules)
+                .with_declared(declared),
+        )
     }
 
-    /// What a snapshot of the whole inventory holds at `now`.
-    pub fn snapshot(&self, now: Timestamp, hostname: String) -> Result<SnapshotInput, QueryError> {
+    /// Streams a snapshot of every device at `now` into `sink`: the header's counts and the
+    /// rows come from one state of the database.
+    pub fn snapshot(
+        &self,
+        now: Timestamp,
+        hostname: String,
+        sink: &mut dyn SnapshotSink,
+    ) -> Result<SnapshotMeta, QueryError> {
         self.store.consistent(|store| {
-            // One moment: the chain head covers exactly the changes the assets reflect.
-            let events_head = store.event_head()?;
-            let assets = self.views_now(&Filter::default(), now)?;
-            Ok(SnapshotInput {
-                counts: views::counts(&assets),
-                assets,
-                events_head,
+            let meta = SnapshotMeta {
+                counts: store.counts()?,
+                events_head: store.event_head()?,
                 taken_at: now,
                 hostname,
-            })
+            };
+            sink.begin(&meta)?;
+            let mut failed = None;
+            store.list(&Listing::default(), &mut |view| match sink.row(view) {
+                Ok(()) => true,
+                Err(error) => {
+                    failed = Some(error);
+                    false
+                }
+            })?;
+            match failed {
+                Some(error) => Err(QueryError::Write(error)),
+                None => Ok(meta),
+            }
         })?
     }
 
@@ -234,35 +198,55 @@ impl<R: InventoryReader> Query<R> {
     }
 }
 
-/// Addresses and host names of `mac`, most recently seen first.
-fn seen_facts(
-    inventory: &Inventory,
+fn asset_page<R: InventoryReader>(
+    store: &R,
     mac: MacAddr,
-) -> (Vec<SeenFact<IpAddr>>, Vec<SeenFact<String>>) {
-    let Some(asset) = inventory.get(&mac) else {
-        return (Vec::new(), Vec::new());
+    recent: usize,
+) -> Result<Option<AssetPage>, QueryError> {
+    let Some(view) = store.asset(mac)? else {
+        return Ok(None);
     };
-    let mut addresses: Vec<SeenFact<IpAddr>> = asset
-        .addresses
-        .iter()
-        .map(|(ip, seen)| SeenFact {
-            value: *ip,
-            first_seen: seen.first,
-            last_seen: seen.last,
+    let names = views::agent_names(&store.agents()?);
+    let facts = store.seen_facts(mac)?;
+    let history = store
+        .history(mac, recent)?
+        .into_iter()
+        .map(|row| HistoryEntry {
+            seen_at: row.seen_at,
+            agent: names
+                .get(&row.agent_id)
+                .cloned()
+                .unwrap_or_else(|| format!("agent#{}", row.agent_id)),
+            source: row.source,
+            interface: row.interface,
+            ips: row.ips,
+            hostname: row.hostname,
         })
         .collect();
-    addresses.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.value.cmp(&b.value)));
-    let mut hostnames: Vec<SeenFact<String>> = asset
-        .hostnames
-        .iter()
-        .map(|(name, seen)| SeenFact {
-            value: name.clone(),
-            first_seen: seen.first,
-            last_seen: seen.last,
-        })
-        .collect();
-    hostnames.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.value.cmp(&b.value)));
-    (addresses, hostnames)
+    let events = store.events(&EventFilter {
+        mac: Some(mac),
+        limit: Some(recent),
+        ..EventFilter::default()
+    })?;
+    Ok(Some(AssetPage {
+        vendor_block: store
+            .classification(mac)?
+            .and_then(|classification| classification.vendor)
+            .map(|vendor| vendor.prefix),
+        view,
+        addresses: facts.addresses.into_iter().map(seen_fact).collect(),
+        hostname_history: facts.hostnames.into_iter().map(seen_fact).collect(),
+        history,
+        events,
+    }))
+}
+
+fn seen_fact<T>((value, seen): (T, crate::inventory::Seen)) -> SeenFact<T> {
+    SeenFact {
+        value,
+        first_seen: seen.first,
+        last_seen: seen.last,
+    }
 }
 
 /// Parses `--since`: an RFC 3339 time (`2026-11-01T08:00:00Z`), a date (`2026-11-01`, midnight

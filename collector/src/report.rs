@@ -385,6 +385,20 @@ pub fn assets_csv(views: &[AssetView]) -> Vec<u8> {
     csv_listing(columns, views.iter().map(csv_format::cells))
 }
 
+/// The column line of `assets --format csv`.
+pub fn assets_csv_header() -> Vec<u8> {
+    let columns = &csv_format::COLUMNS[..csv_format::COLUMNS.len() - 2];
+    csv_listing(columns, std::iter::empty::<Vec<String>>())
+}
+
+/// One line of `assets --format csv` (after [`assets_csv_header`]).
+pub fn assets_csv_row(view: &AssetView) -> Vec<u8> {
+    let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
+    // Writing to memory cannot fail.
+    let _ = writer.write_record(csv_format::cells(view));
+    writer.into_inner().unwrap_or_default()
+}
+
 /// `events --format csv`.
 pub fn events_csv(events: &[Event]) -> Vec<u8> {
     csv_listing(

@@ -76,15 +76,23 @@ pub struct ViewContext<'a> {
     pub now: Timestamp,
 }
 
-/// Filters of `assets`.
-#[derive(Debug, Clone, Default)]
+/// Filters of `assets`. The SQL of the read port applies the same ones (Invariant 2 of
+/// [`crate::store::listing`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Only assets with this flag.
     pub flag: Option<Flag>,
     /// Only assets of this category.
     pub category: Option<Category>,
+    /// Only assets of this kind (exactly).
+    pub kind: Option<String>,
     /// Only assets seen by agents of this site.
     pub site: Option<String>,
+    /// Only assets whose IEEE vendor contains this text (ASCII case ignored).
+    pub vendor: Option<String>,
+    /// Only assets whose MAC, addresses, host names, vendor, manufacturer, model or registry
+    /// asset tag, name, location or owner contain this text (case ignored).
+    pub search: Option<String>,
 }
 
 impl Filter {
@@ -94,10 +102,29 @@ impl Filter {
             && self
                 .category
                 .is_none_or(|category| view.category == category)
+            && self.kind.as_ref().is_none_or(|kind| view.kind == *kind)
             && self.site.as_ref().is_none_or(|site| {
                 view.seen_by
                     .iter()
                     .any(|agent| agent.split_once('/').is_some_and(|(s, _)| s == site))
+            })
+            && self.vendor.as_ref().is_none_or(|wanted| {
+                view.vendor.as_ref().is_some_and(|vendor| {
+                    vendor
+                        .to_ascii_lowercase()
+                        .contains(&wanted.to_ascii_lowercase())
+                })
+            })
+            && self.search.as_ref().is_none_or(|text| {
+                crate::inventory::verdict::search_text(
+                    view.mac,
+                    view.ips.iter().copied(),
+                    view.hostnames.iter().map(String::as_str),
+                    view.vendor.as_deref(),
+                    &view.identity,
+                    view.registry.as_ref(),
+                )
+                .contains(&text.to_lowercase())
             })
     }
 }
@@ -260,6 +287,8 @@ pub struct Counts {
     pub by_category: BTreeMap<String, usize>,
     /// Per flag (every flag, zeros included).
     pub by_flag: BTreeMap<String, usize>,
+    /// Per site: assets seen by its agents (an asset seen at two sites counts at both).
+    pub by_site: BTreeMap<String, usize>,
 }
 
 /// Counts over `views`.
@@ -276,6 +305,7 @@ pub fn counts(views: &[AssetView]) -> Counts {
             .iter()
             .map(|flag| (flag.as_str().to_owned(), 0))
             .collect(),
+        by_site: BTreeMap::new(),
     };
     for view in views {
         *counts
@@ -284,6 +314,14 @@ pub fn counts(views: &[AssetView]) -> Counts {
             .or_default() += 1;
         for flag in view.flags.iter() {
             *counts.by_flag.entry(flag.as_str().to_owned()).or_default() += 1;
+        }
+        let sites: BTreeSet<&str> = view
+            .seen_by
+            .iter()
+            .filter_map(|agent| agent.split_once('/').map(|(site, _)| site))
+            .collect();
+        for site in sites {
+            *counts.by_site.entry(site.to_owned()).or_default() += 1;
         }
     }
     counts

@@ -5,7 +5,7 @@
 //! `SERVER` header.
 
 use hygie_domain::{CdpDetails, Detail, LldpMed, SsdpDetails};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Facts;
 
@@ -13,7 +13,7 @@ use crate::Facts;
 const MAX_LEN: usize = 128;
 
 /// Manufacturer, model, firmware and serial number, each when the device told it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// Who made it, as the device says (not its MAC vendor, which may be a module maker).
     #[serde(skip_serializing_if = "Option::is_none")]

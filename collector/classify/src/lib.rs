@@ -42,7 +42,7 @@ pub mod vendor;
 use std::collections::BTreeMap;
 
 use hygie_domain::{Detail, MacAddr, MdnsService};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use explain::explain;
 pub use identity::Identity;
@@ -56,7 +56,7 @@ pub const MAX_EVIDENCE_CONFIDENCE: f64 = 0.99;
 pub const UNKNOWN_KIND: &str = "unknown";
 
 /// What a piece of evidence did for the verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// It counted.
@@ -68,7 +68,7 @@ pub enum Role {
 }
 
 /// One reason behind a classification.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     /// The rule that matched.
     pub rule: String,
@@ -94,7 +94,7 @@ pub struct Evidence {
 }
 
 /// The outcome for one device.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Classification {
     /// Registered vendor, if the address has one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,7 +108,7 @@ pub struct Classification {
     /// Confidence in [0, 1], rounded to hundredths.
     pub confidence: f64,
     /// Manufacturer, model, firmware and serial number, as the device told them.
-    #[serde(skip_serializing_if = "Identity::is_empty")]
+    #[serde(default, skip_serializing_if = "Identity::is_empty")]
     pub identity: Identity,
     /// Every piece of evidence, strongest first.
     pub evidence: Vec<Evidence>,

@@ -115,7 +115,7 @@ impl std::str::FromStr for Category {
 
 /// What a piece of evidence read, from the most generic signal to the most specific (ties
 /// between equally confident evidence go to the more specific).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Signal {
     /// The IEEE organization name.

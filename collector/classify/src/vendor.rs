@@ -2,10 +2,10 @@
 //! wins). The data ships inside the binary; updating it means updating the crate.
 
 use hygie_domain::MacAddr;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The registered owner of a MAC address block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vendor {
     /// Organization name as registered with the IEEE.
     pub name: String,

@@ -5,14 +5,17 @@ use hygie_collector::classify::{self, Category};
 use hygie_collector::config::CollectorConfig;
 use hygie_collector::inventory::flags::Flag;
 use hygie_collector::query;
+use hygie_collector::query::Query;
 use hygie_collector::report;
-use hygie_collector::store::{EventFilter, InventoryReader};
-use hygie_collector::views::Filter;
+use hygie_collector::store::listing::{Cursor, Filter, Listing, Page, VerdictStatus};
+use hygie_collector::store::{EventFilter, InventoryReader, SqliteStore};
+use hygie_collector::views::AssetView;
 use hygie_proto::MacAddr;
 use jiff::Timestamp;
+use std::io::Write as _;
 
 use super::open::{DatabaseArg, open_query};
-use super::output::{Format, ListFormat, print, print_bytes, print_json};
+use super::output::{Format, ListFormat, print, print_bytes, print_json, terminal_json};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct AssetsArgs {
@@ -26,25 +29,53 @@ pub(crate) struct AssetsArgs {
     /// Only assets of this category (biomedical, building, iot, it, network, unknown).
     #[arg(long, value_name = "CATEGORY")]
     category: Option<Category>,
+    /// Only assets of this kind (printer, patient_monitor, ...).
+    #[arg(long, value_name = "KIND")]
+    kind: Option<String>,
     /// Only assets seen by agents of this site.
     #[arg(long, value_name = "SITE")]
     site: Option<String>,
-    /// Output format.
+    /// Only assets whose IEEE vendor contains this text (case ignored).
+    #[arg(long, value_name = "TEXT")]
+    vendor: Option<String>,
+    /// Only assets whose MAC, addresses, host names, vendor, manufacturer, model or registry
+    /// asset tag, name, location or owner contain this text (case ignored).
+    #[arg(long, value_name = "TEXT")]
+    search: Option<String>,
+    /// At most this many assets (a page); the next page's cursor is printed after it.
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+    /// Start after this cursor (printed by the previous page).
+    #[arg(long, value_name = "CURSOR")]
+    after: Option<Cursor>,
+    /// Print only how many assets pass the filters.
+    #[arg(long)]
+    count: bool,
+    /// Output format (json and csv stream: memory stays flat whatever the inventory's size).
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
     #[command(flatten)]
     database: DatabaseArg,
 }
 
-pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig, now: Timestamp) -> Result<()> {
+pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig) -> Result<()> {
     let AssetsArgs {
         unmanaged,
         flag,
         category,
+        kind,
         site,
+        vendor,
+        search,
+        limit,
+        after,
+        count,
         format,
         database,
     } = args;
+    if unmanaged && flag.is_some_and(|flag| flag != Flag::Unmanaged) {
+        bail!("--unmanaged is --flag unmanaged: give one flag");
+    }
     let query = open_query(config, &database)?;
     let filter = Filter {
         flag: if unmanaged {
@@ -53,16 +84,130 @@ pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig, now: Timestamp)
             flag
         },
         category,
+        kind,
         site,
+        vendor,
+        search,
     };
-    if unmanaged && flag.is_some_and(|flag| flag != Flag::Unmanaged) {
-        bail!("--unmanaged is --flag unmanaged: give one flag");
+    if let VerdictStatus::Previous(staleness) = query.verdict_status()? {
+        eprintln!("note: {staleness}");
     }
-    let views = query.views(&filter, now)?;
-    match format {
-        ListFormat::Table => print(&report::assets_table(&views)),
-        ListFormat::Json => print_json(&views),
-        ListFormat::Csv => print_bytes(&report::assets_csv(&views)),
+    if count {
+        let count = query.count(&filter)?;
+        return match format {
+            ListFormat::Json => print_json(&serde_json::json!({ "count": count })),
+            ListFormat::Table | ListFormat::Csv => print(&format!("{count}\n")),
+        };
+    }
+    let listing = Listing {
+        filter,
+        after,
+        limit,
+    };
+    let page = match format {
+        ListFormat::Table => {
+            let mut views = Vec::new();
+            let page = query.list(&listing, &mut |view| {
+                views.push(view);
+                true
+            })?;
+            print(&report::assets_table(&views))?;
+            page
+        }
+        ListFormat::Json => stream(&query, &listing, JsonRows)?,
+        ListFormat::Csv => stream(&query, &listing, CsvRows)?,
+    };
+    if let Some(next) = page.next {
+        eprintln!("next page: --after {next}");
+    }
+    Ok(())
+}
+
+/// A listing written row by row to standard output.
+trait RowFormat {
+    /// Bytes of one row (`first`: nothing was written before).
+    fn row(&mut self, view: &AssetView, first: bool) -> Result<Vec<u8>>;
+    /// Bytes after the last row (`empty`: no row was written).
+    fn end(&mut self, empty: bool) -> Vec<u8>;
+}
+
+#[derive(Default)]
+struct JsonRows;
+
+impl RowFormat for JsonRows {
+    fn row(&mut self, view: &AssetView, first: bool) -> Result<Vec<u8>> {
+        let text = terminal_json(&serde_json::to_string(view)?);
+        Ok(format!("{}{text}", if first { "[\n" } else { ",\n" }).into_bytes())
+    }
+    fn end(&mut self, empty: bool) -> Vec<u8> {
+        if empty {
+            b"[]\n".to_vec()
+        } else {
+            b"\n]\n".to_vec()
+        }
+    }
+}
+
+#[derive(Default)]
+struct CsvRows;
+
+impl RowFormat for CsvRows {
+    fn row(&mut self, view: &AssetView, first: bool) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        if first {
+            bytes.extend(report::assets_csv_header());
+        }
+        bytes.extend(report::assets_csv_row(view));
+        Ok(bytes)
+    }
+    fn end(&mut self, empty: bool) -> Vec<u8> {
+        if empty {
+            report::assets_csv_header()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Writes each row as it is read; a closed pipe (`| head`) ends the listing quietly.
+fn stream(
+    query: &Query<SqliteStore>,
+    listing: &Listing,
+    mut format: impl RowFormat,
+) -> Result<Page> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed: Option<anyhow::Error> = None;
+    let mut written = 0u64;
+    let page = query.list(listing, &mut |view| {
+        let written_ok = format
+            .row(&view, written == 0)
+            .and_then(|bytes| Ok(out.write_all(&bytes)?));
+        written += 1;
+        match written_ok {
+            Ok(()) => true,
+            Err(error) => {
+                failed = Some(error);
+                false
+            }
+        }
+    })?;
+    let result = match failed {
+        Some(error) => Err(error),
+        None => out
+            .write_all(&format.end(written == 0))
+            .and_then(|()| out.flush())
+            .map_err(anyhow::Error::from),
+    };
+    match result {
+        Err(error)
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(page)
+        }
+        Err(error) => Err(error),
+        Ok(()) => Ok(page),
     }
 }
 
@@ -80,9 +225,12 @@ pub(crate) struct AssetArgs {
     database: DatabaseArg,
 }
 
-pub(crate) fn asset(args: AssetArgs, config: &CollectorConfig, now: Timestamp) -> Result<()> {
+pub(crate) fn asset(args: AssetArgs, config: &CollectorConfig) -> Result<()> {
     let query = open_query(config, &args.database)?;
-    let Some(page) = query.asset_page(args.mac, now, args.recent)? else {
+    if let VerdictStatus::Previous(staleness) = query.verdict_status()? {
+        eprintln!("note: {staleness}");
+    }
+    let Some(page) = query.asset_page(args.mac, args.recent)? else {
         bail!(
             "{} has never been seen and is not in the registry",
             args.mac

@@ -105,8 +105,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Ca(command) => ca::ca(command, &config()?, now),
-        Command::Assets(args) => inventory::assets(args, &config()?, now),
-        Command::Asset(args) => inventory::asset(args, &config()?, now),
+        Command::Assets(args) => inventory::assets(args, &config()?),
+        Command::Asset(args) => inventory::asset(args, &config()?),
         Command::Classify(args) => inventory::classify(args, &config()?),
         Command::Agents(args) => inventory::agents(args, &config()?),
         Command::Registry(command) => registry::registry(command, &config()?, now),

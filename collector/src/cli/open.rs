@@ -52,19 +52,15 @@ pub(crate) fn open_writer(config: &CollectorConfig, database: &DatabaseArg) -> R
     Ok(SqliteStore::open_writer(path, config.durability)?.with_sealer(signer))
 }
 
-/// Reads with the classification rules of this configuration and the flag rules of the
-/// collector that writes the database (so listings agree with its events), or of this
-/// configuration if it never ran.
+/// Reads the verdicts the collector stored; the classification rules of this configuration
+/// serve only to explain a MAC the collector has no verdict on.
 pub(crate) fn open_query(
     config: &CollectorConfig,
     database: &DatabaseArg,
 ) -> Result<Query<SqliteStore>> {
     let store = open_reader(config, database)?;
     let rules = Rules::load(config.rules.as_deref())?;
-    let flag_rules = store
-        .published_flag_rules()?
-        .unwrap_or_else(|| config.writer.flag_rules.clone());
-    Ok(Query::new(store, rules, flag_rules))
+    Ok(Query::new(store, rules))
 }
 
 pub(crate) fn load_signer(path: &Path) -> Result<Signer25519> {

@@ -36,7 +36,13 @@ pub(crate) fn print_bytes(bytes: &[u8]) -> Result<()> {
 /// JSON for a terminal: characters that could act on it (C1 controls, direction overrides)
 /// are written as `\uXXXX` escapes. They only occur inside strings, so the JSON means the same.
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
+    let mut safe = terminal_json(&serde_json::to_string_pretty(value)?);
+    safe.push('\n');
+    print(&safe)
+}
+
+/// `text` (JSON) with the characters that could act on a terminal written as `\uXXXX`.
+pub(crate) fn terminal_json(text: &str) -> String {
     let mut safe = String::with_capacity(text.len() + 1);
     for c in text.chars() {
         if hygie_proto::is_unsafe_char(c) && !matches!(c, '\n' | ' ') {
@@ -46,6 +52,5 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
             safe.push(c);
         }
     }
-    safe.push('\n');
-    print(&safe)
+    safe
 }

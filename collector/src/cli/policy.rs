@@ -127,7 +127,7 @@ fn decide(
     if decision == Decision::Allow {
         still_protected_note(&store, mac)?;
     }
-    if store.inventory()?.get(&mac).is_none() {
+    if !store.seen(mac)? {
         eprintln!("note: {mac} has not been seen on the network (yet).");
     }
     pending_note();

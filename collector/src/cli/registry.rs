@@ -185,7 +185,7 @@ pub(crate) fn approve(args: ApproveArgs, config: &CollectorConfig, now: Timestam
     .check()
     .map_err(anyhow::Error::msg)?;
     let mut store = open_writer(config, &args.database)?;
-    let seen = store.inventory()?.get(&mac).is_some();
+    let seen = store.seen(mac)?;
     let outcome = store.change_registry(
         RegistryChange::Approve {
             mac,

@@ -4,8 +4,13 @@
 //! Cells are defused against formula injection before they are signed, so what a verifier reads
 //! is what was signed.
 
+use std::io::{self, Read, Seek, SeekFrom, Write};
+
 use super::signing::Signer25519;
-use super::{FORMAT, SnapshotInput, canonical, header, row_message, rows_digest, sign_header};
+use super::{
+    FORMAT, Header, RowsDigest, SnapshotInput, SnapshotMeta, canonical, header, row_message,
+    sign_header,
+};
 use crate::safe;
 use crate::views::AssetView;
 
@@ -125,40 +130,89 @@ pub(crate) fn row_content(cells: &[String], index: usize) -> Vec<u8> {
     content.into_bytes()
 }
 
-/// Writes a signed CSV snapshot.
-pub fn write(input: &SnapshotInput, signer: &Signer25519) -> Vec<u8> {
-    let mut header = header(input, signer);
-    let mut lines = Vec::with_capacity(input.assets.len());
-    let mut signatures = Vec::with_capacity(input.assets.len());
-    for (index, view) in input.assets.iter().enumerate() {
-        let cells = cells(view);
-        let signature = signer.sign(&row_message(&header.id, &row_content(&cells, index)));
-        signatures.push(signature);
-        lines.push((cells, index, hex::encode(signature)));
-    }
-    header.rows_digest = rows_digest(signatures.iter());
-    let (header_digest, header_signature) = sign_header(&header, signer);
-    let header_json = String::from_utf8(canonical(
-        &serde_json::to_value(&header).unwrap_or_default(),
-    ))
-    .unwrap_or_default();
+/// Writes a signed CSV snapshot row by row. The header line comes first and signs the rows'
+/// digest, so rows are staged in `spool` (a temporary file) and copied after it by
+/// [`CsvWriter::finish`]: memory stays flat, the disk holds the rows twice for a moment.
+#[derive(Debug)]
+pub struct CsvWriter<'a, S: Read + Write + Seek> {
+    spool: csv::Writer<S>,
+    signer: &'a Signer25519,
+    header: Header,
+    digest: RowsDigest,
+}
 
-    let mut writer = csv::WriterBuilder::new()
-        .flexible(true)
-        .from_writer(Vec::new());
-    // Writing to memory cannot fail.
-    let _ = writer.write_record([
-        format!("#{FORMAT}"),
-        header_json,
-        header_signature,
-        header_digest,
-    ]);
-    let _ = writer.write_record(COLUMNS);
-    for (cells, index, signature) in lines {
-        let mut record = cells;
-        record.push(index.to_string());
-        record.push(signature);
-        let _ = writer.write_record(&record);
+impl<'a, S: Read + Write + Seek> CsvWriter<'a, S> {
+    /// Starts a snapshot of `meta`, staging rows in `spool`.
+    pub fn begin(spool: S, meta: &SnapshotMeta, signer: &'a Signer25519) -> Self {
+        CsvWriter {
+            spool: csv::WriterBuilder::new().flexible(true).from_writer(spool),
+            signer,
+            header: header(meta, signer),
+            digest: RowsDigest::default(),
+        }
     }
-    writer.into_inner().unwrap_or_default()
+
+    /// Signs and stages the next row.
+    pub fn row(&mut self, view: &AssetView) -> io::Result<()> {
+        let index = self.digest.rows();
+        let mut record = cells(view);
+        let signature = self
+            .signer
+            .sign(&row_message(&self.header.id, &row_content(&record, index)));
+        self.digest.push(&signature);
+        record.push(index.to_string());
+        record.push(hex::encode(signature));
+        self.spool.write_record(&record).map_err(io::Error::other)
+    }
+
+    /// Writes the header line, the column line and the staged rows to `out`; returns the
+    /// header.
+    pub fn finish(self, mut out: impl Write) -> io::Result<Header> {
+        let mut header = self.header;
+        header.rows = self.digest.rows();
+        header.rows_digest = self.digest.finish();
+        let (header_digest, header_signature) = sign_header(&header, self.signer);
+        let header_json = String::from_utf8(canonical(
+            &serde_json::to_value(&header).map_err(io::Error::other)?,
+        ))
+        .map_err(io::Error::other)?;
+        {
+            let mut lines = csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(&mut out);
+            lines
+                .write_record([
+                    format!("#{FORMAT}"),
+                    header_json,
+                    header_signature,
+                    header_digest,
+                ])
+                .map_err(io::Error::other)?;
+            lines.write_record(COLUMNS).map_err(io::Error::other)?;
+            lines.flush()?;
+        }
+        let mut spool = self
+            .spool
+            .into_inner()
+            .map_err(|error| io::Error::other(error.to_string()))?;
+        spool.seek(SeekFrom::Start(0))?;
+        io::copy(&mut spool, &mut out)?;
+        out.flush()?;
+        Ok(header)
+    }
+}
+
+/// Writes a signed CSV snapshot of rows held in memory.
+pub fn write(input: &SnapshotInput, signer: &Signer25519) -> Vec<u8> {
+    let written = (|| -> io::Result<Vec<u8>> {
+        let mut writer = CsvWriter::begin(io::Cursor::new(Vec::new()), &input.meta(), signer);
+        for view in &input.assets {
+            writer.row(view)?;
+        }
+        let mut out = Vec::new();
+        writer.finish(&mut out)?;
+        Ok(out)
+    })();
+    // Writing to memory cannot fail.
+    written.unwrap_or_default()
 }

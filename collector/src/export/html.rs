@@ -1,5 +1,7 @@
 //! The HTML report: for people, readable offline (no script, no external resource). Counts by
-//! category and flag come first, then unmanaged assets, then the rest. Every string is escaped.
+//! category and flag come first, then unmanaged assets, registered assets with flags, then the
+//! rest; each section shows at most [`SECTION_ROWS`] assets (at a million rows the report says
+//! where the full list is: the signed JSON and CSV exports). Every string is escaped.
 
 use std::fmt::Write as _;
 
@@ -94,14 +96,70 @@ fn asset_rows(views: &[&AssetView], out: &mut String) {
     out.push_str("</table>");
 }
 
+/// Most rows of each section: the report is for people; the full list is in the JSON and
+/// CSV exports.
+pub const SECTION_ROWS: usize = 1_000;
+
+/// The assets a report shows, in bounded sections, gathered in one pass over the listing.
+#[derive(Debug, Clone, Default)]
+pub struct Sections {
+    /// Unmanaged assets, the first [`SECTION_ROWS`].
+    pub unmanaged: Vec<AssetView>,
+    /// Registered assets with a flag, the first [`SECTION_ROWS`].
+    pub flagged: Vec<AssetView>,
+    /// Other registered assets, the first [`SECTION_ROWS`].
+    pub registered: Vec<AssetView>,
+    /// Registered assets with a flag, all of them.
+    pub flagged_total: usize,
+}
+
+impl Sections {
+    /// Files `view` in its section (kept while the section has room).
+    pub fn add(&mut self, view: AssetView) {
+        let section = if !view.managed {
+            &mut self.unmanaged
+        } else if !view.flags.is_empty() {
+            self.flagged_total += 1;
+            &mut self.flagged
+        } else {
+            &mut self.registered
+        };
+        if section.len() < SECTION_ROWS {
+            section.push(view);
+        }
+    }
+}
+
 /// The report of the inventory in `input`. It names the signing key and the event chain head,
 /// but is not itself signed: the JSON and CSV snapshots are what an auditor verifies.
 pub fn report(input: &SnapshotInput, signer: &Signer25519) -> String {
-    render(&header(input, signer), &input.assets)
+    let mut sections = Sections::default();
+    for view in &input.assets {
+        sections.add(view.clone());
+    }
+    let mut header = header(&input.meta(), signer);
+    header.rows = input.assets.len();
+    render(&header, &sections)
 }
 
-/// Renders the report.
-pub fn render(header: &Header, views: &[AssetView]) -> String {
+fn section(title: &str, shown: &[AssetView], total: usize, out: &mut String) {
+    let _ = write!(out, "<h2>{} ({total})</h2>", html(title));
+    if shown.len() < total {
+        let _ = write!(
+            out,
+            "<p class=\"meta\">The first {} are shown; the full list is in the signed export \
+             (<code>hygie-collector export --format json</code> or <code>--format csv</code>) \
+             and in <code>hygie-collector assets</code>.</p>",
+            shown.len()
+        );
+    }
+    let rows: Vec<&AssetView> = shown.iter().collect();
+    asset_rows(&rows, out);
+}
+
+/// Renders the report: counts first, then unmanaged assets, registered ones with flags, and
+/// the other registered ones, each section bounded by [`SECTION_ROWS`].
+pub fn render(header: &Header, sections: &Sections) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -126,12 +184,20 @@ pub fn render(header: &Header, views: &[AssetView]) -> String {
     );
     counts_table("category", &counts.by_category, &mut out);
     counts_table("flag", &counts.by_flag, &mut out);
-    let unmanaged: Vec<&AssetView> = views.iter().filter(|view| !view.managed).collect();
-    let managed: Vec<&AssetView> = views.iter().filter(|view| view.managed).collect();
-    let _ = write!(out, "<h2>Unmanaged assets ({})</h2>", unmanaged.len());
-    asset_rows(&unmanaged, &mut out);
-    let _ = write!(out, "<h2>Registered assets ({})</h2>", managed.len());
-    asset_rows(&managed, &mut out);
+    let unmanaged = counts.assets.saturating_sub(counts.managed);
+    section("Unmanaged assets", &sections.unmanaged, unmanaged, &mut out);
+    section(
+        "Registered assets with flags",
+        &sections.flagged,
+        sections.flagged_total,
+        &mut out,
+    );
+    section(
+        "Registered assets without flags",
+        &sections.registered,
+        counts.managed.saturating_sub(sections.flagged_total),
+        &mut out,
+    );
     out.push_str("</body></html>\n");
     out
 }

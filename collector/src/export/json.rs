@@ -1,32 +1,80 @@
-//! The JSON snapshot: `{"snapshot": {header, digest, signature}, "assets": [{..., row,
-//! signature}]}`. Whitespace does not matter to verification: signatures cover canonical JSON.
+//! The JSON snapshot: `{"assets": [{..., row, signature}, ...], "snapshot": {header, digest,
+//! signature}}`, one row a line. Whitespace and member order do not matter to verification:
+//! signatures cover canonical JSON.
 
-use serde_json::{Value, json};
+use std::io::{self, Write};
+
+use serde_json::json;
 
 use super::signing::Signer25519;
-use super::{SnapshotInput, canonical, header, row_message, rows_digest, sign_header};
+use super::{
+    Header, RowsDigest, SnapshotInput, SnapshotMeta, canonical, header, row_message, sign_header,
+};
+use crate::views::AssetView;
 
-/// Writes a signed JSON snapshot.
-pub fn write(input: &SnapshotInput, signer: &Signer25519) -> String {
-    let mut header = header(input, signer);
-    let mut rows = Vec::with_capacity(input.assets.len());
-    let mut signatures = Vec::with_capacity(input.assets.len());
-    for (index, view) in input.assets.iter().enumerate() {
-        let mut row = serde_json::to_value(view).unwrap_or(Value::Null);
-        row["row"] = json!(index);
-        let signature = signer.sign(&row_message(&header.id, &canonical(&row)));
-        row["signature"] = json!(hex::encode(signature));
-        rows.push(row);
-        signatures.push(signature);
+/// Writes a signed JSON snapshot row by row: [`JsonWriter::row`] for each asset, then
+/// [`JsonWriter::finish`] writes the header.
+#[derive(Debug)]
+pub struct JsonWriter<'a, W: Write> {
+    out: W,
+    signer: &'a Signer25519,
+    header: Header,
+    digest: RowsDigest,
+}
+
+impl<'a, W: Write> JsonWriter<'a, W> {
+    /// Starts a snapshot of `meta` on `out`.
+    pub fn begin(mut out: W, meta: &SnapshotMeta, signer: &'a Signer25519) -> io::Result<Self> {
+        out.write_all(b"{\"assets\":[")?;
+        Ok(JsonWriter {
+            out,
+            signer,
+            header: header(meta, signer),
+            digest: RowsDigest::default(),
+        })
     }
-    header.rows_digest = rows_digest(signatures.iter());
-    let (digest, signature) = sign_header(&header, signer);
-    let mut snapshot = serde_json::to_value(&header).unwrap_or(Value::Null);
-    snapshot["digest"] = json!(digest);
-    snapshot["signature"] = json!(signature);
-    let document = json!({ "snapshot": snapshot, "assets": rows });
-    // Plain JSON values always serialize.
-    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
-    text.push('\n');
-    text
+
+    /// Signs and writes the next row.
+    pub fn row(&mut self, view: &AssetView) -> io::Result<()> {
+        let index = self.digest.rows();
+        let mut row = serde_json::to_value(view).map_err(io::Error::other)?;
+        row["row"] = json!(index);
+        let signature = self
+            .signer
+            .sign(&row_message(&self.header.id, &canonical(&row)));
+        row["signature"] = json!(hex::encode(signature));
+        self.digest.push(&signature);
+        self.out
+            .write_all(if index == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut self.out, &row).map_err(io::Error::other)
+    }
+
+    /// Writes the signed header after the rows; returns the output and the header.
+    pub fn finish(mut self) -> io::Result<(W, Header)> {
+        let mut header = self.header;
+        header.rows = self.digest.rows();
+        header.rows_digest = self.digest.finish();
+        let (digest, signature) = sign_header(&header, self.signer);
+        let mut snapshot = serde_json::to_value(&header).map_err(io::Error::other)?;
+        snapshot["digest"] = json!(digest);
+        snapshot["signature"] = json!(signature);
+        self.out.write_all(b"\n],\n\"snapshot\":")?;
+        serde_json::to_writer_pretty(&mut self.out, &snapshot).map_err(io::Error::other)?;
+        self.out.write_all(b"}\n")?;
+        self.out.flush()?;
+        Ok((self.out, header))
+    }
+}
+
+/// Writes a signed JSON snapshot of rows held in memory.
+pub fn write(input: &SnapshotInput, signer: &Signer25519) -> String {
+    let written = (|| -> io::Result<Vec<u8>> {
+        let mut writer = JsonWriter::begin(Vec::new(), &input.meta(), signer)?;
+        for view in &input.assets {
+            writer.row(view)?;
+        }
+        Ok(writer.finish()?.0)
+    })();
+    // Writing to memory cannot fail; an unserializable view cannot exist (plain data).
+    String::from_utf8(written.unwrap_or_default()).unwrap_or_default()
 }

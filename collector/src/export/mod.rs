@@ -9,12 +9,20 @@
 //!   signature in order, so removing or adding rows is detected too.
 //!
 //! Verification needs only the collector's public key (`pki/signing.pub`).
+//!
+//! Writers stream: rows are signed and written as the read port hands them out, so memory does
+//! not grow with the inventory. JSON puts the `assets` array before the `snapshot` header (the
+//! rows digest is known once the rows are written; a JSON object's members have no order, and
+//! snapshots pretty-printed by earlier versions had this order too); CSV stages its rows in a
+//! temporary file and writes the header line first, as its format requires. Verification
+//! streams too ([`verify`]).
 
 pub mod csv_format;
 pub mod html;
 pub mod json;
 pub mod signing;
 pub mod verify;
+mod verify_json;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -110,7 +118,42 @@ pub struct Snapshot {
     pub assets: Vec<AssetView>,
 }
 
-/// Everything needed to take a snapshot.
+/// What a snapshot says of the inventory, besides its rows.
+#[derive(Debug, Clone)]
+pub struct SnapshotMeta {
+    /// Counts over the rows.
+    pub counts: Counts,
+    /// Event chain head.
+    pub events_head: (i64, Hash),
+    /// The time.
+    pub taken_at: Timestamp,
+    /// The collector's host name.
+    pub hostname: String,
+}
+
+/// The SHA-256 of every row signature in order, as rows are written.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RowsDigest {
+    hasher: Sha256,
+    rows: usize,
+}
+
+impl RowsDigest {
+    pub(crate) fn push(&mut self, signature: &[u8; 64]) {
+        self.hasher.update(signature);
+        self.rows += 1;
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub(crate) fn finish(self) -> String {
+        hex::encode(self.hasher.finalize())
+    }
+}
+
+/// Everything needed to take a snapshot of rows held in memory (tests, small tools).
 #[derive(Debug)]
 pub struct SnapshotInput {
     /// The assets, in the order to write them.
@@ -139,15 +182,6 @@ pub(crate) fn header_message(canonical_header: &[u8]) -> Vec<u8> {
     let mut message = b"hygie-header\0".to_vec();
     message.extend_from_slice(canonical_header);
     message
-}
-
-/// SHA-256 over row signatures (raw bytes), in order.
-pub(crate) fn rows_digest<'a>(signatures: impl Iterator<Item = &'a [u8; 64]>) -> String {
-    let mut hasher = Sha256::new();
-    for signature in signatures {
-        hasher.update(signature);
-    }
-    hex::encode(hasher.finalize())
 }
 
 /// Serializes a JSON value with object keys sorted at every level: the canonical bytes that
@@ -184,8 +218,25 @@ pub(crate) fn sign_header(header: &Header, signer: &Signer25519) -> (String, Str
     (digest, signature)
 }
 
-/// A fresh header for `input` (rows digest filled in by the format writer).
-pub(crate) fn header(input: &SnapshotInput, signer: &Signer25519) -> Header {
+impl SnapshotInput {
+    /// Its meta part.
+    pub fn meta(&self) -> SnapshotMeta {
+        SnapshotMeta {
+            counts: self.counts.clone(),
+            events_head: self.events_head,
+            taken_at: self.taken_at,
+            hostname: self.hostname.clone(),
+        }
+    }
+}
+
+/// The header an HTML report names (rows filled in by the caller; it is not signed).
+pub fn report_header(meta: &SnapshotMeta, signer: &Signer25519) -> Header {
+    header(meta, signer)
+}
+
+/// A fresh header for `meta` (rows and their digest filled in by the format writer).
+pub(crate) fn header(input: &SnapshotMeta, signer: &Signer25519) -> Header {
     let verifier = signer.verifier();
     let id: [u8; 16] = rand::random();
     Header {
@@ -203,7 +254,7 @@ pub(crate) fn header(input: &SnapshotInput, signer: &Signer25519) -> Header {
             id: input.events_head.0,
             hash: input.events_head.1.to_hex(),
         },
-        rows: input.assets.len(),
+        rows: 0,
         rows_digest: String::new(),
     }
 }

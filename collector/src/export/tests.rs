@@ -158,8 +158,8 @@ fn json_that_parsers_could_read_two_ways_or_with_unsigned_parts_is_refused() {
     assert!(verify(json.as_bytes(), &verifier).is_ok());
     // A repeated key: the signed value last, a forged one first for first-wins readers.
     let twice = json.replacen(
-        "\"category\": \"it\"",
-        "\"category\": \"biomedical\", \"category\": \"it\"",
+        "\"category\":\"it\"",
+        "\"category\":\"biomedical\",\"category\":\"it\"",
         1,
     );
     assert_ne!(twice, json);
@@ -231,7 +231,11 @@ fn hostile_strings_are_defused_in_every_format() {
     let header = verify(json::write(&input, &signer).as_bytes(), &signer.verifier())
         .unwrap()
         .header;
-    let page = html::render(&header, &input.assets);
+    let mut sections = html::Sections::default();
+    for view in &input.assets {
+        sections.add(view.clone());
+    }
+    let page = html::render(&header, &sections);
     assert!(!page.contains("<script>"), "unescaped script");
     assert!(page.contains("&lt;script&gt;"));
     assert!(!page.contains("<b>instance"));
@@ -275,6 +279,23 @@ fn format_2_carries_the_identity_a_device_announced() {
     let text = String::from_utf8(csv).unwrap();
     assert!(text.contains(",Philips,IntelliVue MX450,"), "{text}");
     let json = json::write(&input, &signer);
-    assert!(json.contains("\"model\": \"IntelliVue MX450\""), "{json}");
+    // One compact row a line since the writer streams.
+    assert!(json.contains("\"model\":\"IntelliVue MX450\""), "{json}");
     verify(json.as_bytes(), &verifier).unwrap();
+}
+
+#[test]
+fn snapshots_in_the_earlier_pretty_layout_or_with_the_header_first_still_verify() {
+    let (signer, verifier) = keys();
+    let json = json::write(&input(), &signer);
+    let document: serde_json::Value = serde_json::from_str(&json).unwrap();
+    // What earlier versions wrote: the whole document pretty-printed, members sorted.
+    let pretty = serde_json::to_string_pretty(&document).unwrap();
+    assert!(verify(pretty.as_bytes(), &verifier).is_ok());
+    // Any tool may put the header first.
+    let header_first = format!(
+        "{{\"snapshot\":{},\"assets\":{}}}",
+        document["snapshot"], document["assets"]
+    );
+    assert!(verify(header_first.as_bytes(), &verifier).is_ok());
 }

@@ -5,7 +5,8 @@ use sha2::{Digest, Sha256};
 
 use super::csv_format::{self, COLUMNS, COLUMNS_V1};
 use super::signing::Verifier25519;
-use super::{FORMAT, FORMAT_V1, Header, canonical, header_message, row_message};
+use super::{FORMAT, FORMAT_V1, Header, RowsDigest, canonical, header_message, row_message};
+use std::io::{Read, Seek, SeekFrom};
 
 /// A snapshot that checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,14 +44,34 @@ pub enum Tampered {
 
 /// Verifies a snapshot file's bytes.
 pub fn verify(bytes: &[u8], trusted: &Verifier25519) -> Result<Verified, Tampered> {
-    match bytes.iter().find(|byte| !byte.is_ascii_whitespace()) {
-        Some(b'{') => verify_json(bytes, trusted),
-        Some(b'#') => verify_csv(bytes, trusted),
+    verify_source(&mut std::io::Cursor::new(bytes), trusted)
+}
+
+/// Verifies a snapshot read from `source`, one row in memory at a time (a JSON snapshot is read
+/// twice: `source` is rewound).
+pub fn verify_source<R: Read + Seek>(
+    source: &mut R,
+    trusted: &Verifier25519,
+) -> Result<Verified, Tampered> {
+    let io_error = |error: std::io::Error| Tampered::Unreadable(error.to_string());
+    let mut first = [0u8; 1];
+    loop {
+        if source.read(&mut first).map_err(io_error)? == 0 {
+            return Err(Tampered::Unreadable("neither JSON nor CSV".into()));
+        }
+        if !first[0].is_ascii_whitespace() {
+            break;
+        }
+    }
+    source.seek(SeekFrom::Start(0)).map_err(io_error)?;
+    match first[0] {
+        b'{' => super::verify_json::verify_json(source, trusted),
+        b'#' => verify_csv(source, trusted),
         _ => Err(Tampered::Unreadable("neither JSON nor CSV".into())),
     }
 }
 
-fn check_header(
+pub(crate) fn check_header(
     header_value: &Value,
     signature: &str,
     trusted: &Verifier25519,
@@ -73,24 +94,105 @@ fn check_header(
 }
 
 /// The header's published SHA-256 digest (what people quote in a ticket) must be its own.
-fn check_header_digest(header_value: &Value, digest: &str) -> Result<(), Tampered> {
+pub(crate) fn check_header_digest(header_value: &Value, digest: &str) -> Result<(), Tampered> {
     if hex::encode(Sha256::digest(canonical(header_value))) != digest.to_ascii_lowercase() {
         return Err(Tampered::HeaderDigest);
     }
     Ok(())
 }
 
-fn check_rows(header: &Header, signatures: &[[u8; 64]]) -> Result<(), Tampered> {
-    if signatures.len() != header.rows {
-        return Err(Tampered::Count {
-            signed: header.rows,
-            found: signatures.len(),
-        });
+/// Checks rows one at a time against a verified header: position, signature, then (at the
+/// end) their number and digest.
+pub(crate) struct RowCheck<'a> {
+    header: &'a Header,
+    trusted: &'a Verifier25519,
+    digest: RowsDigest,
+    failure: Option<Tampered>,
+}
+
+impl<'a> RowCheck<'a> {
+    pub(crate) fn new(header: &'a Header, trusted: &'a Verifier25519) -> Self {
+        RowCheck {
+            header,
+            trusted,
+            digest: RowsDigest::default(),
+            failure: None,
+        }
     }
-    if super::rows_digest(signatures.iter()) != header.rows_digest {
-        return Err(Tampered::Digest);
+
+    /// Keeps `tampered` as the reason and returns its message (to abort a parse with).
+    fn fail(&mut self, tampered: Tampered) -> String {
+        let message = tampered.to_string();
+        self.failure = Some(tampered);
+        message
     }
-    Ok(())
+
+    /// Checks the next JSON row.
+    pub(crate) fn json_row(&mut self, mut row: Value) -> Result<(), String> {
+        let index = self.digest.rows();
+        let mac = row["mac"].as_str().unwrap_or("?").to_owned();
+        let signature = row
+            .as_object_mut()
+            .and_then(|object| object.remove("signature"))
+            .and_then(|value| value.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if row["row"].as_u64() != u64::try_from(index).ok() {
+            let found = row["row"].to_string();
+            return Err(self.fail(Tampered::Moved {
+                row: index,
+                mac,
+                found,
+            }));
+        }
+        let message = row_message(&self.header.id, &canonical(&row));
+        if !self.trusted.verify(&message, &signature) {
+            return Err(self.fail(Tampered::Row { row: index, mac }));
+        }
+        self.digest.push(&signature_bytes(&signature));
+        Ok(())
+    }
+
+    /// Checks the next CSV row (its fields, position and signature included).
+    fn csv_row(&mut self, fields: &[String], columns: usize) -> Result<(), Tampered> {
+        let index = self.digest.rows();
+        let mac = fields.first().cloned().unwrap_or_default();
+        if fields.len() != columns || columns < 2 {
+            return Err(Tampered::Row { row: index, mac });
+        }
+        let (cells, tail) = fields.split_at(columns - 2);
+        if tail[0] != index.to_string() {
+            return Err(Tampered::Moved {
+                row: index,
+                mac,
+                found: tail[0].clone(),
+            });
+        }
+        let message = row_message(&self.header.id, &csv_format::row_content(cells, index));
+        if !self.trusted.verify(&message, &tail[1]) {
+            return Err(Tampered::Row { row: index, mac });
+        }
+        self.digest.push(&signature_bytes(&tail[1]));
+        Ok(())
+    }
+
+    /// The reason a row was refused, if one was.
+    pub(crate) fn failure(&mut self) -> Option<Tampered> {
+        self.failure.take()
+    }
+
+    /// Checks the number of rows and their digest against the header.
+    pub(crate) fn finish(self) -> Result<(), Tampered> {
+        if self.digest.rows() != self.header.rows {
+            return Err(Tampered::Count {
+                signed: self.header.rows,
+                found: self.digest.rows(),
+            });
+        }
+        if self.digest.finish() != self.header.rows_digest {
+            return Err(Tampered::Digest);
+        }
+        Ok(())
+    }
 }
 
 fn signature_bytes(text: &str) -> [u8; 64] {
@@ -100,136 +202,11 @@ fn signature_bytes(text: &str) -> [u8; 64] {
         .unwrap_or([0; 64])
 }
 
-/// A JSON value in which no object repeats a key: a parser keeping the first of two values and
-/// one keeping the last would read different snapshots, and only one of them was signed.
-struct NoDuplicateKeys;
-
-impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Walk;
-        impl<'de> serde::de::Visitor<'de> for Walk {
-            type Value = NoDuplicateKeys;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut keys = std::collections::HashSet::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if !keys.insert(key.clone()) {
-                        return Err(serde::de::Error::custom(format!(
-                            "key {key:?} appears twice in one object"
-                        )));
-                    }
-                    map.next_value::<NoDuplicateKeys>()?;
-                }
-                Ok(NoDuplicateKeys)
-            }
-        }
-        deserializer.deserialize_any(Walk)
-    }
-}
-
-fn verify_json(bytes: &[u8], trusted: &Verifier25519) -> Result<Verified, Tampered> {
-    serde_json::from_slice::<NoDuplicateKeys>(bytes)
-        .map_err(|error| Tampered::Unreadable(format!("JSON: {error}")))?;
-    let document: Value = serde_json::from_slice(bytes)
-        .map_err(|error| Tampered::Unreadable(format!("JSON: {error}")))?;
-    let unsigned: Vec<&String> = document
-        .as_object()
-        .map(|object| {
-            object
-                .keys()
-                .filter(|key| !matches!(key.as_str(), "snapshot" | "assets"))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !unsigned.is_empty() {
-        return Err(Tampered::Unreadable(format!(
-            "unsigned members {unsigned:?} beside `snapshot` and `assets`"
-        )));
-    }
-    let mut header_value = document
-        .get("snapshot")
-        .cloned()
-        .ok_or_else(|| Tampered::Unreadable("no `snapshot` object".into()))?;
-    let object = header_value
-        .as_object_mut()
-        .ok_or_else(|| Tampered::Unreadable("`snapshot` is not an object".into()))?;
-    let digest = object
-        .remove("digest")
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let signature = object
-        .remove("signature")
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let header = check_header(&header_value, &signature, trusted)?;
-    check_header_digest(&header_value, &digest)?;
-    let rows = document
-        .get("assets")
-        .and_then(Value::as_array)
-        .ok_or_else(|| Tampered::Unreadable("no `assets` array".into()))?;
-    let mut signatures = Vec::with_capacity(rows.len());
-    for (index, row) in rows.iter().enumerate() {
-        let mac = row["mac"].as_str().unwrap_or("?").to_owned();
-        let mut content = row.clone();
-        let signature = content
-            .as_object_mut()
-            .and_then(|object| object.remove("signature"))
-            .and_then(|value| value.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        if content["row"].as_u64() != Some(index as u64) {
-            return Err(Tampered::Moved {
-                row: index,
-                mac,
-                found: content["row"].to_string(),
-            });
-        }
-        if !trusted.verify(&row_message(&header.id, &canonical(&content)), &signature) {
-            return Err(Tampered::Row { row: index, mac });
-        }
-        signatures.push(signature_bytes(&signature));
-    }
-    check_rows(&header, &signatures)?;
-    Ok(Verified {
-        header,
-        format: "json",
-    })
-}
-
-fn verify_csv(bytes: &[u8], trusted: &Verifier25519) -> Result<Verified, Tampered> {
+fn verify_csv<R: Read>(source: R, trusted: &Verifier25519) -> Result<Verified, Tampered> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(bytes);
+        .from_reader(std::io::BufReader::new(source));
     let mut records = reader.records();
     let mut next = || -> Result<Option<csv::StringRecord>, Tampered> {
         records
@@ -255,30 +232,12 @@ fn verify_csv(bytes: &[u8], trusted: &Verifier25519) -> Result<Verified, Tampere
     if columns.iter().ne(columns_of_format.iter().copied()) {
         return Err(Tampered::Unreadable("unexpected columns".into()));
     }
-    let mut signatures = Vec::new();
-    let mut index = 0;
+    let mut check = RowCheck::new(&header, trusted);
     while let Some(record) = next()? {
         let fields: Vec<String> = record.iter().map(str::to_owned).collect();
-        let mac = fields.first().cloned().unwrap_or_default();
-        if fields.len() != columns_of_format.len() {
-            return Err(Tampered::Row { row: index, mac });
-        }
-        let (cells, tail) = fields.split_at(columns_of_format.len() - 2);
-        if tail[0] != index.to_string() {
-            return Err(Tampered::Moved {
-                row: index,
-                mac,
-                found: tail[0].clone(),
-            });
-        }
-        let message = row_message(&header.id, &csv_format::row_content(cells, index));
-        if !trusted.verify(&message, &tail[1]) {
-            return Err(Tampered::Row { row: index, mac });
-        }
-        signatures.push(signature_bytes(&tail[1]));
-        index += 1;
+        check.csv_row(&fields, columns_of_format.len())?;
     }
-    check_rows(&header, &signatures)?;
+    check.finish()?;
     Ok(Verified {
         header,
         format: "csv",

@@ -24,6 +24,7 @@
 mod core;
 mod queue;
 pub mod quota;
+mod verdicts;
 mod writer;
 
 use std::sync::Arc;

@@ -28,6 +28,10 @@ struct Shelf {
 struct MemoryStore(Arc<Mutex<Shelf>>);
 
 impl InventoryWriter for MemoryStore {
+    fn verdict_state(&self) -> Result<crate::inventory::verdict::VerdictState, StoreError> {
+        Ok(crate::inventory::verdict::VerdictState::default())
+    }
+
     fn load_inventory(&self) -> Result<Inventory, StoreError> {
         Ok(self.0.lock().unwrap().inventory.clone())
     }

@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use super::core::{Core, Decision, Staged, Submission};
 use super::queue::Taken;
 use super::quota::AssetQuotas;
+use super::verdicts::{VerdictRows, Verdicts};
 use super::{
     BatchOutcome, BatchRequest, Clock, Command, IngestError, Queue, Registration, WriterSettings,
 };
@@ -65,6 +66,8 @@ pub(super) struct Writer<S> {
     prune_backlog: bool,
     /// When each agent's quota refusals were last logged and recorded, and how many since.
     quota_log: HashMap<AgentId, QuotaNotice>,
+    /// Which verdicts to store, and the recomputation under way.
+    verdicts: Verdicts,
 }
 
 impl<S: InventoryWriter> Writer<S> {
@@ -107,6 +110,13 @@ impl<S: InventoryWriter> Writer<S> {
             Restored::Unrecorded(_) => true,
         };
         let policies = policies.into_state();
+        let verdicts = Verdicts::new(
+            store.verdict_state()?,
+            &rules,
+            &settings.flag_rules,
+            &core.inventory,
+            &registry,
+        );
         Ok(Writer {
             store,
             settings,
@@ -126,12 +136,18 @@ impl<S: InventoryWriter> Writer<S> {
             last_prune: Instant::now(),
             prune_backlog: false,
             quota_log: HashMap::new(),
+            verdicts,
         })
     }
 
     pub(super) fn run(&mut self, queue: &Queue) {
         loop {
-            let wait = self.settings.tick.saturating_sub(self.last_tick.elapsed());
+            // While verdicts are recomputed, take work without waiting, a slice between groups.
+            let wait = if self.verdicts.recomputing() {
+                Duration::ZERO
+            } else {
+                self.settings.tick.saturating_sub(self.last_tick.elapsed())
+            };
             match queue.take(self.settings.max_group_observations, wait) {
                 Taken::Closed => break,
                 Taken::Idle => {}
@@ -149,6 +165,7 @@ impl<S: InventoryWriter> Writer<S> {
                 self.tick();
             }
             self.prune_if_due();
+            self.recompute_slice();
         }
         tracing::info!("inventory writer stopped");
     }
@@ -204,6 +221,12 @@ impl<S: InventoryWriter> Writer<S> {
             }
             return;
         }
+        // A registry change is taken in before the group, so that its flags and verdicts are
+        // computed with the registry the command line just changed.
+        if self.registry_generation_changed() {
+            self.last_tick = Instant::now();
+            self.tick();
+        }
         let now = (self.clock)();
         let mut submissions: Vec<Submission<'_>> = group
             .iter_mut()
@@ -249,6 +272,13 @@ impl<S: InventoryWriter> Writer<S> {
         );
         // Facts and flags first, then what they mean for the policies.
         events.extend(policy_events);
+        let verdicts = self.verdicts.rows(
+            &dirty,
+            &[],
+            &self.core.inventory,
+            &self.registry,
+            &self.rules,
+        );
         let history: Vec<HistoryEntry<'_>> = group
             .iter()
             .zip(&decisions)
@@ -284,6 +314,9 @@ impl<S: InventoryWriter> Writer<S> {
             unseen_flags: &[],
             policy_devices: &policy_devices,
             policy_sites: &policy_sites,
+            verdicts: &verdicts.verdicts,
+            verdicts_removed: &verdicts.removed,
+            verdict_state: verdicts.state.as_ref(),
             now,
         });
         drop(history);
@@ -427,7 +460,21 @@ impl<S: InventoryWriter> Writer<S> {
         match policies {
             Ok(Restored::Unrecorded(_)) => false,
             Ok(Restored::Committed(policies)) => {
+                let state = match self.store.verdict_state() {
+                    Ok(state) => state,
+                    Err(error) => {
+                        tracing::error!(error = %error_chain(&error), "cannot read the verdicts' state");
+                        return false;
+                    }
+                };
                 publish_all(&policies, &self.channels);
+                self.verdicts = Verdicts::new(
+                    state,
+                    &self.rules,
+                    &self.settings.flag_rules,
+                    &core.inventory,
+                    &registry,
+                );
                 self.core = core;
                 self.registry = registry;
                 self.overrides = overrides;
@@ -449,6 +496,8 @@ impl<S: InventoryWriter> Writer<S> {
                 match self.store.load_registry() {
                     Ok(registry) => {
                         tracing::info!(entries = registry.entries.len(), "registry reloaded");
+                        self.verdicts
+                            .registry_changed(&self.registry.entries, &registry.entries);
                         self.registry = registry;
                         true
                     }
@@ -533,7 +582,19 @@ impl<S: InventoryWriter> Writer<S> {
         } else {
             PolicyChanges::default()
         };
-        if events.is_empty() && unseen.is_empty() && dirty.is_empty() && policy.is_empty() {
+        let verdicts = self.verdicts.rows(
+            &dirty,
+            &unseen,
+            &self.core.inventory,
+            &self.registry,
+            &self.rules,
+        );
+        if events.is_empty()
+            && unseen.is_empty()
+            && dirty.is_empty()
+            && policy.is_empty()
+            && verdicts.is_empty()
+        {
             return;
         }
         events.extend(policy.events);
@@ -546,6 +607,9 @@ impl<S: InventoryWriter> Writer<S> {
             unseen_flags: &unseen,
             policy_devices: &policy.devices,
             policy_sites: &policy.sites,
+            verdicts: &verdicts.verdicts,
+            verdicts_removed: &verdicts.removed,
+            verdict_state: verdicts.state.as_ref(),
             now,
         });
         match result {
@@ -558,6 +622,51 @@ impl<S: InventoryWriter> Writer<S> {
                 self.needs_reload = true;
                 self.reload();
             }
+        }
+    }
+
+    /// Whether the command line changed the registry since it was loaded (one cheap query).
+    fn registry_generation_changed(&self) -> bool {
+        self.store
+            .registry_generation()
+            .is_ok_and(|generation| generation != self.registry.generation)
+    }
+
+    /// Commits the next slice of a verdict recomputation, if one is under way (Invariant 3 of
+    /// [`crate::inventory::verdict`]); on failure, reloads (which resumes from what was
+    /// recorded).
+    fn recompute_slice(&mut self) {
+        if self.needs_reload {
+            return;
+        }
+        let Some(rows) = self
+            .verdicts
+            .slice(&self.core.inventory, &self.registry, &self.rules)
+        else {
+            return;
+        };
+        self.commit_verdicts(&rows);
+    }
+
+    fn commit_verdicts(&mut self, rows: &VerdictRows) {
+        let result = self.store.commit(&Commit {
+            inventory: &self.core.inventory,
+            dirty: &Dirty::default(),
+            history: &[],
+            cursors: &[],
+            events: &[],
+            unseen_flags: &[],
+            policy_devices: &[],
+            policy_sites: &[],
+            verdicts: &rows.verdicts,
+            verdicts_removed: &rows.removed,
+            verdict_state: rows.state.as_ref(),
+            now: (self.clock)(),
+        });
+        if let Err(error) = result {
+            tracing::error!(error = %error_chain(&error), "cannot record recomputed verdicts");
+            self.needs_reload = true;
+            self.reload();
         }
     }
 
@@ -575,6 +684,9 @@ impl<S: InventoryWriter> Writer<S> {
             unseen_flags: &[],
             policy_devices: &changes.devices,
             policy_sites: &changes.sites,
+            verdicts: &[],
+            verdicts_removed: &[],
+            verdict_state: None,
             now,
         });
         match result {
@@ -672,6 +784,9 @@ fn restore_policies<S: InventoryWriter>(
             unseen_flags: &[],
             policy_devices: &changes.devices,
             policy_sites: &changes.sites,
+            verdicts: &[],
+            verdicts_removed: &[],
+            verdict_state: None,
             now,
         });
         if let Err(error) = committed {

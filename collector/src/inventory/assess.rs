@@ -149,6 +149,7 @@ pub fn after_merge(
         } else if flags != asset.flags {
             flag_events(mac, asset.flags, flags, now, &mut flag_changes);
             dirty.assets.insert(mac);
+            dirty.verdicts.insert(mac);
         }
         asset.flags = flags;
     }
@@ -185,6 +186,7 @@ pub fn sweep(
             flag_events(mac, asset.flags, flags, now, &mut events);
             asset.flags = flags;
             dirty.assets.insert(mac);
+            dirty.verdicts.insert(mac);
         }
     }
     let mut changed_unseen = Vec::new();

@@ -10,6 +10,7 @@
 
 pub mod assess;
 pub mod flags;
+pub mod verdict;
 
 use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashMap};
@@ -181,6 +182,9 @@ pub struct Dirty {
     /// Assets whose host names, services or protocol details changed (not merely seen again):
     /// what the classifier reads, so only these need classifying again.
     pub facts_changed: BTreeSet<MacAddr>,
+    /// Assets whose stored verdict must be rewritten (Invariant 2 of [`verdict`]): new ones,
+    /// new facts (addresses, host names, services, details), changed flags.
+    pub verdicts: BTreeSet<MacAddr>,
 }
 
 impl Dirty {
@@ -192,6 +196,7 @@ impl Dirty {
             && self.services.is_empty()
             && self.sightings.is_empty()
             && self.details.is_empty()
+            && self.verdicts.is_empty()
     }
 }
 
@@ -276,6 +281,7 @@ impl Inventory {
             std::collections::hash_map::Entry::Vacant(entry) => {
                 dirty.assets.insert(mac);
                 dirty.new_assets.insert(mac);
+                dirty.verdicts.insert(mac);
                 entry.insert(Asset::new(mac, at))
             }
         };
@@ -286,6 +292,7 @@ impl Inventory {
                 dirty.addresses.insert((mac, *ip));
                 if !known && asset.addresses.contains_key(ip) {
                     self.by_ip.entry(*ip).or_default().push(mac);
+                    dirty.verdicts.insert(mac);
                     if !dirty.new_assets.contains(&mac) {
                         dirty.new_addresses.push((mac, *ip));
                     }
@@ -371,6 +378,9 @@ impl Inventory {
             }
         }
 
+        if dirty.facts_changed.contains(&mac) {
+            dirty.verdicts.insert(mac);
+        }
         let room = asset.sightings.len() < MAX_SIGHTINGS_PER_ASSET;
         let changed = match asset.sightings.get_mut(&agent) {
             Some(sighting) => {

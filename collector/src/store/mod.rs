@@ -1,12 +1,15 @@
-//! Persistence of the inventory, behind two small traits.
+//! Persistence of the inventory, behind two traits.
 //!
 //! [`InventoryWriter`] is implemented by the single writer's connection: it loads the inventory
-//! at start-up and persists each group commit in one transaction. [`InventoryReader`] is for
-//! command-line queries and exports, each on its own read-only connection. The SQLite
-//! implementation lives in [`sqlite`]; its schema evolves through append-only migrations
-//! ([`schema`]).
+//! at start-up and persists each group commit in one transaction, verdicts included.
+//! [`InventoryReader`] is the one read port: the command line, exports (and later the web
+//! console and the API) read through it only, each on its own read-only connection. It hands
+//! out stored verdicts and never classifies; its listings are paged and filtered in SQL and
+//! streamed row by row ([`listing`]). The SQLite implementation lives in [`sqlite`]; its schema
+//! evolves through append-only migrations ([`schema`]).
 
 pub mod backup;
+pub mod listing;
 pub mod schema;
 pub mod sqlite;
 
@@ -16,12 +19,16 @@ use std::path::PathBuf;
 use hygie_proto::{AgentHello, AgentInterface, Observation, OutboxId};
 use jiff::Timestamp;
 
-use crate::audit::{Event, Hash, NewEvent};
+use crate::audit::{ChainBreak, ChainHead, Event, Hash, NewEvent, Seal};
+use crate::classify::Classification;
 use crate::identity::AgentIdentity;
-use crate::inventory::flags::FlagSet;
+use crate::inventory::flags::{FlagRules, FlagSet};
+use crate::inventory::verdict::{Verdict, VerdictState};
 use crate::inventory::{AgentId, Dirty, Inventory};
 use crate::policy::{DeviceRow, Override, OverrideSnapshot, SitePolicy, SiteRecord};
 use crate::registry::RegistryEntry;
+use crate::views::{AssetView, Counts};
+use listing::{Filter, Listing, Page, VerdictStatus};
 
 pub use sqlite::{
     Durability, IssueOutcome, OverrideChange, OverrideOutcome, RegistryChange, RevokeOutcome,
@@ -122,6 +129,12 @@ pub struct Commit<'a> {
     pub policy_devices: &'a [DeviceRow],
     /// Sites whose scan policy changed, with their new versions.
     pub policy_sites: &'a [SiteRecord],
+    /// Verdicts to store (new or changed).
+    pub verdicts: &'a [Verdict],
+    /// Devices no longer listed (a registry entry removed before the device was seen).
+    pub verdicts_removed: &'a [hygie_proto::MacAddr],
+    /// What the stored verdicts are now computed with, when that changed.
+    pub verdict_state: Option<&'a VerdictState>,
     /// Time of the commit.
     pub now: Timestamp,
 }
@@ -191,6 +204,8 @@ pub trait InventoryWriter {
     fn load_overrides(&self) -> Result<OverrideSnapshot, StoreError>;
     /// The decisions' current generation (cheap: checked on every tick).
     fn override_generation(&self) -> Result<i64, StoreError>;
+    /// What the stored verdicts were computed with.
+    fn verdict_state(&self) -> Result<VerdictState, StoreError>;
     /// Deletes at most [`PRUNE_SLICE`] rows of history beyond the retention bounds, oldest
     /// first; returns the number deleted.
     fn prune_history(&mut self, retention: Retention, now: Timestamp) -> Result<u64, StoreError>;
@@ -217,24 +232,69 @@ pub struct AgentRecord {
     pub last_connected: Timestamp,
 }
 
-/// The read side of the inventory.
+/// The read side of the inventory: the one port every reader uses. Reads return stored
+/// verdicts (classification, flags) as the writer computed them; none classifies or loads the
+/// whole inventory.
 pub trait InventoryReader {
-    /// Every asset.
-    fn inventory(&self) -> Result<Inventory, StoreError>;
+    /// One device, seen or only registered; `None` if it is neither (or has no verdict yet).
+    fn asset(&self, mac: hygie_proto::MacAddr) -> Result<Option<AssetView>, StoreError>;
+    /// Whether an agent has seen this device.
+    fn seen(&self, mac: hygie_proto::MacAddr) -> Result<bool, StoreError>;
+    /// The stored classification of one device, with its evidence.
+    fn classification(
+        &self,
+        mac: hygie_proto::MacAddr,
+    ) -> Result<Option<Classification>, StoreError>;
+    /// When each address and host name of one asset was seen, most recently seen first.
+    fn seen_facts(&self, mac: hygie_proto::MacAddr) -> Result<SeenFacts, StoreError>;
+    /// Hands each device of `listing` to `each` in MAC order, until `each` returns false or
+    /// the page is full (see [`listing`] for the paging invariants).
+    fn list(
+        &self,
+        listing: &Listing,
+        each: &mut dyn FnMut(AssetView) -> bool,
+    ) -> Result<Page, StoreError>;
+    /// How many devices pass `filter`.
+    fn count(&self, filter: &Filter) -> Result<u64, StoreError>;
+    /// Counts per category, flag and site over every listed device.
+    fn counts(&self) -> Result<Counts, StoreError>;
+    /// Whether the stored verdicts are current, or show previous ones.
+    fn verdict_status(&self) -> Result<VerdictStatus, StoreError>;
     /// Every registered agent.
     fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
     /// Number of observations in the history.
     fn history_len(&self) -> Result<u64, StoreError>;
     /// Every registry entry, by MAC.
     fn registry(&self) -> Result<Vec<RegistryEntry>, StoreError>;
+    /// The registry entry of one device.
+    fn registry_entry(
+        &self,
+        mac: hygie_proto::MacAddr,
+    ) -> Result<Option<RegistryEntry>, StoreError>;
     /// Events matching `filter`, oldest first.
     fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
+    /// The event numbered `id`.
+    fn event(&self, id: i64) -> Result<Option<Event>, StoreError>;
+    /// Hands each event with an id in `first..=last` to `each`, in id order.
+    fn events_range(
+        &self,
+        first: i64,
+        last: i64,
+        each: &mut dyn FnMut(Event),
+    ) -> Result<(), StoreError>;
+    /// The last event's id and hash (0 and the genesis hash when there is none).
+    fn event_head(&self) -> Result<(i64, Hash), StoreError>;
+    /// The signed seal of the chain's head, if any.
+    fn events_seal(&self) -> Result<Option<Seal>, StoreError>;
+    /// Checks the whole event chain, reading one event at a time; the error names the first
+    /// bad row.
+    fn verify_events(&self) -> Result<Result<ChainHead, ChainBreak>, StoreError>;
+    /// The flag rules the running collector published, if it ever ran on this database.
+    fn flag_settings(&self) -> Result<Option<FlagRules>, StoreError>;
     /// Every site's scan policy as the collector last published it, by site.
     fn policies(&self) -> Result<Vec<PublishedPolicy>, StoreError>;
     /// Operators' decisions about probing, by MAC.
     fn overrides(&self) -> Result<Vec<Override>, StoreError>;
-    /// The last event's id and hash (0 and the genesis hash when there is none).
-    fn event_head(&self) -> Result<(i64, Hash), StoreError>;
     /// Runs `read` with all its queries seeing one state of the database, even if a writer
     /// commits meanwhile (a snapshot must not mix two moments).
     fn consistent<T>(&self, read: impl FnOnce(&Self) -> T) -> Result<T, StoreError>
@@ -246,6 +306,15 @@ pub trait InventoryReader {
         mac: hygie_proto::MacAddr,
         limit: usize,
     ) -> Result<Vec<HistoryRow>, StoreError>;
+}
+
+/// When each address and host name of one asset was seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeenFacts {
+    /// Addresses with first and last sighting, most recently seen first.
+    pub addresses: Vec<(std::net::IpAddr, crate::inventory::Seen)>,
+    /// Host names likewise.
+    pub hostnames: Vec<(String, crate::inventory::Seen)>,
 }
 
 /// Which events to read.

@@ -235,6 +235,38 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (site, mac)
     ) WITHOUT ROWID;
     "#,
+    // 8: verdicts stored with the asset, so that reads never classify: one row per listed
+    // device (a seen asset, or a registered device never seen), written by the writer when
+    // the evidence, the registry, the rules or the clock change (see `inventory::verdict`).
+    // Indexed for the listing filters; `search` is the lower-case text `--search` looks in.
+    // The partial indexes serve `--flag` (bit i of `flags` is flag i of `Flag::ALL`), and
+    // `asset_sightings_by_agent` serves `--site`. `settings.verdicts` says which rules and
+    // flag windows the rows were computed with, and how far a recomputation has gone.
+    r#"
+    CREATE TABLE verdicts (
+        mac            INTEGER PRIMARY KEY,
+        seen           INTEGER NOT NULL,             -- 0: registered, never seen
+        vendor         TEXT,                         -- IEEE organization
+        category       TEXT NOT NULL,                -- the registry's declaration applied
+        kind           TEXT NOT NULL,
+        model          TEXT,
+        confidence     REAL NOT NULL,
+        flags          INTEGER NOT NULL,
+        classification TEXT NOT NULL,                -- JSON of hygie_classify::Classification
+        search         TEXT NOT NULL,
+        computed_at    INTEGER NOT NULL
+    );
+    CREATE INDEX verdicts_by_category ON verdicts (category, mac);
+    CREATE INDEX verdicts_by_kind ON verdicts (kind, mac);
+    CREATE INDEX verdicts_by_vendor ON verdicts (vendor, mac);
+    CREATE INDEX verdicts_flag_0 ON verdicts (mac) WHERE (flags & 1) != 0;
+    CREATE INDEX verdicts_flag_1 ON verdicts (mac) WHERE (flags & 2) != 0;
+    CREATE INDEX verdicts_flag_2 ON verdicts (mac) WHERE (flags & 4) != 0;
+    CREATE INDEX verdicts_flag_3 ON verdicts (mac) WHERE (flags & 8) != 0;
+    CREATE INDEX verdicts_flag_4 ON verdicts (mac) WHERE (flags & 16) != 0;
+    CREATE INDEX verdicts_flag_5 ON verdicts (mac) WHERE (flags & 32) != 0;
+    CREATE INDEX asset_sightings_by_agent ON asset_sightings (agent_id, mac);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -256,7 +288,11 @@ pub fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreErro
         let transaction = connection.transaction().map_err(migration)?;
         transaction.execute_batch(sql).map_err(migration)?;
         transaction
-            .pragma_update(None, "user_version", version as i64)
+            .pragma_update(
+                None,
+                "user_version",
+                i64::try_from(version).unwrap_or(i64::MAX),
+            )
             .map_err(migration)?;
         transaction.commit().map_err(migration)?;
         tracing::info!(version, "inventory schema migrated");

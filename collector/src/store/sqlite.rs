@@ -7,14 +7,10 @@ use std::path::{Path, PathBuf};
 use hygie_proto::{AgentHello, Detail, MacAddr, MdnsService, OutboxId};
 use jiff::Timestamp;
 use litemap::LiteMap;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    AgentRecord, Commit, EventFilter, HistoryRow, InventoryReader, InventoryWriter,
-    RegistrySnapshot, Retention, StoreError, schema,
-};
-use crate::audit::{Event, Hash};
+use super::{Commit, InventoryWriter, RegistrySnapshot, Retention, StoreError, schema};
 use crate::cursor::CommittedSequences;
 use crate::export::signing::Signer25519;
 use crate::identity::AgentIdentity;
@@ -22,7 +18,6 @@ use crate::inventory::flags::FlagSet;
 use crate::inventory::{
     AgentId, Asset, DetailRecord, Inventory, Seen, ServiceKey, ServiceRecord, Sighting,
 };
-use crate::registry::RegistryEntry;
 
 /// How hard a commit tries to reach the disk before the collector acknowledges it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -57,11 +52,12 @@ pub(super) fn from_micros(value: i64) -> Result<Timestamp, StoreError> {
 
 pub(super) fn mac_key(mac: MacAddr) -> i64 {
     // 48 bits always fit in an i64.
-    mac.to_u64() as i64
+    i64::try_from(mac.to_u64()).unwrap_or(i64::MAX)
 }
 
 pub(super) fn mac_from_key(value: i64) -> MacAddr {
-    MacAddr::from_u64(value as u64)
+    // Keys are written by `mac_key`: never negative; a corrupt one reads as an impossible MAC.
+    MacAddr::from_u64(u64::try_from(value).unwrap_or(u64::MAX))
 }
 
 fn parse_ip(text: &str) -> Result<IpAddr, StoreError> {
@@ -152,6 +148,12 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Every asset with all its facts: what the writer loads at start. Tools and tests only:
+    /// readers use [`super::InventoryReader`], which never loads the whole inventory.
+    pub fn inventory(&self) -> Result<Inventory, StoreError> {
+        self.load_inventory_rows()
+    }
+
     /// The underlying connection, for read queries of other modules.
     pub fn connection(&self) -> &Connection {
         &self.connection
@@ -167,7 +169,7 @@ impl SqliteStore {
             |row| {
                 let mac = mac_from_key(row.get(0)?);
                 let seen = seen_at_columns(row, 1)?;
-                let flags = FlagSet::from_bits(row.get::<_, i64>(3)? as u8);
+                let flags = flag_bits(row.get(3)?)?;
                 assets.insert(
                     mac,
                     Asset {
@@ -331,10 +333,7 @@ pub(super) fn for_each_row(
         .map_err(StoreError::sqlite(context))?;
     let mut rows = statement.query([]).map_err(StoreError::sqlite(context))?;
     while let Some(row) = rows.next().map_err(StoreError::sqlite(context))? {
-        each(row).map_err(|error| match error {
-            RowError::Sqlite(source) => StoreError::Sqlite { context, source },
-            RowError::Store(error) => error,
-        })?;
+        each(row).map_err(|error| error.into_store(context))?;
     }
     Ok(())
 }
@@ -343,6 +342,23 @@ pub(super) fn for_each_row(
 pub(super) enum RowError {
     Sqlite(rusqlite::Error),
     Store(StoreError),
+}
+
+impl RowError {
+    /// The store error this is, with `context` for an SQLite one.
+    pub(super) fn into_store(self, context: &'static str) -> StoreError {
+        match self {
+            RowError::Sqlite(source) => StoreError::Sqlite { context, source },
+            RowError::Store(error) => error,
+        }
+    }
+}
+
+/// A stored flags integer (checked: a value beyond a byte is corruption, not truncation).
+pub(super) fn flag_bits(value: i64) -> Result<FlagSet, StoreError> {
+    u8::try_from(value)
+        .map(FlagSet::from_bits)
+        .map_err(|_| StoreError::Corrupt(format!("flags {value}")))
 }
 
 impl From<rusqlite::Error> for RowError {
@@ -472,6 +488,10 @@ impl InventoryWriter for SqliteStore {
 
     fn override_generation(&self) -> Result<i64, StoreError> {
         policy::override_generation(&self.connection)
+    }
+
+    fn verdict_state(&self) -> Result<crate::inventory::verdict::VerdictState, StoreError> {
+        verdicts::state(&self.connection)
     }
 
     fn prune_history(&mut self, retention: Retention, now: Timestamp) -> Result<u64, StoreError> {
@@ -691,136 +711,25 @@ fn write_commit(
         commit.policy_sites,
         commit.now,
     )?;
+    verdicts::write(
+        connection,
+        commit.verdicts,
+        commit.verdicts_removed,
+        commit.now,
+    )?;
+    if let Some(state) = commit.verdict_state {
+        verdicts::write_state(connection, state)?;
+    }
     events::append(connection, commit.events, sealer)
-}
-
-impl InventoryReader for SqliteStore {
-    fn consistent<T>(&self, read: impl FnOnce(&Self) -> T) -> Result<T, StoreError> {
-        // A deferred transaction: its first read fixes the WAL snapshot all later reads see.
-        self.connection
-            .execute_batch("BEGIN DEFERRED")
-            .map_err(StoreError::sqlite("starting a read"))?;
-        let result = read(self);
-        self.connection
-            .execute_batch("COMMIT")
-            .map_err(StoreError::sqlite("ending a read"))?;
-        Ok(result)
-    }
-
-    fn inventory(&self) -> Result<Inventory, StoreError> {
-        self.load_inventory_rows()
-    }
-
-    fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
-        let mut agents = Vec::new();
-        for_each_row(
-            &self.connection,
-            "SELECT id, name, site, hostname, version, interfaces, first_connected,
-                    last_connected
-             FROM agents ORDER BY site, name",
-            "loading agents",
-            |row| {
-                let interfaces: String = row.get(5)?;
-                agents.push(AgentRecord {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    site: row.get(2)?,
-                    hostname: row.get(3)?,
-                    version: row.get(4)?,
-                    interfaces: serde_json::from_str(&interfaces).unwrap_or_default(),
-                    first_connected: from_micros(row.get(6)?)?,
-                    last_connected: from_micros(row.get(7)?)?,
-                });
-                Ok(())
-            },
-        )?;
-        Ok(agents)
-    }
-
-    fn registry(&self) -> Result<Vec<RegistryEntry>, StoreError> {
-        let mut entries: Vec<RegistryEntry> = registry::load(&self.connection)?
-            .entries
-            .into_values()
-            .collect();
-        entries.sort_by_key(|entry| entry.mac);
-        Ok(entries)
-    }
-
-    fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
-        events::read(&self.connection, filter)
-    }
-
-    fn policies(&self) -> Result<Vec<super::PublishedPolicy>, StoreError> {
-        policy::load(&self.connection)
-    }
-
-    fn overrides(&self) -> Result<Vec<crate::policy::Override>, StoreError> {
-        let mut overrides: Vec<_> = policy::load_overrides(&self.connection)?
-            .entries
-            .into_values()
-            .collect();
-        overrides.sort_by_key(|decision| decision.mac);
-        Ok(overrides)
-    }
-
-    fn event_head(&self) -> Result<(i64, Hash), StoreError> {
-        events::head(&self.connection)
-    }
-
-    fn history(&self, mac: MacAddr, limit: usize) -> Result<Vec<HistoryRow>, StoreError> {
-        let mut rows = Vec::new();
-        let mut statement = self
-            .connection
-            .prepare(
-                "SELECT seen_at, received_at, agent_id, source, interface, ips, hostname
-                 FROM observations WHERE mac = ?1 ORDER BY seen_at DESC, id DESC LIMIT ?2",
-            )
-            .map_err(StoreError::sqlite("reading the history"))?;
-        let mut result = statement
-            .query(params![mac_key(mac), limit as i64])
-            .map_err(StoreError::sqlite("reading the history"))?;
-        while let Some(row) = result
-            .next()
-            .map_err(StoreError::sqlite("reading the history"))?
-        {
-            let decode = || -> Result<HistoryRow, RowError> {
-                let ips: String = row.get(5)?;
-                Ok(HistoryRow {
-                    seen_at: from_micros(row.get(0)?)?,
-                    received_at: from_micros(row.get(1)?)?,
-                    agent_id: row.get(2)?,
-                    source: row.get(3)?,
-                    interface: row.get(4)?,
-                    ips: serde_json::from_str(&ips).unwrap_or_default(),
-                    hostname: row.get(6)?,
-                })
-            };
-            rows.push(decode().map_err(|error| match error {
-                RowError::Sqlite(source) => StoreError::Sqlite {
-                    context: "reading the history",
-                    source,
-                },
-                RowError::Store(error) => error,
-            })?);
-        }
-        Ok(rows)
-    }
-
-    fn history_len(&self) -> Result<u64, StoreError> {
-        self.connection
-            .query_row("SELECT count(*) FROM observations", [], |row| {
-                row.get::<_, i64>(0)
-            })
-            .optional()
-            .map(|count| count.unwrap_or(0) as u64)
-            .map_err(StoreError::sqlite("counting observations"))
-    }
 }
 
 mod certificates;
 mod events;
+mod listing;
 mod policy;
+mod reader;
 mod registry;
+mod verdicts;
 
 pub use certificates::{IssueOutcome, RevokeOutcome, RevokeTarget};
 pub use policy::{OverrideChange, OverrideOutcome};

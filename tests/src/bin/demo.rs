@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use hygie_collector::store::{InventoryReader, SqliteStore};
+use hygie_collector::store::SqliteStore;
 use hygie_proto::MacAddr;
 use hygie_tests::bins::binary;
 use hygie_tests::facility::{AGENT_IP, Facility, SUBNET, standard_devices};

@@ -146,6 +146,9 @@ fn publish(config: &CollectorConfig) {
             cursors: &[],
             events: &[],
             unseen_flags: &[],
+            verdicts: &[],
+            verdicts_removed: &[],
+            verdict_state: None,
             policy_devices: &[DeviceRow {
                 site: "chu-nord".into(),
                 mac: pump(),

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{for_each_row, from_micros, mac_from_key, mac_key, micros};
+use super::{from_micros, mac_from_key, mac_key, micros};
 use crate::audit::{self, Event, Hash, NewEvent, Seal};
 use crate::export::signing::Signer25519;
 use crate::store::{EventFilter, StoreError};
@@ -138,17 +138,62 @@ pub(super) fn one(connection: &Connection, id: i64) -> Result<Option<Event>, Sto
     }
 }
 
-/// Every event, oldest first, for verification.
-pub(super) fn all(connection: &Connection, mut each: impl FnMut(Event)) -> Result<(), StoreError> {
-    for_each_row(
-        connection,
-        "SELECT id, at, mac, kind, details, prev_hash, hash FROM events ORDER BY id",
-        "reading events",
-        |row| {
-            each(decode(row)??);
-            Ok(())
+/// Events with ids in `first..=last`, oldest first.
+pub(super) fn range(
+    connection: &Connection,
+    first: i64,
+    last: i64,
+    each: &mut dyn FnMut(Event),
+) -> Result<(), StoreError> {
+    let context = "reading events";
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT id, at, mac, kind, details, prev_hash, hash FROM events
+             WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+        )
+        .map_err(StoreError::sqlite(context))?;
+    let mut rows = statement
+        .query(params![first, last])
+        .map_err(StoreError::sqlite(context))?;
+    while let Some(row) = rows.next().map_err(StoreError::sqlite(context))? {
+        each(decode(row).map_err(StoreError::sqlite(context))??);
+    }
+    Ok(())
+}
+
+/// Checks the whole chain, one event in memory at a time.
+pub(super) fn verify(
+    connection: &Connection,
+) -> Result<Result<audit::ChainHead, audit::ChainBreak>, StoreError> {
+    let context = "reading events";
+    let mut statement = connection
+        .prepare("SELECT id, at, mac, kind, details, prev_hash, hash FROM events ORDER BY id")
+        .map_err(StoreError::sqlite(context))?;
+    let mut rows = statement.query([]).map_err(StoreError::sqlite(context))?;
+    let mut failure = None;
+    let events = std::iter::from_fn(|| match rows.next() {
+        Ok(Some(row)) => match decode(row) {
+            Ok(Ok(event)) => Some(event),
+            Ok(Err(error)) => {
+                failure = Some(error);
+                None
+            }
+            Err(source) => {
+                failure = Some(StoreError::Sqlite { context, source });
+                None
+            }
         },
-    )
+        Ok(None) => None,
+        Err(source) => {
+            failure = Some(StoreError::Sqlite { context, source });
+            None
+        }
+    });
+    let checked = audit::verify_chain(events);
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(checked),
+    }
 }
 
 fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreError>> {

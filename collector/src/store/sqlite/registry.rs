@@ -7,7 +7,9 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::{SqliteStore, events, for_each_row, from_micros, mac_from_key, mac_key, micros};
+use super::{
+    RowError, SqliteStore, events, for_each_row, from_micros, mac_from_key, mac_key, micros,
+};
 use crate::audit::{EventKind, NewEvent};
 use crate::inventory::flags::FlagSet;
 use crate::registry::{RegistryEntry, RegistryFields};
@@ -69,6 +71,43 @@ fn text_or_none(text: Option<String>) -> Option<String> {
     text.filter(|text| !text.is_empty())
 }
 
+/// The columns [`decode`] reads, in its order.
+const ENTRY_COLUMNS: &str = "mac, asset_tag, name, category, location, owner, criticality,
+    registered_at, updated_at, source, unseen_flags, site, do_not_probe";
+
+/// One registry row (selected with [`ENTRY_COLUMNS`]) and its stored never-seen flags.
+fn decode(row: &rusqlite::Row<'_>) -> Result<(RegistryEntry, FlagSet), RowError> {
+    let mac = mac_from_key(row.get(0)?);
+    let category: Option<String> = text_or_none(row.get(3)?);
+    let criticality: Option<String> = text_or_none(row.get(6)?);
+    let corrupt = |what: &str, error: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("registry entry {mac}: {what}: {error}"))
+    };
+    let entry = RegistryEntry {
+        mac,
+        fields: RegistryFields {
+            asset_tag: row.get(1)?,
+            name: row.get(2)?,
+            category: category
+                .map(|text| text.parse::<crate::classify::Category>())
+                .transpose()
+                .map_err(|error| corrupt("category", &error))?,
+            location: row.get(4)?,
+            owner: row.get(5)?,
+            criticality: criticality
+                .map(|text| text.parse())
+                .transpose()
+                .map_err(|error| corrupt("criticality", &error))?,
+            site: row.get(11)?,
+            do_not_probe: row.get(12)?,
+        },
+        registered_at: from_micros(row.get(7)?)?,
+        updated_at: from_micros(row.get(8)?)?,
+        source: row.get(9)?,
+    };
+    Ok((entry, super::flag_bits(row.get(10)?)?))
+}
+
 pub(super) fn load(connection: &Connection) -> Result<RegistrySnapshot, StoreError> {
     let mut snapshot = RegistrySnapshot {
         generation: generation(connection)?,
@@ -76,47 +115,38 @@ pub(super) fn load(connection: &Connection) -> Result<RegistrySnapshot, StoreErr
     };
     for_each_row(
         connection,
-        "SELECT mac, asset_tag, name, category, location, owner, criticality, registered_at,
-                updated_at, source, unseen_flags, site, do_not_probe
-         FROM registry",
+        &format!("SELECT {ENTRY_COLUMNS} FROM registry"),
         "loading the registry",
         |row| {
-            let mac = mac_from_key(row.get(0)?);
-            let category: Option<String> = text_or_none(row.get(3)?);
-            let criticality: Option<String> = text_or_none(row.get(6)?);
-            let corrupt = |what: &str, error: &dyn std::fmt::Display| {
-                StoreError::Corrupt(format!("registry entry {mac}: {what}: {error}"))
-            };
-            let entry = RegistryEntry {
-                mac,
-                fields: RegistryFields {
-                    asset_tag: row.get(1)?,
-                    name: row.get(2)?,
-                    category: category
-                        .map(|text| text.parse::<crate::classify::Category>())
-                        .transpose()
-                        .map_err(|error| corrupt("category", &error))?,
-                    location: row.get(4)?,
-                    owner: row.get(5)?,
-                    criticality: criticality
-                        .map(|text| text.parse())
-                        .transpose()
-                        .map_err(|error| corrupt("criticality", &error))?,
-                    site: row.get(11)?,
-                    do_not_probe: row.get(12)?,
-                },
-                registered_at: from_micros(row.get(7)?)?,
-                updated_at: from_micros(row.get(8)?)?,
-                source: row.get(9)?,
-            };
-            snapshot
-                .unseen_flags
-                .insert(mac, FlagSet::from_bits(row.get::<_, i64>(10)? as u8));
-            snapshot.entries.insert(mac, entry);
+            let (entry, unseen) = decode(row)?;
+            snapshot.unseen_flags.insert(entry.mac, unseen);
+            snapshot.entries.insert(entry.mac, entry);
             Ok(())
         },
     )?;
     Ok(snapshot)
+}
+
+/// The registry entry of one device, if there is one.
+pub(super) fn one(
+    connection: &Connection,
+    mac: MacAddr,
+) -> Result<Option<RegistryEntry>, StoreError> {
+    let context = "reading a registry entry";
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM registry WHERE mac = ?1"
+        ))
+        .map_err(StoreError::sqlite(context))?;
+    let mut rows = statement
+        .query([mac_key(mac)])
+        .map_err(StoreError::sqlite(context))?;
+    match rows.next().map_err(StoreError::sqlite(context))? {
+        Some(row) => Ok(Some(
+            decode(row).map_err(|error| error.into_store(context))?.0,
+        )),
+        None => Ok(None),
+    }
 }
 
 fn stored(connection: &Connection, mac: MacAddr) -> Result<Option<RegistryFields>, StoreError> {
@@ -299,15 +329,6 @@ impl SqliteStore {
         Ok(outcome)
     }
 
-    /// Checks the whole event chain; the error names the first bad row.
-    pub fn verify_events(
-        &self,
-    ) -> Result<Result<crate::audit::ChainHead, crate::audit::ChainBreak>, StoreError> {
-        let mut rows = Vec::new();
-        events::all(&self.connection, |event| rows.push(event))?;
-        Ok(crate::audit::verify_chain(rows))
-    }
-
     /// Records the flag rules the running collector uses.
     pub fn publish_flag_rules(
         &self,
@@ -341,15 +362,5 @@ impl SqliteStore {
                 .map_err(|error| StoreError::Corrupt(format!("published flag rules: {error}")))
         })
         .transpose()
-    }
-
-    /// The event numbered `id`, if there is one.
-    pub fn event(&self, id: i64) -> Result<Option<crate::audit::Event>, StoreError> {
-        events::one(&self.connection, id)
-    }
-
-    /// The signed seal of the event chain's head, if any.
-    pub fn events_seal(&self) -> Result<Option<crate::audit::Seal>, StoreError> {
-        events::seal(&self.connection)
     }
 }

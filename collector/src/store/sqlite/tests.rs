@@ -8,7 +8,7 @@ use jiff::SignedDuration;
 use super::*;
 use crate::inventory::Dirty;
 use crate::registry::RegistryFields;
-use crate::store::{EventFilter, HistoryEntry, OutboxCursor};
+use crate::store::{EventFilter, HistoryEntry, InventoryReader, OutboxCursor};
 
 fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
@@ -91,6 +91,9 @@ fn commit(
             unseen_flags: &[],
             policy_devices: &[],
             policy_sites: &[],
+            verdicts: &[],
+            verdicts_removed: &[],
+            verdict_state: None,
             now: at("2026-11-25T12:00:00Z"),
         })
         .unwrap();
