@@ -817,11 +817,13 @@ impl InventoryReader for SqliteStore {
     }
 }
 
+mod asof;
 mod certificates;
 mod events;
 mod policy;
 mod registry;
 
+pub use asof::AsOfReadError;
 pub use certificates::{IssueOutcome, RevokeOutcome, RevokeTarget};
 pub use policy::{OverrideChange, OverrideOutcome};
 pub use registry::RegistryChange;
