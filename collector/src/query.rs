@@ -224,6 +224,7 @@ impl<R: InventoryReader> Query<R> {
                 events_head,
                 taken_at: now,
                 hostname,
+                reconstruction: None,
             })
         })?
     }

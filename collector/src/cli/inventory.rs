@@ -32,6 +32,10 @@ pub(crate) struct AssetsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
+    /// The inventory as it stood at this time (2026-03-01T14:30:00Z) or date (2026-03-01:
+    /// the end of that day, UTC), rebuilt from the event log and the observation history.
+    #[arg(long, value_name = "DATE")]
+    at: Option<String>,
     #[command(flatten)]
     database: DatabaseArg,
 }
@@ -43,9 +47,9 @@ pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig, now: Timestamp)
         category,
         site,
         format,
+        at,
         database,
     } = args;
-    let query = open_query(config, &database)?;
     let filter = Filter {
         flag: if unmanaged {
             Some(Flag::Unmanaged)
@@ -58,6 +62,10 @@ pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig, now: Timestamp)
     if unmanaged && flag.is_some_and(|flag| flag != Flag::Unmanaged) {
         bail!("--unmanaged is --flag unmanaged: give one flag");
     }
+    if let Some(at) = at {
+        return super::at::assets(&at, &filter, format, config, &database, now);
+    }
+    let query = open_query(config, &database)?;
     let views = query.views(&filter, now)?;
     match format {
         ListFormat::Table => print(&report::assets_table(&views)),
@@ -76,11 +84,26 @@ pub(crate) struct AssetArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// The inventory as it stood at this time (2026-03-01T14:30:00Z) or date (2026-03-01:
+    /// the end of that day, UTC), rebuilt from the event log and the observation history.
+    #[arg(long, value_name = "DATE")]
+    at: Option<String>,
     #[command(flatten)]
     database: DatabaseArg,
 }
 
 pub(crate) fn asset(args: AssetArgs, config: &CollectorConfig, now: Timestamp) -> Result<()> {
+    if let Some(at) = &args.at {
+        return super::at::asset(
+            at,
+            args.mac,
+            args.recent,
+            args.format,
+            config,
+            &args.database,
+            now,
+        );
+    }
     let query = open_query(config, &args.database)?;
     let Some(page) = query.asset_page(args.mac, now, args.recent)? else {
         bail!(

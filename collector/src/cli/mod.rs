@@ -2,6 +2,7 @@
 //! snapshots and verification, certificates, serving. `anyhow` lives here and in `main.rs`
 //! only; the library's errors are typed.
 
+mod at;
 mod backup;
 mod ca;
 mod inventory;

@@ -29,6 +29,10 @@ pub(crate) struct ExportArgs {
     /// File to write.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// The inventory as it stood at this time (2026-03-01T14:30:00Z) or date (2026-03-01:
+    /// the end of that day, UTC), rebuilt from the event log and the observation history.
+    #[arg(long, value_name = "DATE")]
+    at: Option<String>,
     #[command(flatten)]
     database: DatabaseArg,
 }
@@ -37,8 +41,12 @@ pub(crate) fn export(args: ExportArgs, config: &CollectorConfig, now: Timestamp)
     let ExportArgs {
         format,
         out,
+        at,
         database,
     } = args;
+    if let Some(at) = at {
+        return super::at::export(&at, format, &out, config, &database, now);
+    }
     let query = open_query(config, &database)?;
     let signer = load_signer(&config.signing_key)?;
     let input = query.snapshot(now, server::hostname().unwrap_or_default())?;
@@ -66,7 +74,7 @@ pub(crate) fn export(args: ExportArgs, config: &CollectorConfig, now: Timestamp)
 
 /// Writes `bytes` to `path` whole or not at all (a failure leaves no partial file, and an
 /// older snapshot there stays as it was). 0644: a snapshot is made to be handed to auditors.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(files::write_atomic(path, files::PUBLIC, bytes)?)
 }
 
@@ -129,6 +137,9 @@ fn verify_snapshot(file: &Path, key: &Path) -> Result<()> {
                 header.rows,
                 header.events_head.id
             );
+            if let Some(past) = &header.reconstruction {
+                println!("{}", super::at::describe_reconstruction(past));
+            }
             Ok(())
         }
         Err(tampered) => bail!("{}: NOT VERIFIED: {tampered}", file.display()),

@@ -99,6 +99,11 @@ pub struct Header {
     pub rows: usize,
     /// SHA-256 over every row signature, in order.
     pub rows_digest: String,
+    /// Set when the snapshot is a reconstruction of a past moment (`export --at`): the moment
+    /// and the event it stands on. Absent from live snapshots and from older ones, which
+    /// verify as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconstruction: Option<crate::asof::Reconstruction>,
 }
 
 /// A snapshot ready to be written: its header and its signed rows.
@@ -123,6 +128,8 @@ pub struct SnapshotInput {
     pub taken_at: Timestamp,
     /// The collector's host name.
     pub hostname: String,
+    /// A reconstruction of a past moment (`export --at`), or `None` for the present.
+    pub reconstruction: Option<crate::asof::Reconstruction>,
 }
 
 /// The message a row signature signs.
@@ -205,6 +212,7 @@ pub(crate) fn header(input: &SnapshotInput, signer: &Signer25519) -> Header {
         },
         rows: input.assets.len(),
         rows_digest: String::new(),
+        reconstruction: input.reconstruction.clone(),
     }
 }
 
