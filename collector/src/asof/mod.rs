@@ -96,7 +96,9 @@ pub enum AsOfError {
         now: Timestamp,
     },
     /// The collector has recorded nothing yet.
-    #[error("the inventory holds no record yet (no observation, no event): there is no past to show")]
+    #[error(
+        "the inventory holds no record yet (no observation, no event): there is no past to show"
+    )]
     NoRecord,
     /// Observations were pruned and none is kept.
     #[error(

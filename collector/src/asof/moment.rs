@@ -56,11 +56,16 @@ pub fn parse_at(text: &str, now: Timestamp) -> Result<Moment, AsOfError> {
         .checked_sub(SignedDuration::from_micros(1))
         .map_err(|_| unreadable())?;
     if end > now {
-        return Err(if date.to_zoned(TimeZone::UTC).is_ok_and(|start| start.timestamp() <= now) {
-            AsOfError::DayNotOver { date, now }
-        } else {
-            AsOfError::Future { asked: end, now }
-        });
+        return Err(
+            if date
+                .to_zoned(TimeZone::UTC)
+                .is_ok_and(|start| start.timestamp() <= now)
+            {
+                AsOfError::DayNotOver { date, now }
+            } else {
+                AsOfError::Future { asked: end, now }
+            },
+        );
     }
     Ok(Moment { at: end })
 }

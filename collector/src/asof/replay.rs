@@ -95,7 +95,11 @@ impl Replay {
             EventKind::AssetNew => {
                 let details: AssetNew = parse(event)?;
                 let mut flags = FlagSet::EMPTY;
-                for flag in details.flags.iter().filter_map(|name| Flag::from_str(name).ok()) {
+                for flag in details
+                    .flags
+                    .iter()
+                    .filter_map(|name| Flag::from_str(name).ok())
+                {
                     flags.insert(flag);
                 }
                 self.asset_flags = Some(flags);

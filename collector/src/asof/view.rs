@@ -42,8 +42,13 @@ pub fn past_view(past: &PastAsset, context: &PastContext<'_>) -> Option<AssetVie
         flag_rules: &flag_rules,
         now: context.at,
     };
-    let mut view =
-        views::asset_view(past.mac, &inventory, &registry, context.agents, &view_context)?;
+    let mut view = views::asset_view(
+        past.mac,
+        &inventory,
+        &registry,
+        context.agents,
+        &view_context,
+    )?;
     view.flags = past.flags;
     Some(view)
 }
