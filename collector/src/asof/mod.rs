@@ -78,7 +78,7 @@ pub enum AsOfError {
     )]
     Unreadable(String),
     /// The moment is after the present.
-    #[error("--at {asked} is in the future (it is now {now}): --at shows the past")]
+    #[error("--at {asked} is in the future (it is now {now:.0}): --at shows the past")]
     Future {
         /// The moment asked for.
         asked: Timestamp,
@@ -87,7 +87,7 @@ pub enum AsOfError {
     },
     /// A date whose day is not over yet.
     #[error(
-        "--at {date} means the end of that day (UTC), which has not come yet (it is now {now}): give a time (--at {now}) or leave --at out for the present"
+        "--at {date} means the end of that day (UTC), which has not come yet (it is now {now:.0}): give a time (--at {now:.0}) or leave --at out for the present"
     )]
     DayNotOver {
         /// The date asked for.
