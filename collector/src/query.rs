@@ -175,6 +175,7 @@ impl<R: InventoryReader> Query<R> {
                 events_head: store.event_head()?,
                 taken_at: now,
                 hostname,
+                reconstruction: None,
             };
             sink.begin(&meta)?;
             let mut failed = None;

@@ -54,11 +54,15 @@ pub(crate) struct AssetsArgs {
     /// Output format (json and csv stream: memory stays flat whatever the inventory's size).
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
+    /// The inventory as it stood at this time (2026-03-01T14:30:00Z) or date (2026-03-01:
+    /// the end of that day, UTC), rebuilt from the event log and the observation history.
+    #[arg(long, value_name = "DATE")]
+    at: Option<String>,
     #[command(flatten)]
     database: DatabaseArg,
 }
 
-pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig) -> Result<()> {
+pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig, now: Timestamp) -> Result<()> {
     let AssetsArgs {
         unmanaged,
         flag,
@@ -71,12 +75,12 @@ pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig) -> Result<()> {
         after,
         count,
         format,
+        at,
         database,
     } = args;
     if unmanaged && flag.is_some_and(|flag| flag != Flag::Unmanaged) {
         bail!("--unmanaged is --flag unmanaged: give one flag");
     }
-    let query = open_query(config, &database)?;
     let filter = Filter {
         flag: if unmanaged {
             Some(Flag::Unmanaged)
@@ -89,6 +93,15 @@ pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig) -> Result<()> {
         vendor,
         search,
     };
+    if let Some(at) = at {
+        if limit.is_some() || after.is_some() || count {
+            bail!(
+                "--limit, --after and --count page the present inventory; --at lists the whole reconstruction"
+            );
+        }
+        return super::at::assets(&at, &filter, format, config, &database, now);
+    }
+    let query = open_query(config, &database)?;
     if let VerdictStatus::Previous(staleness) = query.verdict_status()? {
         eprintln!("note: {staleness}");
     }
@@ -221,11 +234,26 @@ pub(crate) struct AssetArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// The inventory as it stood at this time (2026-03-01T14:30:00Z) or date (2026-03-01:
+    /// the end of that day, UTC), rebuilt from the event log and the observation history.
+    #[arg(long, value_name = "DATE")]
+    at: Option<String>,
     #[command(flatten)]
     database: DatabaseArg,
 }
 
-pub(crate) fn asset(args: AssetArgs, config: &CollectorConfig) -> Result<()> {
+pub(crate) fn asset(args: AssetArgs, config: &CollectorConfig, now: Timestamp) -> Result<()> {
+    if let Some(at) = &args.at {
+        return super::at::asset(
+            at,
+            args.mac,
+            args.recent,
+            args.format,
+            config,
+            &args.database,
+            now,
+        );
+    }
     let query = open_query(config, &args.database)?;
     if let VerdictStatus::Previous(staleness) = query.verdict_status()? {
         eprintln!("note: {staleness}");

@@ -2,6 +2,7 @@
 //! snapshots and verification, certificates, serving. `anyhow` lives here and in `main.rs`
 //! only; the library's errors are typed.
 
+mod at;
 mod backup;
 mod ca;
 mod inventory;
@@ -105,8 +106,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Ca(command) => ca::ca(command, &config()?, now),
-        Command::Assets(args) => inventory::assets(args, &config()?),
-        Command::Asset(args) => inventory::asset(args, &config()?),
+        Command::Assets(args) => inventory::assets(args, &config()?, now),
+        Command::Asset(args) => inventory::asset(args, &config()?, now),
         Command::Classify(args) => inventory::classify(args, &config()?),
         Command::Agents(args) => inventory::agents(args, &config()?),
         Command::Registry(command) => registry::registry(command, &config()?, now),

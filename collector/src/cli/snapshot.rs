@@ -34,6 +34,10 @@ pub(crate) struct ExportArgs {
     /// File to write.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// The inventory as it stood at this time (2026-03-01T14:30:00Z) or date (2026-03-01:
+    /// the end of that day, UTC), rebuilt from the event log and the observation history.
+    #[arg(long, value_name = "DATE")]
+    at: Option<String>,
     #[command(flatten)]
     database: DatabaseArg,
 }
@@ -42,8 +46,12 @@ pub(crate) fn export(args: ExportArgs, config: &CollectorConfig, now: Timestamp)
     let ExportArgs {
         format,
         out,
+        at,
         database,
     } = args;
+    if let Some(at) = at {
+        return super::at::export(&at, format, &out, config, &database, now);
+    }
     let query = open_query(config, &database)?;
     if let VerdictStatus::Previous(staleness) = query.verdict_status()? {
         eprintln!("note: {staleness}");
@@ -211,6 +219,12 @@ impl SnapshotSink for SectionSink<'_> {
     }
 }
 
+/// Writes `bytes` to `path` whole or not at all (a failure leaves no partial file, and an
+/// older snapshot there stays as it was). 0644: a snapshot is made to be handed to auditors.
+pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    Ok(files::write_atomic(path, files::PUBLIC, bytes)?)
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
     /// The snapshot to check.
@@ -271,6 +285,9 @@ fn verify_snapshot(file: &Path, key: &Path) -> Result<()> {
                 header.rows,
                 header.events_head.id
             );
+            if let Some(past) = &header.reconstruction {
+                println!("{}", super::at::describe_reconstruction(past));
+            }
             Ok(())
         }
         Err(tampered) => bail!("{}: NOT VERIFIED: {tampered}", file.display()),

@@ -107,6 +107,11 @@ pub struct Header {
     pub rows: usize,
     /// SHA-256 over every row signature, in order.
     pub rows_digest: String,
+    /// Set when the snapshot is a reconstruction of a past moment (`export --at`): the moment
+    /// and the event it stands on. Absent from live snapshots and from older ones, which
+    /// verify as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconstruction: Option<crate::asof::Reconstruction>,
 }
 
 /// A snapshot ready to be written: its header and its signed rows.
@@ -129,6 +134,8 @@ pub struct SnapshotMeta {
     pub taken_at: Timestamp,
     /// The collector's host name.
     pub hostname: String,
+    /// A reconstruction of a past moment (`export --at`), or `None` for the present.
+    pub reconstruction: Option<crate::asof::Reconstruction>,
 }
 
 /// The SHA-256 of every row signature in order, as rows are written.
@@ -166,6 +173,8 @@ pub struct SnapshotInput {
     pub taken_at: Timestamp,
     /// The collector's host name.
     pub hostname: String,
+    /// A reconstruction of a past moment (`export --at`), or `None` for the present.
+    pub reconstruction: Option<crate::asof::Reconstruction>,
 }
 
 /// The message a row signature signs.
@@ -226,6 +235,7 @@ impl SnapshotInput {
             events_head: self.events_head,
             taken_at: self.taken_at,
             hostname: self.hostname.clone(),
+            reconstruction: self.reconstruction.clone(),
         }
     }
 }
@@ -256,6 +266,7 @@ pub(crate) fn header(input: &SnapshotMeta, signer: &Signer25519) -> Header {
         },
         rows: 0,
         rows_digest: String::new(),
+        reconstruction: input.reconstruction.clone(),
     }
 }
 

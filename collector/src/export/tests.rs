@@ -53,6 +53,7 @@ fn input() -> SnapshotInput {
         events_head: (7, crate::audit::Hash([9; 32])),
         taken_at: now,
         hostname: "collector-test".into(),
+        reconstruction: None,
     }
 }
 

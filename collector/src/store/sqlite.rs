@@ -723,6 +723,7 @@ fn write_commit(
     events::append(connection, commit.events, sealer)
 }
 
+mod asof;
 mod certificates;
 mod events;
 mod listing;
@@ -731,6 +732,7 @@ mod reader;
 mod registry;
 mod verdicts;
 
+pub use asof::AsOfReadError;
 pub use certificates::{IssueOutcome, RevokeOutcome, RevokeTarget};
 pub use policy::{OverrideChange, OverrideOutcome};
 pub use registry::RegistryChange;

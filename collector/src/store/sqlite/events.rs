@@ -196,7 +196,7 @@ pub(super) fn verify(
     }
 }
 
-fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreError>> {
+pub(super) fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreError>> {
     let id: i64 = row.get(0)?;
     let at: i64 = row.get(1)?;
     let mac: Option<i64> = row.get(2)?;
