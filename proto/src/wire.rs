@@ -10,7 +10,9 @@
 //!
 //! Unknown fields are skipped (a newer peer may send them; prost skips them too, without
 //! allocating). Fields of a known number but the wrong wire type are refused here, as prost
-//! would refuse them. Groups (wire types 3 and 4, deprecated since proto2) are refused.
+//! would refuse them. Groups (wire types 3 and 4, deprecated since proto2) are refused, and so
+//! is a singular message field that appears twice in one parent: prost would merge the two,
+//! adding up their repeated fields past the limits each was checked against.
 
 use std::mem::size_of;
 
@@ -420,6 +422,11 @@ impl Walk {
                     spec.name,
                     Invalid::TooMany { count: *count, max },
                 ));
+            }
+            // prost merges a singular message that appears twice, adding up its repeated
+            // fields past what each occurrence was checked for; no encoder sends one twice.
+            if spec.max_count.is_none() && matches!(spec.kind, Kind::Message(_)) && *count > 1 {
+                return Err(InvalidMessage::new(spec.name, Invalid::Repeated));
             }
             match (spec.kind, wire_type) {
                 (Kind::Scalar, WIRE_VARINT) => {
