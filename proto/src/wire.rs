@@ -451,8 +451,9 @@ impl Walk {
                         varint(&mut values).ok_or_else(|| malformed(spec.name))?;
                         entries += 1;
                     }
-                    // `count` counted the packed run as one; count its entries instead.
-                    *count += entries - 1;
+                    // `count` counted the packed run as one; count its entries instead (an
+                    // empty run holds none).
+                    *count = *count - 1 + entries;
                     self.decoded += spec.element * 2 * entries;
                     check_packed(spec, *count)?;
                 }

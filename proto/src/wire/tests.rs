@@ -338,3 +338,28 @@ fn varint_bytes(mut value: usize) -> Vec<u8> {
         out.push(byte | 0x80);
     }
 }
+
+/// Found by the `wire_check` fuzz target: an empty packed run (`parameter_request_list` of
+/// length 0) counted -1 entries, which overflowed in a debug build.
+#[test]
+fn an_empty_packed_run_counts_no_entries() {
+    // Batch 1 of one observation whose DHCP detail has an empty packed run, then three codes.
+    let dhcp = [0x1a, 0x00, 0x1a, 0x03, 0x01, 0x03, 0x06];
+    let observation = [&[0x82, 0x01, dhcp.len() as u8][..], &dhcp].concat();
+    let batch = [
+        &[0x08, 0x01, 0x12, observation.len() as u8][..],
+        &observation,
+    ]
+    .concat();
+    let message = [&[0x12, batch.len() as u8][..], &batch].concat();
+    let shape = check_agent_message(&message).unwrap();
+    assert_eq!(shape.sequence, Some(1));
+    let decoded = pb::AgentMessage::decode(message.as_slice()).unwrap();
+    let Some(pb::agent_message::Kind::Batch(batch)) = decoded.kind else {
+        panic!("not a batch");
+    };
+    let Some(pb::observation::Detail::Dhcp(dhcp)) = &batch.observations[0].detail else {
+        panic!("no DHCP detail");
+    };
+    assert_eq!(dhcp.parameter_request_list, [1, 3, 6]);
+}
