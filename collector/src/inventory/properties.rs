@@ -181,12 +181,12 @@ proptest! {
             prop_assert_eq!(asset.seen.first, times.clone().min().unwrap());
             prop_assert_eq!(asset.seen.last, times.max().unwrap());
             for (key, record) in asset.services.iter() {
-                let heard: Vec<(Timestamp, &MdnsService)> = about
+                let heard = about
                     .iter()
                     .flat_map(|(_, o)| o.services.iter().map(move |s| (o.seen_at, s)))
                     .filter(|(_, s)| s.service_type == key.service_type && s.instance == key.instance)
-                    .collect();
-                prop_assert_eq!(Some(&record.latest), heard.iter().max().map(|(_, s)| *s));
+                    .max();
+                prop_assert_eq!(Some(&record.latest), heard.map(|(_, s)| s));
             }
             for (key, record) in asset.details.iter() {
                 let heard = about
