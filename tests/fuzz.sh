@@ -9,15 +9,27 @@
 # seeds. Environment: CARGO_TARGET_DIR (build directory, default target/), HYGIE_FUZZ_WORK
 # (corpora and artifacts, default $CARGO_TARGET_DIR/fuzz-work), HYGIE_FUZZ_TARGETS (a subset,
 # space-separated), HYGIE_FUZZ_RUNS (run each target for this many executions instead of a
-# time: the long runs of docs/fuzzing.md). Corpora persist in $HYGIE_FUZZ_WORK between passes,
-# so each pass starts where the last one stopped; nothing is written inside the repository.
+# time, or whichever comes first when SECONDS_PER_TARGET is given too: the long runs of
+# docs/fuzzing.md), HYGIE_FUZZ_SANITIZER (address, the default, or none: several times faster;
+# unsafe code is forbidden, so what the targets look for, panics and broken invariants, is
+# caught either way). Corpora persist in $HYGIE_FUZZ_WORK between passes, so each pass starts
+# where the last one stopped; nothing is written inside the repository.
 set -euo pipefail
 
 seconds=${1:-20}
 root=$(cd "$(dirname "$0")/.." && pwd)
 fuzz_dir="$root/tests/fuzz"
 build_dir=${CARGO_TARGET_DIR:-$root/target}
-target_dir="$build_dir/fuzz"
+sanitizer=${HYGIE_FUZZ_SANITIZER:-address}
+# One build directory per sanitizer: switching would otherwise rebuild everything.
+case "$sanitizer" in
+    address) target_dir="$build_dir/fuzz" ;;
+    none) target_dir="$build_dir/fuzz-none" ;;
+    *)
+        echo "HYGIE_FUZZ_SANITIZER is address or none, not $sanitizer" >&2
+        exit 2
+        ;;
+esac
 work=${HYGIE_FUZZ_WORK:-$build_dir/fuzz-work}
 fuzz=(cargo +nightly fuzz)
 
@@ -36,12 +48,17 @@ trap 'rm -rf "$generated"' EXIT
 python3 "$fuzz_dir/seeds.py" "$generated" >/dev/null
 if [ -n "${HYGIE_FUZZ_RUNS:-}" ]; then
     budget=(-runs="$HYGIE_FUZZ_RUNS")
+    # With a count, SECONDS_PER_TARGET if given still caps each run: whichever comes first.
+    if [ -n "${1:-}" ]; then budget+=(-max_total_time="$seconds"); fi
 else
     budget=(-max_total_time="$seconds")
 fi
-"${fuzz[@]}" build --fuzz-dir "$fuzz_dir" --target-dir "$target_dir"
+"${fuzz[@]}" build --fuzz-dir "$fuzz_dir" --target-dir "$target_dir" -s "$sanitizer"
 built=$(date +%s)
 
+# No allocation stacks and no leak check: a Rust panic, not a use-after-free, is what these
+# targets find (unsafe code is forbidden), and the stacks halve the speed of alloc-heavy ones.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=0:detect_leaks=0}
 failed=()
 for target in "${targets[@]}"; do
     corpus="$work/corpus/$target"
@@ -53,7 +70,7 @@ for target in "${targets[@]}"; do
     done
     log="$work/$target.log"
     # One process per target: the machine has two cores, and the build is already done.
-    if "${fuzz[@]}" run --fuzz-dir "$fuzz_dir" --target-dir "$target_dir" "$target" \
+    if "${fuzz[@]}" run --fuzz-dir "$fuzz_dir" --target-dir "$target_dir" -s "$sanitizer" "$target" \
         "$corpus" "${seeds[@]}" -- \
         "${budget[@]}" -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1; then
@@ -63,7 +80,7 @@ for target in "${targets[@]}"; do
     else
         echo "FAILED  $target (log: $log)"
         grep -E '^(==[0-9]+==|SUMMARY|thread .* panicked|Test unit written)' "$log" | head -5 || true
-        echo "        reproduce: cargo +nightly fuzz run --fuzz-dir tests/fuzz $target $artifacts<file>"
+        echo "        reproduce: cargo +nightly fuzz run --fuzz-dir tests/fuzz -s $sanitizer $target $artifacts<file>"
         failed+=("$target")
     fi
 done
