@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -182,19 +182,44 @@ fn record_time(seconds: u32, fraction: u32, nanosecond: bool) -> Duration {
 pub fn replay(
     path: &Path,
     shaping: Shaping,
-    mut sink: impl FnMut(Observation),
+    sink: impl FnMut(Observation),
 ) -> Result<ReplayReport, ReplayError> {
-    let open_error = |source| ReplayError::Open {
+    let file = File::open(path).map_err(|source| ReplayError::Open {
         path: path.to_owned(),
         source,
-    };
-    let format_error = |reason: String| ReplayError::Format {
-        path: path.to_owned(),
-        reason,
-    };
-    let mut file = BufReader::new(File::open(path).map_err(open_error)?);
+    })?;
+    replay_reader(file, shaping, sink).map_err(|error| match error {
+        StreamError::Read(source) => ReplayError::Open {
+            path: path.to_owned(),
+            source,
+        },
+        StreamError::Format(reason) => ReplayError::Format {
+            path: path.to_owned(),
+            reason,
+        },
+    })
+}
+
+/// A capture stream that cannot be read at all (the file-less half of [`ReplayError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("cannot read the capture")]
+    Read(#[source] std::io::Error),
+    #[error("not a pcap or pcapng capture: {0}")]
+    Format(String),
+}
+
+/// Replays a pcap or pcapng stream, handing every observation to `sink`: what [`replay`] does
+/// once the file is open, so a fuzz target can feed it bytes.
+pub fn replay_reader(
+    reader: impl Read,
+    shaping: Shaping,
+    mut sink: impl FnMut(Observation),
+) -> Result<ReplayReport, StreamError> {
+    let format_error = StreamError::Format;
+    let mut file = BufReader::new(reader);
     // Peek at the magic without consuming it: the readers parse the header themselves.
-    let head = file.fill_buf().map_err(open_error)?;
+    let head = file.fill_buf().map_err(StreamError::Read)?;
     let Some(magic) = head.first_chunk::<4>().copied() else {
         return Err(format_error(format!("only {} bytes long", head.len())));
     };

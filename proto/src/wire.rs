@@ -10,7 +10,9 @@
 //!
 //! Unknown fields are skipped (a newer peer may send them; prost skips them too, without
 //! allocating). Fields of a known number but the wrong wire type are refused here, as prost
-//! would refuse them. Groups (wire types 3 and 4, deprecated since proto2) are refused.
+//! would refuse them. Groups (wire types 3 and 4, deprecated since proto2) are refused, and so
+//! is a singular message field that appears twice in one parent: prost would merge the two,
+//! adding up their repeated fields past the limits each was checked against.
 
 use std::mem::size_of;
 
@@ -421,6 +423,11 @@ impl Walk {
                     Invalid::TooMany { count: *count, max },
                 ));
             }
+            // prost merges a singular message that appears twice, adding up its repeated
+            // fields past what each occurrence was checked for; no encoder sends one twice.
+            if spec.max_count.is_none() && matches!(spec.kind, Kind::Message(_)) && *count > 1 {
+                return Err(InvalidMessage::new(spec.name, Invalid::Repeated));
+            }
             match (spec.kind, wire_type) {
                 (Kind::Scalar, WIRE_VARINT) => {
                     let value = varint(&mut bytes).ok_or_else(|| malformed(spec.name))?;
@@ -444,8 +451,9 @@ impl Walk {
                         varint(&mut values).ok_or_else(|| malformed(spec.name))?;
                         entries += 1;
                     }
-                    // `count` counted the packed run as one; count its entries instead.
-                    *count += entries - 1;
+                    // `count` counted the packed run as one; count its entries instead (an
+                    // empty run holds none).
+                    *count = *count - 1 + entries;
                     self.decoded += spec.element * 2 * entries;
                     check_packed(spec, *count)?;
                 }

@@ -315,8 +315,10 @@ impl Heard {
         }
     }
 
-    /// What the message proves about one device.
-    fn sighting(&self) -> Option<Sighting> {
+    /// What the message proves about one device, before it is stamped with time and place.
+    /// Public so that fuzz targets can check [`Heard::observation`]'s promise: a sighting of a
+    /// device always becomes an observation, losing at most its unusable addresses.
+    pub fn sighting(&self) -> Option<Sighting> {
         match &self.message {
             Message::Arp(packet) => {
                 let (mac, ip) = packet.sender_sighting()?;

@@ -5,6 +5,10 @@
 //! committed batch into it, and writes back only the rows the merge marked [`Dirty`]. Merging is
 //! order-insensitive for times: `first_seen` only moves back and `last_seen` only forward, so a
 //! late-arriving batch (an agent draining its outbox after an outage) cannot rewind anything.
+//! The latest value of a service, a detail or a sighting's interface is the one seen last, and
+//! of values seen at the same instant the greatest, so merging is idempotent and
+//! order-insensitive for every fact kept, as long as an asset stays within its caps
+//! ([`MAX_ADDRESSES_PER_ASSET`]...): beyond them the first facts to arrive are the ones kept.
 //!
 //! [`flags`] derives each asset's flags from its facts, the registry and the time.
 
@@ -323,7 +327,7 @@ impl Inventory {
                 Some(record) => {
                     // The most recent announcement describes the service; older ones only
                     // widen the interval.
-                    let newer = at >= record.seen.last && record.latest != *service;
+                    let newer = supersedes(at, service, record.seen.last, &record.latest);
                     if newer {
                         record.latest = service.clone();
                         dirty.facts_changed.insert(mac);
@@ -353,7 +357,7 @@ impl Inventory {
             let room = asset.details.len() < MAX_DETAILS_PER_ASSET;
             let changed = match asset.details.get_mut(&key) {
                 Some(record) => {
-                    let newer = at >= record.seen.last && record.latest != *detail;
+                    let newer = supersedes(at, detail, record.seen.last, &record.latest);
                     if newer {
                         record.latest = detail.clone();
                         dirty.facts_changed.insert(mac);
@@ -384,7 +388,12 @@ impl Inventory {
         let room = asset.sightings.len() < MAX_SIGHTINGS_PER_ASSET;
         let changed = match asset.sightings.get_mut(&agent) {
             Some(sighting) => {
-                let newer = at >= sighting.seen.last && sighting.interface != observation.interface;
+                let newer = supersedes(
+                    at,
+                    &observation.interface,
+                    sighting.seen.last,
+                    &sighting.interface,
+                );
                 if newer {
                     sighting.interface.clone_from(&observation.interface);
                 }
@@ -408,6 +417,14 @@ impl Inventory {
     }
 }
 
+/// Whether `value`, seen at `at`, replaces `latest`, last seen at `last`: a later value does,
+/// and of two seen at the same instant the greater one does (two agents hearing a device in the
+/// same second, or a batch replayed): the latest value then never depends on the order in
+/// which batches arrive.
+fn supersedes<T: Ord>(at: Timestamp, value: &T, last: Timestamp, latest: &T) -> bool {
+    at > last || (at == last && value > latest)
+}
+
 /// Records a sighting of `key` at `at` in an interval map holding at most `cap` keys; returns
 /// whether the map changed. Takes the key borrowed so the common case (already known)
 /// allocates nothing.
@@ -427,6 +444,8 @@ where
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod scenario_tests;
 #[cfg(test)]

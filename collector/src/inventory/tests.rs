@@ -143,3 +143,51 @@ fn an_asset_keeps_a_bounded_number_of_addresses() {
     let asset = inventory.get(&PUMP.parse().unwrap()).unwrap();
     assert_eq!(asset.addresses.len(), MAX_ADDRESSES_PER_ASSET);
 }
+
+/// Merges `observations` in order into a new inventory, all from agent 1.
+fn merged(observations: &[Observation]) -> Inventory {
+    let mut inventory = Inventory::new();
+    for observation in observations {
+        inventory.merge(1, observation, &mut Dirty::default());
+    }
+    inventory
+}
+
+#[test]
+fn values_seen_at_the_same_instant_give_the_same_latest_in_either_order() {
+    // Found by the order property (properties.rs): the last one merged used to win a tie.
+    let when = "2026-11-25T10:00:00Z";
+    let service = |port| {
+        let mut observation = sighting(PUMP, "198.18.0.20", when);
+        observation.services = vec![MdnsService {
+            instance: "Pump 3._http._tcp.local.".into(),
+            service_type: "_http._tcp.local.".into(),
+            port: Some(port),
+            txt: Default::default(),
+        }];
+        observation.detail = Some(Detail::Nd(hygie_proto::NdDetails {
+            router: port == 8080,
+        }));
+        observation.interface = format!("eth{port}");
+        observation
+    };
+    let (a, b) = (service(80), service(8080));
+    let one = merged(&[a.clone(), b.clone()]);
+    let other = merged(&[b.clone(), a.clone()]);
+    assert_eq!(one, other);
+    let asset = one.get(&PUMP.parse().unwrap()).unwrap();
+    let record = asset.services.values().next().unwrap();
+    assert_eq!(
+        record.latest.port,
+        Some(8080),
+        "the greater value wins a tie"
+    );
+    assert_eq!(asset.sightings.get(&1).unwrap().interface, "eth8080");
+
+    // Merging either again changes nothing.
+    let mut again = one.clone();
+    let mut dirty = Dirty::default();
+    again.merge(1, &a, &mut dirty);
+    again.merge(1, &b, &mut dirty);
+    assert!(dirty.is_empty(), "{dirty:?}");
+}

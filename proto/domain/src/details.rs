@@ -149,8 +149,9 @@ impl Detail {
         }
     }
 
-    /// Puts the detail in its normal form: sets sorted without duplicates. Lists whose order
-    /// means something (the DHCP parameter request list) keep it.
+    /// Puts the detail in its normal form: sets sorted without duplicates, and no value the
+    /// wire carries as "absent". Lists whose order means something (the DHCP parameter request
+    /// list) keep it.
     pub fn normalise(&mut self) {
         match self {
             Detail::Lldp(lldp) => {
@@ -162,7 +163,11 @@ impl Detail {
                 sort_dedup(&mut cdp.addresses);
             }
             Detail::Netbios(netbios) => sort_dedup(&mut netbios.names),
-            Detail::Dhcp(_) | Detail::Ssdp(_) | Detail::Nd(_) => {}
+            // The wire carries enterprise number 0 (IANA: reserved) as "none".
+            Detail::Dhcp(dhcp) => {
+                dhcp.vendor_enterprise = dhcp.vendor_enterprise.filter(|n| *n != 0)
+            }
+            Detail::Ssdp(_) | Detail::Nd(_) => {}
         }
     }
 }

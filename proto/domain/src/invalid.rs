@@ -65,6 +65,8 @@ pub enum Invalid {
     OutOfRange(u64),
     #[error("is not valid protobuf (truncated, a bad varint, a group or the wrong wire type)")]
     Malformed,
+    #[error("appears twice")]
+    Repeated,
 }
 
 impl InvalidMessage {

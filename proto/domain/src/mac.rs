@@ -272,4 +272,76 @@ mod tests {
         assert_eq!(back, PHILIPS_MONITOR);
         assert!(serde_json::from_str::<MacAddr>("\"nope\"").is_err());
     }
+
+    mod properties {
+        //! Every spelling the parser accepts reads back as the address it spells, and the normal
+        //! form (Display, serde) round-trips.
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// The address in each accepted spelling: colons, dashes, Cisco dots, bare hex; lower
+        /// and upper case; with the surrounding whitespace a spreadsheet cell may carry.
+        fn spellings(mac: MacAddr, upper: bool, padding: &str) -> Vec<String> {
+            let o = mac.octets();
+            let hex: String = o.iter().map(|byte| format!("{byte:02x}")).collect();
+            let hex = if upper { hex.to_uppercase() } else { hex };
+            let groups = |size: usize, separator: &str| {
+                hex.as_bytes()
+                    .chunks(size)
+                    .map(|chunk| std::str::from_utf8(chunk).unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(separator)
+            };
+            [groups(2, ":"), groups(2, "-"), groups(4, "."), hex.clone()]
+                .into_iter()
+                .map(|spelling| format!("{padding}{spelling}{padding}"))
+                .collect()
+        }
+
+        proptest! {
+            #[test]
+            fn display_parses_back(octets in any::<[u8; 6]>()) {
+                let mac = MacAddr::new(octets);
+                prop_assert_eq!(mac.to_string().parse::<MacAddr>(), Ok(mac));
+            }
+
+            #[test]
+            fn every_spelling_parses_to_the_address(
+                octets in any::<[u8; 6]>(),
+                upper in any::<bool>(),
+                padding in prop::sample::select(vec!["", " ", "\t", "\n", "  "]),
+            ) {
+                let mac = MacAddr::new(octets);
+                for spelling in spellings(mac, upper, padding) {
+                    prop_assert_eq!(spelling.parse::<MacAddr>(), Ok(mac), "{:?}", spelling);
+                }
+            }
+
+            #[test]
+            fn serde_round_trips(octets in any::<[u8; 6]>()) {
+                let mac = MacAddr::new(octets);
+                let json = serde_json::to_string(&mac).unwrap();
+                prop_assert_eq!(&json, &format!("\"{mac}\""));
+                prop_assert_eq!(serde_json::from_str::<MacAddr>(&json).unwrap(), mac);
+            }
+
+            /// Whatever string parses names the address its hex digits spell: the parser never
+            /// invents, drops or reorders a digit, whatever else it is given.
+            #[test]
+            fn what_parses_is_what_its_digits_say(
+                text in "[ \t]?[0-9a-fA-F:.\\-]{10,18}[ \t]?|[0-9a-fA-F]{2}([:.-][0-9a-fA-F]{2}){5}",
+            ) {
+                if let Ok(mac) = text.parse::<MacAddr>() {
+                    let digits: String = text
+                        .chars()
+                        .filter(char::is_ascii_hexdigit)
+                        .collect::<String>()
+                        .to_lowercase();
+                    prop_assert_eq!(digits, mac.to_string().replace(':', ""));
+                    prop_assert_eq!(mac.to_string().parse::<MacAddr>(), Ok(mac));
+                }
+            }
+        }
+    }
 }

@@ -233,13 +233,17 @@ impl Observation {
 
     /// Puts the observation in its normal form, so equal facts compare equal: addresses sorted
     /// without duplicates, host name lower case without the trailing dot (empty becomes `None`),
-    /// services sorted without duplicates.
+    /// services sorted without duplicates, and no value the wire carries as "absent" (a port
+    /// 0 is no port), so an observation reads back from the wire as itself.
     pub fn normalise(&mut self) {
         self.ips.sort_unstable();
         self.ips.dedup();
         if let Some(hostname) = self.hostname.take() {
             let hostname = hostname.trim_end_matches('.').to_lowercase();
             self.hostname = (!hostname.is_empty()).then_some(hostname);
+        }
+        for service in &mut self.services {
+            service.port = service.port.filter(|port| *port != 0);
         }
         self.services.sort_unstable();
         self.services.dedup();

@@ -251,3 +251,115 @@ fn mutated_messages_never_slip_past_the_check() {
         }
     }
 }
+
+/// prost merges a singular message field that appears twice (protobuf's rule), so counting
+/// each occurrence alone let twice the limit through: two Hellos of 64 interfaces decode as
+/// one of 128, two DHCP details of 255 requested options as one of 510.
+#[test]
+fn a_singular_message_sent_twice_is_refused_not_merged_past_the_limits() {
+    let interfaces = |count: usize| pb::Hello {
+        interfaces: vec![pb::AgentInterface::default(); count],
+        ..pb::Hello::default()
+    };
+    let hello = pb::AgentMessage {
+        kind: Some(pb::agent_message::Kind::Hello(interfaces(
+            limits::MAX_INTERFACES,
+        ))),
+    }
+    .encode_to_vec();
+    assert!(check_agent_message(&hello).is_ok());
+    let twice = [hello.as_slice(), hello.as_slice()].concat();
+    let merged = pb::AgentMessage::decode(twice.as_slice()).unwrap();
+    let Some(pb::agent_message::Kind::Hello(merged)) = merged.kind else {
+        panic!("not a Hello");
+    };
+    assert_eq!(
+        merged.interfaces.len(),
+        2 * limits::MAX_INTERFACES,
+        "prost merges"
+    );
+    let refusal = check_agent_message(&twice).unwrap_err();
+    assert_eq!(refusal.error.to_string(), "hello: appears twice");
+
+    // The same one level down: a batch whose observation carries its DHCP detail twice.
+    let mut observation = observation(1);
+    observation.detail = None;
+    let detail = pb::Observation {
+        detail: Some(pb::observation::Detail::Dhcp(pb::DhcpDetails {
+            version: 4,
+            parameter_request_list: vec![1; limits::MAX_PARAMETER_REQUESTS],
+            ..pb::DhcpDetails::default()
+        })),
+        ..pb::Observation::default()
+    }
+    .encode_to_vec();
+    let mut bytes = observation.encode_to_vec();
+    bytes.extend_from_slice(&detail);
+    bytes.extend_from_slice(&detail);
+    let batch = [
+        &[0x08, 0x01][..],
+        &[0x12],
+        &varint_bytes(bytes.len()),
+        &bytes,
+    ]
+    .concat();
+    let message = [&[0x12][..], &varint_bytes(batch.len()), &batch].concat();
+    let refusal = check_agent_message(&message).unwrap_err();
+    assert_eq!(
+        refusal.error.to_string(),
+        "batch.observations[0].dhcp: appears twice"
+    );
+    assert_eq!(
+        refusal.sequence,
+        Some(1),
+        "the refused batch is still named"
+    );
+
+    // Another member of the oneof replaces the first, as in prost: not a repeat.
+    let heartbeat = pb::AgentMessage {
+        kind: Some(pb::agent_message::Kind::Heartbeat(pb::Heartbeat {
+            applied_policy_version: 3,
+        })),
+    }
+    .encode_to_vec();
+    let shape = check_agent_message(&[hello.as_slice(), &heartbeat].concat()).unwrap();
+    assert_eq!(shape.kind, 3);
+}
+
+fn varint_bytes(mut value: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Found by the `wire_check` fuzz target: an empty packed run (`parameter_request_list` of
+/// length 0) counted -1 entries, which overflowed in a debug build.
+#[test]
+fn an_empty_packed_run_counts_no_entries() {
+    // Batch 1 of one observation whose DHCP detail has an empty packed run, then three codes.
+    let dhcp = [0x1a, 0x00, 0x1a, 0x03, 0x01, 0x03, 0x06];
+    let observation = [&[0x82, 0x01, dhcp.len() as u8][..], &dhcp].concat();
+    let batch = [
+        &[0x08, 0x01, 0x12, observation.len() as u8][..],
+        &observation,
+    ]
+    .concat();
+    let message = [&[0x12, batch.len() as u8][..], &batch].concat();
+    let shape = check_agent_message(&message).unwrap();
+    assert_eq!(shape.sequence, Some(1));
+    let decoded = pb::AgentMessage::decode(message.as_slice()).unwrap();
+    let Some(pb::agent_message::Kind::Batch(batch)) = decoded.kind else {
+        panic!("not a batch");
+    };
+    let Some(pb::observation::Detail::Dhcp(dhcp)) = &batch.observations[0].detail else {
+        panic!("no DHCP detail");
+    };
+    assert_eq!(dhcp.parameter_request_list, [1, 3, 6]);
+}

@@ -731,3 +731,33 @@ fn nothing_panics_on_cut_mutated_or_random_messages() {
         exercise(&random);
     }
 }
+
+/// Found by the `dhcpv6` fuzz target: a vendor class under enterprise number 0 (reserved) kept
+/// `Some(0)`, which the wire carries as "none", so the collector read another detail back.
+#[test]
+fn a_vendor_class_of_enterprise_zero_names_no_enterprise() {
+    let bytes = message(
+        1,
+        &[
+            opt(
+                1,
+                &[0x00, 0x03, 0x00, 0x01, 0x00, 0x09, 0x5c, 0x11, 0x22, 0x01],
+            ),
+            opt(16, &[0, 0, 0, 0, 0x00, 0x04, b'M', b'S', b'F', b'T']),
+        ],
+    );
+    assert_eq!(details(&bytes).vendor_enterprise, Some(0), "as sent");
+    let heard = crate::Heard {
+        sender: client(),
+        vlan: None,
+        message: crate::Message::Dhcpv6(parse(&bytes).unwrap()),
+    };
+    let observation = heard
+        .observation(jiff::Timestamp::UNIX_EPOCH, "eth0", crate::Hearing::Capture)
+        .unwrap();
+    let Some(hygie_domain::Detail::Dhcp(dhcp)) = observation.detail else {
+        panic!("no DHCP detail: {observation:?}");
+    };
+    assert_eq!(dhcp.vendor_enterprise, None);
+    assert_eq!(dhcp.vendor_class.as_deref(), Some("MSFT"));
+}

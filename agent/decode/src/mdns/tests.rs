@@ -265,3 +265,41 @@ fn names_read_as_simple_dns_displays_them() {
         assert_eq!(name_text(&name), name.to_string(), "{text:?}");
     }
 }
+
+/// Found by the `frame` fuzz target (Apple's `_sftp-ssh._tcp` SRV carries port 0): the wire
+/// carries "no port" as 0, so a port 0 kept as `Some(0)` read back from the collector as
+/// another observation.
+#[test]
+fn an_srv_port_of_zero_is_no_port() {
+    let payload = [
+        0x00, 0x00, 0x84, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, // header
+        0x01, b'p', 0x04, b'_', b'i', b'p', b'p', 0x04, b'_', b't', b'c', b'p', 0x05, b'l', b'o',
+        b'c', b'a', b'l', 0x00, // p._ipp._tcp.local
+        0x00, 0x21, 0x80, 0x01, 0x00, 0x00, 0x00, 0x78, 0x00, 0x0f, // SRV, 15 bytes
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // priority, weight, port 0
+        0x01, b'h', 0x05, b'l', b'o', b'c', b'a', b'l', 0x00, // h.local
+        0x01, b'h', 0x05, b'l', b'o', b'c', b'a', b'l', 0x00, // h.local
+        0x00, 0x01, 0x80, 0x01, 0x00, 0x00, 0x00, 0x78, 0x00, 0x04, 198, 18, 0, 51, // A
+    ];
+    let source = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 51));
+    let message = parse_message(source, &payload).unwrap();
+    assert_eq!(
+        message.about_sender.services[0].port,
+        Some(0),
+        "as announced"
+    );
+    let heard = crate::Heard {
+        sender: crate::Sender {
+            mac: "00:09:5c:11:22:01".parse().unwrap(),
+            ip: Some(source),
+            on_link: true,
+        },
+        vlan: None,
+        message: crate::Message::Mdns(message),
+    };
+    let observation = heard
+        .observation(jiff::Timestamp::UNIX_EPOCH, "eth0", crate::Hearing::Capture)
+        .unwrap();
+    assert_eq!(observation.services[0].instance, "p._ipp._tcp.local");
+    assert_eq!(observation.services[0].port, None, "observed as no port");
+}

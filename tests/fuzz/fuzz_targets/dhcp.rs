@@ -1,0 +1,15 @@
+//! DHCPv4 payloads (what follows the UDP header) through `dhcp::parse`, behind a fuzzed sender.
+//! Invariants 1 to 3 of `hygie_fuzz`.
+#![no_main]
+
+use hygie_decode::{Message, dhcp};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((sender, payload)) = hygie_fuzz::sender_and_payload(data) else {
+        return;
+    };
+    if let Ok(packet) = dhcp::parse(payload) {
+        hygie_fuzz::check_message(sender, Message::Dhcp(packet));
+    }
+});
