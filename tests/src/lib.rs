@@ -7,6 +7,8 @@
 
 pub mod bins;
 pub mod facility;
+pub mod fleet;
+pub mod measure;
 pub mod netns;
 pub mod observations;
 pub mod pki;
