@@ -33,7 +33,9 @@ fn open(database: &Path) -> rusqlite::Result<Connection> {
 /// `SELECT count(*) FROM assets`.
 pub(crate) fn count_assets(database: &Path) -> rusqlite::Result<u64> {
     open(database)?
-        .query_row("SELECT count(*) FROM assets", [], |row| row.get::<_, i64>(0))
+        .query_row("SELECT count(*) FROM assets", [], |row| {
+            row.get::<_, i64>(0)
+        })
         .map(i64::unsigned_abs)
 }
 

@@ -47,10 +47,11 @@ struct Options {
     batch: u32,
     caps: Caps,
     keep: Option<PathBuf>,
+    reuse: bool,
 }
 
 const USAGE: &str = "reads-bench [--assets 1000000] [--agents 8] [--batch 5000] \
-    [--timeout 10min] [--memory-cap 12GiB] [--keep DIR]
+    [--timeout 10min] [--memory-cap 12GiB] [--keep DIR [--reuse]]
 
   --assets N       distinct assets to ingest (at most 16,777,216)
   --agents N       agent streams (certificates), spread over 4 sites
@@ -58,7 +59,9 @@ const USAGE: &str = "reads-bench [--assets 1000000] [--agents 8] [--batch 5000] 
   --timeout T      each read command is killed after this long
   --memory-cap B   each read command's address-space cap (RLIMIT_AS): KiB, MiB, GiB suffixes
   --keep DIR       build the inventory in DIR and leave it there (default: a temporary
-                   directory, removed at the end)";
+                   directory, removed at the end)
+  --reuse          with --keep: time the reads again on the inventory an earlier run left in
+                   DIR (same --assets), without importing or ingesting";
 
 fn parse_size(text: &str) -> Result<u64> {
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
@@ -85,6 +88,7 @@ fn parse_options() -> Result<Options> {
             address_space: 12 << 30,
         },
         keep: None,
+        reuse: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -96,6 +100,7 @@ fn parse_options() -> Result<Options> {
             "--timeout" => options.caps.timeout = humantime::parse_duration(&value()?)?,
             "--memory-cap" => options.caps.address_space = parse_size(&value()?)?,
             "--keep" => options.keep = Some(value()?.into()),
+            "--reuse" => options.reuse = true,
             "--help" | "-h" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -105,6 +110,9 @@ fn parse_options() -> Result<Options> {
     }
     if options.assets == 0 || options.assets > fleet::MAX_DEVICES - options.assets / 1000 {
         bail!("--assets must be between 1 and about 16,7 million");
+    }
+    if options.reuse && options.keep.is_none() {
+        bail!("--reuse needs --keep DIR");
     }
     if options.agents == 0 || options.batch == 0 {
         bail!("--agents and --batch must be positive");
@@ -156,7 +164,6 @@ fn run() -> Result<()> {
     };
     let work = dir.join("reads");
     std::fs::create_dir_all(&work)?;
-    let fleet = Fleet::ending_before(options.assets, Timestamp::now());
     println!(
         "reads benchmark: {} assets from {} agents at {} sites, batches of {}; each read \
          command capped at {} and {} of address space; work in {}",
@@ -165,13 +172,63 @@ fn run() -> Result<()> {
         SITES.len(),
         options.batch,
         humantime::format_duration(options.caps.timeout),
-        format!("{:.1} GiB", options.caps.address_space as f64 / f64::from(1 << 30)),
+        gib(options.caps.address_space),
         dir.display()
     );
 
+    let (mut collector, after_ingest) = if options.reuse {
+        let mut collector = configure(&dir)?.0;
+        collector.start()?;
+        (collector, "collector, restarted on it")
+    } else {
+        (build(&dir, &options)?, "collector, after ingest")
+    };
+    let stored = floor::count_assets(&collector.database())?;
+    if stored != u64::from(options.assets) {
+        bail!(
+            "the collector holds {stored} assets, expected {}; log:\n{}",
+            options.assets,
+            collector.log()
+        );
+    }
+    let after_ingest = (after_ingest, collector.peak_rss_kib().unwrap_or(0));
+    let database_mb =
+        std::fs::metadata(collector.database()).map_or(0, |meta| meta.len()) / 1_000_000;
+    println!(
+        "inventory: {stored} assets, database {database_mb} MB; {}: peak RSS {}",
+        after_ingest.0,
+        mb(after_ingest.1)
+    );
+
+    let mut rows = reads(&collector, &options, &work)?;
+    let after_reads = collector.peak_rss_kib().unwrap_or(0);
+    for (what, kib) in [after_ingest, ("collector, after the reads", after_reads)] {
+        rows.push(Row {
+            what: what.into(),
+            figures: Some(Measured {
+                wall: Duration::ZERO,
+                peak_rss_kib: kib,
+                outcome: Outcome::Succeeded,
+                stderr_tail: String::new(),
+            }),
+            target_wall: None,
+            target_mb: Some(600),
+            floor: None,
+            note: "VmHWM".into(),
+        });
+    }
+    collector.stop();
+    print_table(options.assets, &rows);
+    Ok(())
+}
+
+/// The PKI and the collector's configuration in `dir`, with `[limits]` that lift the new-asset
+/// quotas. Run again on a kept directory, it gives the same collector a new port and server
+/// certificate; the data directory and its signing key stay.
+fn configure(dir: &Path) -> Result<(Collector, TestPki)> {
     let pki = TestPki::create(&dir.join("pki"))?;
     let lifted = 4_000_000_000_u32;
-    let mut collector = Collector::configure(
+    let collector = Collector::configure(
         &dir.join("collector"),
         &pki.paths,
         free_port()?,
@@ -180,7 +237,13 @@ fn run() -> Result<()> {
              assets_per_site = {lifted}\n"
         ),
     )?;
+    Ok((collector, pki))
+}
 
+/// Imports the registry, starts the collector and ingests the fleet.
+fn build(dir: &Path, options: &Options) -> Result<Collector> {
+    let fleet = Fleet::ending_before(options.assets, Timestamp::now());
+    let (mut collector, pki) = configure(dir)?;
     let registry = dir.join("registry.csv");
     std::fs::write(&registry, fleet.registry_csv(&SITES))?;
     let started = Instant::now();
@@ -201,51 +264,15 @@ fn run() -> Result<()> {
         String::from_utf8_lossy(&output.stdout).trim(),
         started.elapsed().as_secs_f64()
     );
-
     collector.start()?;
-    let ingest = ingest(&collector, &pki, &fleet, &options)?;
-    let stored = floor::count_assets(&collector.database())?;
-    if stored != u64::from(options.assets) {
-        bail!(
-            "the collector holds {stored} assets, expected {}; log:\n{}",
-            options.assets,
-            collector.log()
-        );
-    }
-    let after_ingest = collector.peak_rss_kib().unwrap_or(0);
-    let database_mb =
-        std::fs::metadata(collector.database()).map_or(0, |meta| meta.len()) / 1_000_000;
+    let ingest = ingest(&collector, &pki, &fleet, options)?;
     println!(
-        "ingest: {} observations in {:.1} s ({:.0}/s); database {database_mb} MB; collector peak RSS {}",
+        "ingest: {} observations in {:.1} s ({:.0}/s)",
         options.assets,
         ingest.as_secs_f64(),
         f64::from(options.assets) / ingest.as_secs_f64(),
-        mb(after_ingest)
     );
-
-    let mut rows = reads(&collector, &options, &work)?;
-    let after_reads = collector.peak_rss_kib().unwrap_or(0);
-    for (what, kib) in [
-        ("collector, after ingest", after_ingest),
-        ("collector, after the reads", after_reads),
-    ] {
-        rows.push(Row {
-            what: what.into(),
-            figures: Some(Measured {
-                wall: Duration::ZERO,
-                peak_rss_kib: kib,
-                outcome: Outcome::Succeeded,
-                stderr_tail: String::new(),
-            }),
-            target_wall: None,
-            target_mb: Some(600),
-            floor: None,
-            note: "VmHWM".into(),
-        });
-    }
-    collector.stop();
-    print_table(options.assets, &rows);
-    Ok(())
+    Ok(collector)
 }
 
 /// Streams one observation of each device, device `n` from agent `n % agents`, each agent a
@@ -307,6 +334,8 @@ struct Read {
     target_mb: Option<u64>,
     floor: usize,
     note: String,
+    /// The snapshot it reads: not run when an export failed to write it.
+    needs: Option<PathBuf>,
 }
 
 fn args(words: &[&str]) -> Vec<OsString> {
@@ -330,9 +359,12 @@ fn reads(collector: &Collector, options: &Options, work: &Path) -> Result<Vec<Ro
         .find(|n| fleet::registered(*n) && fleet::is_biomedical(*n))
         .unwrap_or(options.assets / 2);
     let mac = fleet::mac(probe).to_string();
-    let snapshot = work.join("snapshot.json");
     let public_key = signing::public_key_path(&collector.dir.join("pki/signing.key"));
     let out = |label: &str| work.join(format!("{label}.out"));
+    // A snapshot left by an earlier run (--reuse) must not be verified in place of this one's.
+    for format in ["json", "csv"] {
+        let _ = std::fs::remove_file(work.join(format!("snapshot.{format}")));
+    }
 
     println!("the storage floor (this binary, rusqlite alone, read-only):");
     let mut floors = Vec::new();
@@ -375,8 +407,30 @@ fn reads(collector: &Collector, options: &Options, work: &Path) -> Result<Vec<Ro
         words.push(work.join(format!("snapshot.{format}")).into());
         words
     };
-    let mut verify = args(&["verify"]);
-    verify.extend([snapshot.clone().into(), "--key".into(), public_key.into()]);
+    let verify = |format: &str| {
+        let snapshot = work.join(format!("snapshot.{format}"));
+        let mut words = args(&["verify"]);
+        words.extend([
+            snapshot.clone().into(),
+            "--key".into(),
+            public_key.clone().into(),
+        ]);
+        Read {
+            label: if format == "json" {
+                "verify-json"
+            } else {
+                "verify-csv"
+            },
+            what: format!("verify snapshot.{format} --key"),
+            args: words,
+            stdout: out(&format!("verify-{format}")),
+            target_wall: Duration::from_secs(15),
+            target_mb: Some(128),
+            floor: FLOOR_SCAN,
+            note: String::new(),
+            needs: Some(snapshot),
+        }
+    };
     let commands = vec![
         Read {
             label: "asset",
@@ -387,6 +441,7 @@ fn reads(collector: &Collector, options: &Options, work: &Path) -> Result<Vec<Ro
             target_mb: None,
             floor: FLOOR_ASSET,
             note: String::new(),
+            needs: None,
         },
         Read {
             label: "page",
@@ -397,6 +452,7 @@ fn reads(collector: &Collector, options: &Options, work: &Path) -> Result<Vec<Ro
             target_mb: None,
             floor: FLOOR_PAGE,
             note: page_note.into(),
+            needs: None,
         },
         Read {
             label: "listing",
@@ -407,6 +463,7 @@ fn reads(collector: &Collector, options: &Options, work: &Path) -> Result<Vec<Ro
             target_mb: None,
             floor: FLOOR_SCAN,
             note: String::new(),
+            needs: None,
         },
         Read {
             label: "export-json",
@@ -417,6 +474,7 @@ fn reads(collector: &Collector, options: &Options, work: &Path) -> Result<Vec<Ro
             target_mb: Some(256),
             floor: FLOOR_SCAN,
             note: String::new(),
+            needs: None,
         },
         Read {
             label: "export-csv",
@@ -427,25 +485,19 @@ fn reads(collector: &Collector, options: &Options, work: &Path) -> Result<Vec<Ro
             target_mb: Some(256),
             floor: FLOOR_SCAN,
             note: String::new(),
+            needs: None,
         },
-        Read {
-            label: "verify",
-            what: "verify snapshot.json --key".into(),
-            args: verify,
-            stdout: out("verify"),
-            target_wall: Duration::from_secs(15),
-            target_mb: Some(128),
-            floor: FLOOR_SCAN,
-            note: String::new(),
-        },
+        verify("json"),
+        verify("csv"),
     ];
 
     println!("the read commands (the collector serving):");
     let mut rows = Vec::new();
     for read in commands {
         let mut note = read.note;
-        let figures = if read.label == "verify" && !snapshot.exists() {
-            note = "not run: no JSON snapshot".into();
+        let missing = read.needs.as_ref().filter(|snapshot| !snapshot.exists());
+        let figures = if let Some(snapshot) = missing {
+            note = format!("not run: no {}", file_name(snapshot));
             None
         } else {
             let mut full: Vec<OsString> = collector.serve_args()[..2]
@@ -462,9 +514,20 @@ fn reads(collector: &Collector, options: &Options, work: &Path) -> Result<Vec<Ro
                 work,
             )?;
             println!("  {}: {}", read.what, describe(&measured));
-            if read.label == "verify" {
-                let size = std::fs::metadata(&snapshot).map_or(0, |meta| meta.len());
+            if let Some(snapshot) = &read.needs {
+                let size = std::fs::metadata(snapshot).map_or(0, |meta| meta.len());
                 note = format!("snapshot of {} MB", size / 1_000_000);
+            }
+            match measured.outcome {
+                Outcome::OutOfMemory => {
+                    note = format!(
+                        "out of memory after {} (cap {})",
+                        seconds(measured.wall),
+                        gib(options.caps.address_space)
+                    );
+                }
+                Outcome::TimedOut => note = format!("killed after {}", seconds(measured.wall)),
+                _ => {}
             }
             Some(measured)
         };
@@ -489,6 +552,15 @@ fn reads(collector: &Collector, options: &Options, work: &Path) -> Result<Vec<Ro
         });
     }
     Ok(rows)
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / f64::from(1 << 30))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned())
 }
 
 /// KiB as decimal megabytes, the unit of the issue's targets.
