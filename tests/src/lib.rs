@@ -7,10 +7,13 @@
 
 pub mod bins;
 pub mod facility;
+pub mod fleet;
+pub mod measure;
 pub mod netns;
 pub mod observations;
 pub mod pki;
 pub mod process;
+pub mod stream;
 pub mod tally;
 pub mod tmpfs;
 

@@ -222,6 +222,15 @@ impl Collector {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The process's peak resident memory so far (VmHWM), in KiB, while running.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let value = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))?;
+        value.trim().trim_end_matches("kB").trim().parse().ok()
+    }
+
     /// The inventory database file.
     pub fn database(&self) -> PathBuf {
         self.dir.join("inventory.sqlite")

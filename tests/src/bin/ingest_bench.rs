@@ -12,21 +12,19 @@
 //! decoding, validation, the writer's merge and its commits, with the collector in its own
 //! process (the release binary) and the agents as tasks of this process.
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hygie_collector::store::{Durability, SqliteStore};
-use hygie_proto::{MacAddr, Observation, OutboxId, pb};
+use hygie_proto::{MacAddr, Observation, pb};
 use hygie_tests::free_port;
 use hygie_tests::observations::device;
-use hygie_tests::pki::{AgentCerts, TestPki};
+use hygie_tests::pki::TestPki;
 use hygie_tests::process::Collector;
+use hygie_tests::stream::send_batches;
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, params};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 struct Options {
     agents: u32,
@@ -300,7 +298,7 @@ async fn end_to_end(
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (certs, batches) in agents {
-        tasks.spawn(stream_agent(port, certs, batches));
+        tasks.spawn(send_batches(port, certs, batches));
     }
     while let Some(result) = tasks.join_next().await {
         result??;
@@ -312,87 +310,7 @@ async fn end_to_end(
     if stored != total {
         bail!("the collector stored {stored} observations, expected {total}");
     }
-    let peak = peak_rss_kib(&collector);
+    let peak = collector.peak_rss_kib().unwrap_or(0);
     collector.stop();
     Ok((elapsed, peak))
-}
-
-/// One agent: Hello, then every batch with up to 16 in flight, as the real uplink does.
-async fn stream_agent(
-    port: u16,
-    certs: AgentCerts,
-    batches: Vec<pb::ObservationBatch>,
-) -> Result<()> {
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(std::fs::read(&certs.ca)?))
-        .identity(Identity::from_pem(
-            std::fs::read(&certs.cert)?,
-            std::fs::read(&certs.key)?,
-        ));
-    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{port}"))?
-        .tls_config(tls)?
-        .connect()
-        .await?;
-    let mut client = pb::inventory_client::InventoryClient::new(channel)
-        .max_encoding_message_size(hygie_proto::limits::MAX_MESSAGE_BYTES);
-    let (sender, receiver) = tokio::sync::mpsc::channel(32);
-    sender
-        .send(pb::AgentMessage {
-            kind: Some(pb::agent_message::Kind::Hello(pb::Hello {
-                agent_version: "bench".into(),
-                hostname: "bench".into(),
-                interfaces: vec![],
-                outbox_id: OutboxId(rand::random()).0.to_vec(),
-            })),
-        })
-        .await?;
-    let mut inbound = client
-        .report(ReceiverStream::new(receiver))
-        .await?
-        .into_inner();
-    inbound.message().await?.context("no Welcome")?;
-
-    const WINDOW: usize = 16;
-    let mut pending: VecDeque<pb::ObservationBatch> = batches.into();
-    let mut in_flight = VecDeque::new();
-    while !pending.is_empty() || !in_flight.is_empty() {
-        while in_flight.len() < WINDOW {
-            let Some(batch) = pending.pop_front() else {
-                break;
-            };
-            in_flight.push_back(batch.sequence);
-            sender
-                .send(pb::AgentMessage {
-                    kind: Some(pb::agent_message::Kind::Batch(batch)),
-                })
-                .await?;
-        }
-        match inbound.message().await? {
-            Some(pb::CollectorMessage {
-                kind: Some(pb::collector_message::Kind::Ack(ack)),
-            }) if in_flight.front() == Some(&ack.sequence) => {
-                in_flight.pop_front();
-            }
-            // The site's scan policy, on connect and on every change: not what is measured.
-            Some(pb::CollectorMessage {
-                kind: Some(pb::collector_message::Kind::ScanPolicy(_)),
-            }) => {}
-            other => bail!("unexpected reply {other:?}"),
-        }
-    }
-    Ok(())
-}
-
-/// The collector's peak resident memory (VmHWM), in KiB.
-fn peak_rss_kib(collector: &Collector) -> u64 {
-    let Some(pid) = collector.pid() else { return 0 };
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
