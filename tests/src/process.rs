@@ -156,8 +156,14 @@ impl Collector {
         self.nofile = Some(limit);
     }
 
-    /// Starts the process and waits until its port accepts connections.
+    /// Starts the process and waits up to 20 s until its port accepts connections.
     pub fn start(&mut self) -> Result<(), HarnessError> {
+        self.start_within(Duration::from_secs(20))
+    }
+
+    /// Starts the process and waits up to `ready` until its port accepts connections (it
+    /// listens once it has loaded the inventory: long for a large one).
+    pub fn start_within(&mut self, ready: Duration) -> Result<(), HarnessError> {
         let (stdout, stderr) = log_file(&self.log)?;
         let program = binary("hygie-collector")?;
         let mut command = match self.nofile {
@@ -183,7 +189,7 @@ impl Collector {
             .map_err(io("starting hygie-collector"))?;
         self.child = Some(child);
         let address = format!("127.0.0.1:{}", self.port);
-        let ready = wait_until(Duration::from_secs(20), Duration::from_millis(20), || {
+        let ready = wait_until(ready, Duration::from_millis(20), || {
             TcpStream::connect(&address).is_ok()
         });
         if !ready {

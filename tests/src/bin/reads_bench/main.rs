@@ -178,7 +178,12 @@ fn run() -> Result<()> {
 
     let (mut collector, after_ingest) = if options.reuse {
         let mut collector = configure(&dir)?.0;
-        collector.start()?;
+        let started = Instant::now();
+        collector.start_within(Duration::from_secs(600))?;
+        println!(
+            "collector restarted on the kept inventory: listening after {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         (collector, "collector, restarted on it")
     } else {
         (build(&dir, &options)?, "collector, after ingest")
