@@ -7,7 +7,6 @@ mod facility;
 mod faults;
 mod fleet;
 mod full;
-mod hostile;
 mod kills;
 mod netns;
 mod policy;
