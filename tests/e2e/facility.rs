@@ -548,10 +548,12 @@ fn biomedical_devices_get_no_frame_from_the_agent_once_classified() {
         };
         protected = biomedical(&snapshot);
         let policy = read(&policy_file);
+        // With its address: a fresh agent protects an address it has not yet heard the device
+        // use only if the policy lists it.
         !protected.is_empty()
-            && protected
-                .iter()
-                .all(|(mac, _)| policy.contains(&format!("\"{mac}\"")))
+            && protected.iter().all(|(mac, ip)| {
+                policy.contains(&format!("\"{mac}\"")) && policy.contains(&format!("\"{ip}\""))
+            })
     });
     assert!(
         settled,
