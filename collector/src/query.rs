@@ -3,8 +3,10 @@
 //! classifies the inventory or computes flags: the writer stored its verdicts with the assets.
 //! Rendering is left to [`crate::report`] and [`crate::export`]; time is passed in.
 
+use std::cell::OnceCell;
 use std::io;
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use hygie_proto::MacAddr;
 use jiff::Timestamp;
@@ -85,17 +87,32 @@ pub trait SnapshotSink {
 }
 
 /// A store, read through its port. The rules serve only `classify --explain` of a MAC that has
-/// no stored verdict (classified on its vendor alone).
+/// no stored verdict (classified on its vendor alone), so they are loaded only then: loading
+/// them costs more than reading one asset.
 #[derive(Debug)]
 pub struct Query<R> {
     store: R,
-    rules: Rules,
+    /// The site's rules file, if any (`[classification] rules`).
+    rules_path: Option<PathBuf>,
+    rules: OnceCell<Rules>,
 }
 
 impl<R: InventoryReader> Query<R> {
-    /// Reads `store`.
-    pub fn new(store: R, rules: Rules) -> Self {
-        Query { store, rules }
+    /// Reads `store`; `rules_path` is the site's rules file, loaded if ever needed.
+    pub fn new(store: R, rules_path: Option<PathBuf>) -> Self {
+        Query {
+            store,
+            rules_path,
+            rules: OnceCell::new(),
+        }
+    }
+
+    fn rules(&self) -> Result<&Rules, QueryError> {
+        if let Some(rules) = self.rules.get() {
+            return Ok(rules);
+        }
+        let rules = Rules::load(self.rules_path.as_deref())?;
+        Ok(self.rules.get_or_init(|| rules))
     }
 
     /// The store.
@@ -156,7 +173,7 @@ impl<R: InventoryReader> Query<R> {
             .registry_entry(mac)?
             .and_then(|entry| entry.fields.category);
         Ok(
-            classify::classify(&classify::Facts::mac_only(mac), &self.rules)
+            classify::classify(&classify::Facts::mac_only(mac), self.rules()?)
                 .with_declared(declared),
         )
     }

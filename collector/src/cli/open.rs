@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use hygie_collector::classify::Rules;
 use hygie_collector::config::CollectorConfig;
 use hygie_collector::export::signing::{self, Signer25519};
 use hygie_collector::query::Query;
@@ -59,8 +58,7 @@ pub(crate) fn open_query(
     database: &DatabaseArg,
 ) -> Result<Query<SqliteStore>> {
     let store = open_reader(config, database)?;
-    let rules = Rules::load(config.rules.as_deref())?;
-    Ok(Query::new(store, rules))
+    Ok(Query::new(store, config.rules.clone()))
 }
 
 pub(crate) fn load_signer(path: &Path) -> Result<Signer25519> {
