@@ -7,19 +7,42 @@
 //! late-arriving batch (an agent draining its outbox after an outage) cannot rewind anything.
 //!
 //! [`flags`] derives each asset's flags from its facts, the registry and the time.
+//!
+//! # Memory
+//!
+//! The writer holds every asset, so what one asset costs bounds the collector (issue 9).
+//! Invariants (tests in `inventory::tests` are named after them):
+//! 1. Every per-asset map is a sorted vector ([`litemap::LiteMap`]) capped by the
+//!    `MAX_*_PER_ASSET` constants: one small allocation each, none while empty, and a hostile
+//!    device cannot grow its record without bound.
+//! 2. Times are kept as microseconds since the epoch ([`Seen`] is two `i64`), the store's own
+//!    precision: an inventory reloaded from the database equals the one in memory.
+//! 3. A service record holds its port and TXT record as one sorted slice; the instance and type
+//!    are in its key only. [`Asset::with_facts`] rebuilds the announcements for the classifier.
+//! 4. Agents' interface names are interned: every sighting on `eth0` shares one allocation.
+//! 5. The address index holds the claimant inline while one asset claims an address (the
+//!    common case), a vector only when several do.
+//! 6. Measured (`tests/src/bin/writer_memory.rs`, release build, the synthetic devices of
+//!    `hygie_tests::observations::device`: one address, one host name, a service for every
+//!    third): MEASURED. Memory grows linearly, about N times that: at 10,000,000 assets
+//!    TENMILLION. Beyond that, the facts themselves (host names, services, details) would
+//!    have to be read from the database for the few assets a batch changes.
 
 pub mod assess;
+mod asset;
 pub mod flags;
 pub mod verdict;
 
 use std::borrow::Borrow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use hygie_classify::Facts;
-use hygie_proto::{Detail, DetailKey, MacAddr, MdnsService, Observation};
+use hygie_proto::{DetailKey, MacAddr, Observation};
 use jiff::Timestamp;
 use litemap::LiteMap;
+
+pub use asset::{Asset, DetailRecord, Seen, ServiceKey, ServiceRecord, Sighting};
 
 /// Database id of a registered agent.
 pub type AgentId = i64;
@@ -35,129 +58,6 @@ pub const MAX_SERVICES_PER_ASSET: usize = 128;
 pub const MAX_SIGHTINGS_PER_ASSET: usize = 64;
 /// See [`MAX_ADDRESSES_PER_ASSET`]: DHCP fingerprints, SSDP notification types, LLDP ports...
 pub const MAX_DETAILS_PER_ASSET: usize = 32;
-
-/// The first and last time a fact was observed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Seen {
-    /// Earliest observation.
-    pub first: Timestamp,
-    /// Latest observation.
-    pub last: Timestamp,
-}
-
-impl Seen {
-    /// A fact seen once, at `at`.
-    pub fn at(at: Timestamp) -> Self {
-        Seen {
-            first: at,
-            last: at,
-        }
-    }
-
-    /// Widens the interval to include `at`; returns whether anything changed.
-    pub fn include(&mut self, at: Timestamp) -> bool {
-        if at < self.first {
-            self.first = at;
-            true
-        } else if at > self.last {
-            self.last = at;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// Identifies a DNS-SD service of an asset.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServiceKey {
-    /// e.g. `_ipp._tcp.local.`
-    pub service_type: String,
-    /// e.g. `Ward 3 Printer._ipp._tcp.local.`
-    pub instance: String,
-}
-
-/// The latest announcement of a service, and when it was seen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceRecord {
-    /// The service as last announced (port and TXT may change over time).
-    pub latest: MdnsService,
-    /// When the latest announcement was made; older announcements never overwrite it.
-    pub seen: Seen,
-}
-
-/// The latest protocol detail under one key (a DHCP fingerprint, an SSDP notification type, an
-/// LLDP port), and when it was seen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DetailRecord {
-    /// The detail as last heard; older ones never overwrite it.
-    pub latest: Detail,
-    /// When.
-    pub seen: Seen,
-}
-
-/// Which agent saw an asset, on which interface, and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sighting {
-    /// Interface of the most recent sighting.
-    pub interface: String,
-    /// When.
-    pub seen: Seen,
-}
-
-/// Everything the inventory knows about one device.
-///
-/// The per-asset maps are sorted vectors ([`LiteMap`]): a device has a handful of addresses,
-/// names, services and agents, and a vector keeps each of them to one small allocation where a
-/// B-tree node would take hundreds of bytes, which matters across tens of thousands of assets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Asset {
-    /// Identity of the asset.
-    pub mac: MacAddr,
-    /// When the device was first and last seen by any agent.
-    pub seen: Seen,
-    /// IP addresses the device has used.
-    pub addresses: LiteMap<IpAddr, Seen>,
-    /// Host names the device has claimed.
-    pub hostnames: LiteMap<String, Seen>,
-    /// DNS-SD services the device has announced.
-    pub services: LiteMap<ServiceKey, ServiceRecord>,
-    /// Agents that have seen the device.
-    pub sightings: LiteMap<AgentId, Sighting>,
-    /// Protocol details the device has sent, the latest per key.
-    pub details: LiteMap<DetailKey, DetailRecord>,
-    /// Flags as last computed by the writer (the audit trail's view; queries recompute them).
-    pub flags: flags::FlagSet,
-}
-
-impl Asset {
-    fn new(mac: MacAddr, at: Timestamp) -> Self {
-        Asset {
-            mac,
-            seen: Seen::at(at),
-            addresses: LiteMap::new(),
-            hostnames: LiteMap::new(),
-            services: LiteMap::new(),
-            sightings: LiteMap::new(),
-            details: LiteMap::new(),
-            flags: flags::FlagSet::EMPTY,
-        }
-    }
-
-    /// What the classifier reads of this asset.
-    pub fn facts(&self) -> Facts<'_> {
-        Facts {
-            mac: self.mac,
-            hostnames: self.hostnames.keys().map(String::as_str).collect(),
-            services: self
-                .services
-                .values()
-                .map(|record| &record.latest)
-                .collect(),
-            details: self.details.values().map(|record| &record.latest).collect(),
-        }
-    }
-}
 
 /// The rows a merge changed, so the store writes each of them once per commit however many
 /// observations touched it.
@@ -204,7 +104,52 @@ impl Dirty {
 #[derive(Debug, Default, Clone)]
 pub struct Inventory {
     assets: HashMap<MacAddr, Asset>,
-    by_ip: HashMap<IpAddr, Vec<MacAddr>>,
+    by_ip: HashMap<IpAddr, Claimants>,
+    /// Interface names, shared by the sightings (Invariant 4).
+    interfaces: HashSet<Arc<str>>,
+}
+
+/// The MACs that claimed one address: inline while there is one (Invariant 5).
+#[derive(Debug, Clone)]
+enum Claimants {
+    One(MacAddr),
+    Many(Vec<MacAddr>),
+}
+
+impl Claimants {
+    fn as_slice(&self) -> &[MacAddr] {
+        match self {
+            Claimants::One(mac) => std::slice::from_ref(mac),
+            Claimants::Many(macs) => macs,
+        }
+    }
+
+    fn push(&mut self, mac: MacAddr) {
+        match self {
+            Claimants::One(first) => *self = Claimants::Many(vec![*first, mac]),
+            Claimants::Many(macs) => macs.push(mac),
+        }
+    }
+}
+
+/// Records that `mac` claimed `ip`.
+fn claim(by_ip: &mut HashMap<IpAddr, Claimants>, ip: IpAddr, mac: MacAddr) {
+    match by_ip.entry(ip) {
+        std::collections::hash_map::Entry::Occupied(mut entry) => entry.get_mut().push(mac),
+        std::collections::hash_map::Entry::Vacant(entry) => {
+            entry.insert(Claimants::One(mac));
+        }
+    }
+}
+
+/// The shared copy of `name` (Invariant 4).
+fn intern(interfaces: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(shared) = interfaces.get(name) {
+        return Arc::clone(shared);
+    }
+    let shared: Arc<str> = Arc::from(name);
+    interfaces.insert(Arc::clone(&shared));
+    shared
 }
 
 impl PartialEq for Inventory {
@@ -224,15 +169,28 @@ impl Inventory {
 
     /// Builds an inventory from stored assets (used when the collector starts).
     pub fn from_assets(assets: impl IntoIterator<Item = Asset>) -> Self {
-        let assets: HashMap<MacAddr, Asset> =
-            assets.into_iter().map(|asset| (asset.mac, asset)).collect();
-        let mut by_ip: HashMap<IpAddr, Vec<MacAddr>> = HashMap::new();
+        let mut interfaces = HashSet::new();
+        let mut assets: HashMap<MacAddr, Asset> = assets
+            .into_iter()
+            .map(|mut asset| {
+                for (_, sighting) in asset.sightings.iter_mut() {
+                    sighting.interface = intern(&mut interfaces, &sighting.interface);
+                }
+                (asset.mac, asset)
+            })
+            .collect();
+        assets.shrink_to_fit();
+        let mut by_ip: HashMap<IpAddr, Claimants> = HashMap::new();
         for asset in assets.values() {
             for ip in asset.addresses.keys() {
-                by_ip.entry(*ip).or_default().push(asset.mac);
+                claim(&mut by_ip, *ip, asset.mac);
             }
         }
-        Inventory { assets, by_ip }
+        Inventory {
+            assets,
+            by_ip,
+            interfaces,
+        }
     }
 
     /// The asset with this MAC address, if known.
@@ -247,7 +205,7 @@ impl Inventory {
 
     /// Every MAC that has claimed `ip`.
     pub fn claimants(&self, ip: &IpAddr) -> &[MacAddr] {
-        self.by_ip.get(ip).map_or(&[], Vec::as_slice)
+        self.by_ip.get(ip).map_or(&[], Claimants::as_slice)
     }
 
     /// Number of assets.
@@ -291,7 +249,7 @@ impl Inventory {
             if include(&mut asset.addresses, ip, at, MAX_ADDRESSES_PER_ASSET) {
                 dirty.addresses.insert((mac, *ip));
                 if !known && asset.addresses.contains_key(ip) {
-                    self.by_ip.entry(*ip).or_default().push(mac);
+                    claim(&mut self.by_ip, *ip, mac);
                     dirty.verdicts.insert(mac);
                     if !dirty.new_assets.contains(&mac) {
                         dirty.new_addresses.push((mac, *ip));
@@ -323,21 +281,17 @@ impl Inventory {
                 Some(record) => {
                     // The most recent announcement describes the service; older ones only
                     // widen the interval.
-                    let newer = at >= record.seen.last && record.latest != *service;
+                    let newer = record.seen.not_after(at) && !record.matches(service);
                     if newer {
-                        record.latest = service.clone();
+                        *record = ServiceRecord::new(service, record.seen);
                         dirty.facts_changed.insert(mac);
                     }
                     record.seen.include(at) | newer
                 }
                 None if room => {
-                    asset.services.insert(
-                        key.clone(),
-                        ServiceRecord {
-                            latest: service.clone(),
-                            seen: Seen::at(at),
-                        },
-                    );
+                    asset
+                        .services
+                        .insert(key.clone(), ServiceRecord::new(service, Seen::at(at)));
                     dirty.facts_changed.insert(mac);
                     true
                 }
@@ -353,7 +307,7 @@ impl Inventory {
             let room = asset.details.len() < MAX_DETAILS_PER_ASSET;
             let changed = match asset.details.get_mut(&key) {
                 Some(record) => {
-                    let newer = at >= record.seen.last && record.latest != *detail;
+                    let newer = record.seen.not_after(at) && record.latest != *detail;
                     if newer {
                         record.latest = detail.clone();
                         dirty.facts_changed.insert(mac);
@@ -384,9 +338,10 @@ impl Inventory {
         let room = asset.sightings.len() < MAX_SIGHTINGS_PER_ASSET;
         let changed = match asset.sightings.get_mut(&agent) {
             Some(sighting) => {
-                let newer = at >= sighting.seen.last && sighting.interface != observation.interface;
+                let newer =
+                    sighting.seen.not_after(at) && *sighting.interface != *observation.interface;
                 if newer {
-                    sighting.interface.clone_from(&observation.interface);
+                    sighting.interface = intern(&mut self.interfaces, &observation.interface);
                 }
                 sighting.seen.include(at) | newer
             }
@@ -394,7 +349,7 @@ impl Inventory {
                 asset.sightings.insert(
                     agent,
                     Sighting {
-                        interface: observation.interface.clone(),
+                        interface: intern(&mut self.interfaces, &observation.interface),
                         seen: Seen::at(at),
                     },
                 );

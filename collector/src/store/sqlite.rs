@@ -238,15 +238,15 @@ impl SqliteStore {
                     .map_err(|_| StoreError::Corrupt(format!("TXT of {}", key.instance)))?;
                 let port: u16 = row.get(3)?;
                 let latest = MdnsService {
-                    instance: key.instance.clone(),
-                    service_type: key.service_type.clone(),
+                    instance: String::new(),
+                    service_type: String::new(),
                     port: (port != 0).then_some(port),
                     txt,
                 };
-                let seen = seen_at_columns(row, 5)?;
+                let record = ServiceRecord::new(&latest, seen_at_columns(row, 5)?);
                 asset_of(&mut assets, row.get(0)?)?
                     .services
-                    .insert(key, ServiceRecord { latest, seen });
+                    .insert(key, record);
                 Ok(())
             },
         )?;
@@ -274,7 +274,7 @@ impl SqliteStore {
             "loading sightings",
             |row| {
                 let sighting = Sighting {
-                    interface: row.get(2)?,
+                    interface: row.get::<_, String>(2)?.into(),
                     seen: seen_at_columns(row, 3)?,
                 };
                 asset_of(&mut assets, row.get(0)?)?
@@ -375,10 +375,10 @@ impl From<StoreError> for RowError {
 
 /// Reads a first/last seen pair from two consecutive columns starting at `first`.
 fn seen_at_columns(row: &rusqlite::Row<'_>, first: usize) -> Result<Seen, RowError> {
-    Ok(Seen {
-        first: from_micros(row.get(first)?)?,
-        last: from_micros(row.get(first + 1)?)?,
-    })
+    Ok(Seen::new(
+        from_micros(row.get(first)?)?,
+        from_micros(row.get(first + 1)?)?,
+    ))
 }
 
 impl InventoryWriter for SqliteStore {
@@ -544,8 +544,8 @@ fn write_commit(
         statement
             .execute(params![
                 mac_key(*mac),
-                micros(asset.seen.first),
-                micros(asset.seen.last),
+                micros(asset.seen.first()),
+                micros(asset.seen.last()),
                 asset.flags.bits()
             ])
             .map_err(StoreError::sqlite(context))?;
@@ -562,8 +562,8 @@ fn write_commit(
                 .execute(params![
                     mac_key(*mac),
                     ip.to_string(),
-                    micros(seen.first),
-                    micros(seen.last)
+                    micros(seen.first()),
+                    micros(seen.last())
                 ])
                 .map_err(StoreError::sqlite(context))?;
         }
@@ -581,8 +581,8 @@ fn write_commit(
                 .execute(params![
                     mac_key(*mac),
                     hostname,
-                    micros(seen.first),
-                    micros(seen.last)
+                    micros(seen.first()),
+                    micros(seen.last())
                 ])
                 .map_err(StoreError::sqlite(context))?;
         }
@@ -603,10 +603,10 @@ fn write_commit(
                     mac_key(*mac),
                     key.service_type,
                     key.instance,
-                    record.latest.port.unwrap_or(0),
-                    to_json(&record.latest.txt),
-                    micros(record.seen.first),
-                    micros(record.seen.last)
+                    record.port().unwrap_or(0),
+                    to_json(&record.txt()),
+                    micros(record.seen.first()),
+                    micros(record.seen.last())
                 ])
                 .map_err(StoreError::sqlite(context))?;
         }
@@ -627,8 +627,8 @@ fn write_commit(
                     key.kind.as_str(),
                     key.slot,
                     to_json(&record.latest),
-                    micros(record.seen.first),
-                    micros(record.seen.last)
+                    micros(record.seen.first()),
+                    micros(record.seen.last())
                 ])
                 .map_err(StoreError::sqlite(context))?;
         }
@@ -647,9 +647,9 @@ fn write_commit(
                 .execute(params![
                     mac_key(*mac),
                     agent,
-                    sighting.interface,
-                    micros(sighting.seen.first),
-                    micros(sighting.seen.last)
+                    &*sighting.interface,
+                    micros(sighting.seen.first()),
+                    micros(sighting.seen.last())
                 ])
                 .map_err(StoreError::sqlite(context))?;
         }
