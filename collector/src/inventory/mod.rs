@@ -13,8 +13,9 @@
 //! The writer holds every asset, so what one asset costs bounds the collector (issue 9).
 //! Invariants (tests in `inventory::tests` are named after them):
 //! 1. Every per-asset map is a sorted vector ([`litemap::LiteMap`]) capped by the
-//!    `MAX_*_PER_ASSET` constants: one small allocation each, none while empty, and a hostile
-//!    device cannot grow its record without bound.
+//!    `MAX_*_PER_ASSET` constants: one small allocation each, none while empty, sized for one
+//!    entry when the first comes (a vector's first growth would make room for four) and without
+//!    spare room once loaded; a hostile device cannot grow its record without bound.
 //! 2. Times are kept as microseconds since the epoch ([`Seen`] is two `i64`), the store's own
 //!    precision: an inventory reloaded from the database equals the one in memory.
 //! 3. A service record holds its port and TXT record as one sorted slice; the instance and type
@@ -22,15 +23,22 @@
 //! 4. Agents' interface names are interned: every sighting on `eth0` shares one allocation.
 //! 5. The address index holds the claimant inline while one asset claims an address (the
 //!    common case), a vector only when several do.
-//! 6. Measured (`tests/src/bin/writer_memory.rs`, release build, the synthetic devices of
+//! 6. The assets sit in chunks of a few thousand that never move nor grow, found through a
+//!    MAC index: a hash map of assets would hold twice as many asset-sized slots as assets
+//!    after it doubles.
+//! 7. Measured (`tests/src/bin/writer_memory.rs`, release build, the synthetic devices of
 //!    `hygie_tests::observations::device`: one address, one host name, a service for every
-//!    third): MEASURED. Memory grows linearly, about N times that: at 10,000,000 assets
-//!    TENMILLION. Beyond that, the facts themselves (host names, services, details) would
-//!    have to be read from the database for the few assets a batch changes.
+//!    third, merged as the writer merges them): 533 bytes of resident memory per asset at
+//!    100,000 assets and 470 at 1,000,000 (before invariants 1 to 6: 1,624 and 1,671), so
+//!    about 470 MB for a million. Memory grows linearly with the inventory, N times about
+//!    470 bytes: some 4.7 GB at 10,000,000 assets. Going below that means keeping only what
+//!    merging needs in memory (seen times, addresses, fingerprints of the facts) and reading
+//!    host names, services and details from the database for the few assets a batch changes.
 
 pub mod assess;
 mod asset;
 pub mod flags;
+mod slab;
 pub mod verdict;
 
 use std::borrow::Borrow;
@@ -43,6 +51,7 @@ use jiff::Timestamp;
 use litemap::LiteMap;
 
 pub use asset::{Asset, DetailRecord, Seen, ServiceKey, ServiceRecord, Sighting};
+use slab::{Claimants, Slab, claim, first_room, shrink};
 
 /// Database id of a registered agent.
 pub type AgentId = i64;
@@ -103,43 +112,10 @@ impl Dirty {
 /// All assets, keyed by MAC address, with an index of which MACs claimed each address.
 #[derive(Debug, Default, Clone)]
 pub struct Inventory {
-    assets: HashMap<MacAddr, Asset>,
+    assets: Slab,
     by_ip: HashMap<IpAddr, Claimants>,
     /// Interface names, shared by the sightings (Invariant 4).
     interfaces: HashSet<Arc<str>>,
-}
-
-/// The MACs that claimed one address: inline while there is one (Invariant 5).
-#[derive(Debug, Clone)]
-enum Claimants {
-    One(MacAddr),
-    Many(Vec<MacAddr>),
-}
-
-impl Claimants {
-    fn as_slice(&self) -> &[MacAddr] {
-        match self {
-            Claimants::One(mac) => std::slice::from_ref(mac),
-            Claimants::Many(macs) => macs,
-        }
-    }
-
-    fn push(&mut self, mac: MacAddr) {
-        match self {
-            Claimants::One(first) => *self = Claimants::Many(vec![*first, mac]),
-            Claimants::Many(macs) => macs.push(mac),
-        }
-    }
-}
-
-/// Records that `mac` claimed `ip`.
-fn claim(by_ip: &mut HashMap<IpAddr, Claimants>, ip: IpAddr, mac: MacAddr) {
-    match by_ip.entry(ip) {
-        std::collections::hash_map::Entry::Occupied(mut entry) => entry.get_mut().push(mac),
-        std::collections::hash_map::Entry::Vacant(entry) => {
-            entry.insert(Claimants::One(mac));
-        }
-    }
 }
 
 /// The shared copy of `name` (Invariant 4).
@@ -154,8 +130,11 @@ fn intern(interfaces: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
 
 impl PartialEq for Inventory {
     fn eq(&self, other: &Self) -> bool {
-        // The index is derived from the assets.
-        self.assets == other.assets
+        // The index is derived from the assets; the order they came in is no part of them.
+        self.len() == other.len()
+            && self
+                .assets()
+                .all(|asset| other.get(&asset.mac) == Some(asset))
     }
 }
 
@@ -170,24 +149,26 @@ impl Inventory {
     /// Builds an inventory from stored assets (used when the collector starts).
     pub fn from_assets(assets: impl IntoIterator<Item = Asset>) -> Self {
         let mut interfaces = HashSet::new();
-        let mut assets: HashMap<MacAddr, Asset> = assets
-            .into_iter()
-            .map(|mut asset| {
-                for (_, sighting) in asset.sightings.iter_mut() {
-                    sighting.interface = intern(&mut interfaces, &sighting.interface);
-                }
-                (asset.mac, asset)
-            })
-            .collect();
-        assets.shrink_to_fit();
+        let mut slab = Slab::default();
+        for mut asset in assets {
+            for (_, sighting) in asset.sightings.iter_mut() {
+                sighting.interface = intern(&mut interfaces, &sighting.interface);
+            }
+            shrink(&mut asset.addresses);
+            shrink(&mut asset.hostnames);
+            shrink(&mut asset.services);
+            shrink(&mut asset.sightings);
+            shrink(&mut asset.details);
+            slab.insert(asset);
+        }
         let mut by_ip: HashMap<IpAddr, Claimants> = HashMap::new();
-        for asset in assets.values() {
+        for asset in slab.iter() {
             for ip in asset.addresses.keys() {
                 claim(&mut by_ip, *ip, asset.mac);
             }
         }
         Inventory {
-            assets,
+            assets: slab,
             by_ip,
             interfaces,
         }
@@ -215,12 +196,12 @@ impl Inventory {
 
     /// True when no asset is known.
     pub fn is_empty(&self) -> bool {
-        self.assets.is_empty()
+        self.assets.len() == 0
     }
 
     /// Every asset, in no particular order.
     pub fn assets(&self) -> impl Iterator<Item = &Asset> {
-        self.assets.values()
+        self.assets.iter()
     }
 
     /// Merges one checked observation made by `agent`, recording in `dirty` every row that
@@ -228,21 +209,16 @@ impl Inventory {
     pub fn merge(&mut self, agent: AgentId, observation: &Observation, dirty: &mut Dirty) {
         let at = observation.seen_at;
         let mac = observation.mac;
-        let asset = match self.assets.entry(mac) {
-            std::collections::hash_map::Entry::Occupied(entry) => {
-                let asset = entry.into_mut();
-                if asset.seen.include(at) {
-                    dirty.assets.insert(mac);
-                }
-                asset
-            }
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                dirty.assets.insert(mac);
-                dirty.new_assets.insert(mac);
-                dirty.verdicts.insert(mac);
-                entry.insert(Asset::new(mac, at))
-            }
+        let Some((asset, new)) = self.assets.get_or_insert(mac, || Asset::new(mac, at)) else {
+            return;
         };
+        if new {
+            dirty.assets.insert(mac);
+            dirty.new_assets.insert(mac);
+            dirty.verdicts.insert(mac);
+        } else if asset.seen.include(at) {
+            dirty.assets.insert(mac);
+        }
 
         for ip in &observation.ips {
             let known = asset.addresses.contains_key(ip);
@@ -289,6 +265,7 @@ impl Inventory {
                     record.seen.include(at) | newer
                 }
                 None if room => {
+                    first_room(&mut asset.services);
                     asset
                         .services
                         .insert(key.clone(), ServiceRecord::new(service, Seen::at(at)));
@@ -315,6 +292,7 @@ impl Inventory {
                     record.seen.include(at) | newer
                 }
                 None if room => {
+                    first_room(&mut asset.details);
                     asset.details.insert(
                         key.clone(),
                         DetailRecord {
@@ -346,6 +324,7 @@ impl Inventory {
                 sighting.seen.include(at) | newer
             }
             None if room => {
+                first_room(&mut asset.sightings);
                 asset.sightings.insert(
                     agent,
                     Sighting {
@@ -375,6 +354,7 @@ where
     match map.get_mut(key) {
         Some(seen) => seen.include(at),
         None if room => {
+            first_room(map);
             map.insert(key.to_owned(), Seen::at(at));
             true
         }

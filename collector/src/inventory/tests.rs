@@ -240,3 +240,25 @@ fn invariant_5_the_address_index_lists_every_claimant() {
         &[PUMP.parse().unwrap(), MONITOR.parse().unwrap()]
     );
 }
+
+#[test]
+fn invariant_6_assets_in_chunks_are_all_found_whatever_their_order() {
+    let mut inventory = Inventory::new();
+    let mut dirty = Dirty::default();
+    let macs: Vec<MacAddr> = (0..10_000)
+        .map(|n| MacAddr::from_u64(0x0009_5c00_0000 + n))
+        .collect();
+    for mac in &macs {
+        let observation = Observation::new(*mac, at("2026-11-25T09:00:00Z"), Source::ArpPassive);
+        inventory.merge(1, &observation, &mut dirty);
+    }
+    assert_eq!(inventory.len(), macs.len());
+    assert!(
+        macs.iter()
+            .all(|mac| inventory.get(mac).is_some_and(|a| a.mac == *mac))
+    );
+    let mut all: Vec<Asset> = inventory.assets().cloned().collect();
+    all.reverse();
+    let reversed = Inventory::from_assets(all);
+    assert_eq!(reversed, inventory);
+}
