@@ -83,12 +83,15 @@ pub struct ServiceKey {
     pub instance: String,
 }
 
+/// One TXT key and its value (`None`: a flag), exactly sized.
+type TxtEntry = (Box<str>, Option<Box<str>>);
+
 /// The latest announcement of a service, and when it was seen: the port and TXT record alone
 /// (the key holds the names), the TXT as one sorted slice rather than a B-tree (Invariant 3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceRecord {
     port: Option<u16>,
-    txt: Box<[(Box<str>, Option<Box<str>>)]>,
+    txt: Box<[TxtEntry]>,
     /// When the latest announcement was made; older announcements never overwrite it.
     pub seen: Seen,
 }
