@@ -51,7 +51,8 @@ use jiff::Timestamp;
 use litemap::LiteMap;
 
 pub use asset::{Asset, DetailRecord, Seen, ServiceKey, ServiceRecord, Sighting};
-use slab::{Claimants, Slab, claim, first_room, shrink};
+pub use slab::first_room;
+use slab::{Claimants, Slab, claim, shrink};
 
 /// Database id of a registered agent.
 pub type AgentId = i64;
@@ -148,29 +149,36 @@ impl Inventory {
 
     /// Builds an inventory from stored assets (used when the collector starts).
     pub fn from_assets(assets: impl IntoIterator<Item = Asset>) -> Self {
-        let mut interfaces = HashSet::new();
-        let mut slab = Slab::default();
-        for mut asset in assets {
+        let mut inventory = Inventory::new();
+        for asset in assets {
+            inventory.insert_stored(asset);
+        }
+        inventory.finish_loading();
+        inventory
+    }
+
+    /// Adds a stored asset while loading, replacing one with the same MAC; its facts may be
+    /// added through [`Inventory::get_mut`] until [`Inventory::finish_loading`].
+    pub fn insert_stored(&mut self, asset: Asset) {
+        self.assets.insert(asset);
+    }
+
+    /// Ends loading: interns the interface names, gives back the maps' spare room and indexes
+    /// the addresses (Invariants 1, 4 and 5).
+    pub fn finish_loading(&mut self) {
+        self.by_ip.clear();
+        for asset in self.assets.iter_mut() {
             for (_, sighting) in asset.sightings.iter_mut() {
-                sighting.interface = intern(&mut interfaces, &sighting.interface);
+                sighting.interface = intern(&mut self.interfaces, &sighting.interface);
             }
             shrink(&mut asset.addresses);
             shrink(&mut asset.hostnames);
             shrink(&mut asset.services);
             shrink(&mut asset.sightings);
             shrink(&mut asset.details);
-            slab.insert(asset);
-        }
-        let mut by_ip: HashMap<IpAddr, Claimants> = HashMap::new();
-        for asset in slab.iter() {
             for ip in asset.addresses.keys() {
-                claim(&mut by_ip, *ip, asset.mac);
+                claim(&mut self.by_ip, *ip, asset.mac);
             }
-        }
-        Inventory {
-            assets: slab,
-            by_ip,
-            interfaces,
         }
     }
 

@@ -45,6 +45,11 @@ impl Slab {
         self.chunks.iter().flatten()
     }
 
+    /// Every asset, to change them.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Asset> {
+        self.chunks.iter_mut().flatten()
+    }
+
     /// The asset with this MAC, made by `make` if new; and whether it is.
     pub(super) fn get_or_insert(
         &mut self,
@@ -114,7 +119,7 @@ pub(super) fn claim(by_ip: &mut HashMap<IpAddr, Claimants>, ip: IpAddr, mac: Mac
 
 /// Makes room for exactly one entry in an empty map: a vector's first growth would make room
 /// for four, and most maps hold one (Invariant 1).
-pub(super) fn first_room<K, V>(map: &mut LiteMap<K, V>) {
+pub fn first_room<K, V>(map: &mut LiteMap<K, V>) {
     if map.is_empty() {
         *map = LiteMap::with_capacity(1);
     }

@@ -16,7 +16,7 @@ use crate::export::signing::Signer25519;
 use crate::identity::AgentIdentity;
 use crate::inventory::flags::FlagSet;
 use crate::inventory::{
-    AgentId, Asset, DetailRecord, Inventory, Seen, ServiceKey, ServiceRecord, Sighting,
+    AgentId, Asset, DetailRecord, Inventory, Seen, ServiceKey, ServiceRecord, Sighting, first_room,
 };
 
 /// How hard a commit tries to reach the disk before the collector acknowledges it.
@@ -161,7 +161,7 @@ impl SqliteStore {
 
     fn load_inventory_rows(&self) -> Result<Inventory, StoreError> {
         let connection = &self.connection;
-        let mut assets: HashMap<MacAddr, Asset> = HashMap::new();
+        let mut assets = Inventory::new();
         for_each_row(
             connection,
             "SELECT mac, first_seen, last_seen, flags FROM assets",
@@ -170,27 +170,21 @@ impl SqliteStore {
                 let mac = mac_from_key(row.get(0)?);
                 let seen = seen_at_columns(row, 1)?;
                 let flags = flag_bits(row.get(3)?)?;
-                assets.insert(
+                assets.insert_stored(Asset {
                     mac,
-                    Asset {
-                        mac,
-                        seen,
-                        addresses: LiteMap::new(),
-                        hostnames: LiteMap::new(),
-                        services: LiteMap::new(),
-                        sightings: LiteMap::new(),
-                        details: LiteMap::new(),
-                        flags,
-                    },
-                );
+                    seen,
+                    addresses: LiteMap::new(),
+                    hostnames: LiteMap::new(),
+                    services: LiteMap::new(),
+                    sightings: LiteMap::new(),
+                    details: LiteMap::new(),
+                    flags,
+                });
                 Ok(())
             },
         )?;
 
-        fn asset_of(
-            assets: &mut HashMap<MacAddr, Asset>,
-            key: i64,
-        ) -> Result<&mut Asset, StoreError> {
+        fn asset_of(assets: &mut Inventory, key: i64) -> Result<&mut Asset, StoreError> {
             let mac = mac_from_key(key);
             assets
                 .get_mut(&mac)
@@ -204,9 +198,12 @@ impl SqliteStore {
             |row| {
                 let ip = parse_ip(&row.get::<_, String>(1)?)?;
                 let seen = seen_at_columns(row, 2)?;
-                asset_of(&mut assets, row.get(0)?)?
-                    .addresses
-                    .insert(ip, seen);
+                {
+                    let asset = asset_of(&mut assets, row.get(0)?)?;
+                    first_room(&mut asset.addresses);
+                    &mut asset.addresses
+                }
+                .insert(ip, seen);
                 Ok(())
             },
         )?;
@@ -216,9 +213,12 @@ impl SqliteStore {
             "loading host names",
             |row| {
                 let seen = seen_at_columns(row, 2)?;
-                asset_of(&mut assets, row.get(0)?)?
-                    .hostnames
-                    .insert(row.get(1)?, seen);
+                {
+                    let asset = asset_of(&mut assets, row.get(0)?)?;
+                    first_room(&mut asset.hostnames);
+                    &mut asset.hostnames
+                }
+                .insert(row.get(1)?, seen);
                 Ok(())
             },
         )?;
@@ -244,9 +244,12 @@ impl SqliteStore {
                     txt,
                 };
                 let record = ServiceRecord::new(&latest, seen_at_columns(row, 5)?);
-                asset_of(&mut assets, row.get(0)?)?
-                    .services
-                    .insert(key, record);
+                {
+                    let asset = asset_of(&mut assets, row.get(0)?)?;
+                    first_room(&mut asset.services);
+                    &mut asset.services
+                }
+                .insert(key, record);
                 Ok(())
             },
         )?;
@@ -262,9 +265,12 @@ impl SqliteStore {
                     seen: seen_at_columns(row, 2)?,
                     latest,
                 };
-                asset_of(&mut assets, row.get(0)?)?
-                    .details
-                    .insert(record.latest.key(), record);
+                {
+                    let asset = asset_of(&mut assets, row.get(0)?)?;
+                    first_room(&mut asset.details);
+                    &mut asset.details
+                }
+                .insert(record.latest.key(), record);
                 Ok(())
             },
         )?;
@@ -277,13 +283,17 @@ impl SqliteStore {
                     interface: row.get::<_, String>(2)?.into(),
                     seen: seen_at_columns(row, 3)?,
                 };
-                asset_of(&mut assets, row.get(0)?)?
-                    .sightings
-                    .insert(row.get(1)?, sighting);
+                {
+                    let asset = asset_of(&mut assets, row.get(0)?)?;
+                    first_room(&mut asset.sightings);
+                    &mut asset.sightings
+                }
+                .insert(row.get(1)?, sighting);
                 Ok(())
             },
         )?;
-        Ok(Inventory::from_assets(assets.into_values()))
+        assets.finish_loading();
+        Ok(assets)
     }
 }
 
