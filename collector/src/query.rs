@@ -262,8 +262,8 @@ fn asset_page<R: InventoryReader>(
 fn seen_fact<T>((value, seen): (T, crate::inventory::Seen)) -> SeenFact<T> {
     SeenFact {
         value,
-        first_seen: seen.first,
-        last_seen: seen.last,
+        first_seen: seen.first(),
+        last_seen: seen.last(),
     }
 }
 

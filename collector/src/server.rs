@@ -80,7 +80,6 @@ pub fn default_server_names() -> (Vec<String>, Vec<IpAddr>) {
     (names, ips)
 }
 
-
 /// On first start with the default layout, creates the PKI so the collector works out of the box;
 /// returns the server certificate it issued, for the certificate log.
 fn ensure_pki(

@@ -187,12 +187,13 @@ fn seen_view(
     names: &HashMap<AgentId, String>,
     context: &ViewContext<'_>,
 ) -> AssetView {
-    let classification = classify::classify(&asset.facts(), context.rules)
+    let classification = asset
+        .with_facts(|facts| classify::classify(facts, context.rules))
         .with_declared(entry.and_then(|entry| entry.fields.category));
     let mut ips: Vec<_> = asset.addresses.iter().collect();
-    ips.sort_by(|a, b| b.1.last.cmp(&a.1.last).then(a.0.cmp(b.0)));
+    ips.sort_by(|a, b| b.1.last().cmp(&a.1.last()).then(a.0.cmp(b.0)));
     let mut hostnames: Vec<_> = asset.hostnames.iter().collect();
-    hostnames.sort_by(|a, b| b.1.last.cmp(&a.1.last).then(a.0.cmp(b.0)));
+    hostnames.sort_by(|a, b| b.1.last().cmp(&a.1.last()).then(a.0.cmp(b.0)));
     AssetView {
         mac: asset.mac,
         seen: true,
@@ -215,8 +216,8 @@ fn seen_view(
             context.flag_rules,
             context.now,
         ),
-        first_seen: Some(asset.seen.first),
-        last_seen: Some(asset.seen.last),
+        first_seen: Some(asset.seen.first()),
+        last_seen: Some(asset.seen.last()),
         seen_by: asset
             .sightings
             .iter()
@@ -229,11 +230,7 @@ fn seen_view(
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect(),
-        services: asset
-            .services
-            .values()
-            .map(|record| record.latest.clone())
-            .collect(),
+        services: asset.services(),
         details: asset
             .details
             .values()

@@ -7,8 +7,8 @@
 //!   offending field.
 
 pub mod codec;
-mod host;
 mod convert;
+mod host;
 pub mod wire;
 
 #[cfg(test)]
@@ -27,8 +27,8 @@ pub mod pb {
 }
 
 pub use convert::{encode_observation, timestamp_from_wire, timestamp_to_wire};
-pub use hygie_domain::*;
 pub use host::kernel_hostname;
+pub use hygie_domain::*;
 
 /// The contract's package version, reported in logs and the collector's Welcome.
 pub const CONTRACT: &str = "hygie.v1";

@@ -335,7 +335,12 @@ fn flags_events_explanations_and_signed_exports_on_a_live_inventory() {
     // policy, in the same commit as its first sighting.
     assert_eq!(
         kinds,
-        ["asset_new", "probing_forbidden", "registry_added", "flag_cleared"]
+        [
+            "asset_new",
+            "probing_forbidden",
+            "registry_added",
+            "flag_cleared"
+        ]
     );
 
     // Hostile strings: the terminal outputs defuse them.

@@ -135,10 +135,9 @@ fn every_device_and_announced_service_reaches_the_inventory() {
         type Announced =
             BTreeMap<(String, String), (Option<u16>, BTreeMap<String, Option<String>>)>;
         let services: Announced = asset
-            .services
-            .values()
-            .map(|record| {
-                let service = &record.latest;
+            .services()
+            .into_iter()
+            .map(|service| {
                 (
                     (service.service_type.clone(), service.instance.clone()),
                     (service.port, service.txt.clone()),
@@ -209,7 +208,7 @@ fn every_device_and_announced_service_reaches_the_inventory() {
             .filter_map(|device| {
                 let wanted = device.verdict?;
                 let asset = snapshot.inventory.get(&device.mac)?;
-                let got = classify(&asset.facts(), &rules);
+                let got = asset.with_facts(|facts| classify(facts, &rules));
                 let matches = got.category == wanted.category
                     && got.kind == wanted.kind
                     && wanted
@@ -250,7 +249,7 @@ fn every_device_and_announced_service_reaches_the_inventory() {
         let Some(asset) = snapshot.inventory.get(&monitor) else {
             return false;
         };
-        let got = classify(&asset.facts(), &rules).identity;
+        let got = asset.with_facts(|facts| classify(facts, &rules)).identity;
         let complete = got.serial.is_some();
         identity = Some(got);
         complete
@@ -413,7 +412,7 @@ fn probes_respect_exclusions_the_rate_cap_and_passive_only() {
             snapshot
                 .inventory
                 .get(&excluded_device.mac)
-                .map(|asset| asset.seen.last)
+                .map(|asset| asset.seen.last())
         })
     };
     let heard_before = last_heard(&site).unwrap();
@@ -532,7 +531,7 @@ fn biomedical_devices_get_no_frame_from_the_agent_once_classified() {
             .iter()
             .filter(|device| {
                 snapshot.inventory.get(&device.mac).is_some_and(|asset| {
-                    classify(&asset.facts(), &rules).category
+                    asset.with_facts(|facts| classify(facts, &rules)).category
                         == hygie_collector::classify::Category::Biomedical
                 })
             })

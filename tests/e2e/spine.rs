@@ -52,8 +52,8 @@ fn assert_inventory_matches(collector: &Collector, expected: &[Observation], age
             .inventory
             .get(&observation.mac)
             .unwrap_or_else(|| panic!("{} missing", observation.mac));
-        assert_eq!(asset.seen.first, observation.seen_at);
-        assert_eq!(asset.seen.last, observation.seen_at);
+        assert_eq!(asset.seen.first(), observation.seen_at);
+        assert_eq!(asset.seen.last(), observation.seen_at);
         assert_eq!(
             asset.addresses.keys().copied().collect::<Vec<_>>(),
             observation.ips
@@ -62,10 +62,10 @@ fn assert_inventory_matches(collector: &Collector, expected: &[Observation], age
             asset.hostnames.keys().cloned().collect::<Vec<_>>(),
             observation.hostname.iter().cloned().collect::<Vec<_>>()
         );
-        let services: Vec<_> = asset.services.values().map(|r| r.latest.clone()).collect();
+        let services = asset.services();
         assert_eq!(services, observation.services);
         let sighting = &asset.sightings[&agent.id];
-        assert_eq!(sighting.interface, observation.interface);
+        assert_eq!(&*sighting.interface, observation.interface);
     }
 }
 

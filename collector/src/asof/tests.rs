@@ -115,7 +115,7 @@ fn invariant_1_nothing_after_the_moment_counts() {
         asset.addresses.keys().copied().collect::<Vec<_>>(),
         vec!["198.18.0.11".parse::<std::net::IpAddr>().unwrap()]
     );
-    assert_eq!(asset.seen.last, at("2026-03-01T10:00:00Z"));
+    assert_eq!(asset.seen.last(), at("2026-03-01T10:00:00Z"));
     assert_eq!(
         found[0].flags.iter().collect::<Vec<_>>(),
         vec![Flag::Unmanaged, Flag::New]
@@ -234,7 +234,7 @@ fn invariant_6_an_asset_whose_observations_were_pruned_is_listed_from_its_events
     .unwrap();
     assert!(found[0].from_events_only);
     let asset = found[0].asset.as_ref().unwrap();
-    assert_eq!(asset.seen.first, at("2026-03-01T10:00:00Z"));
+    assert_eq!(asset.seen.first(), at("2026-03-01T10:00:00Z"));
     assert_eq!(asset.addresses.len(), 2);
 }
 

@@ -57,8 +57,8 @@ fn seen_facts<T: Clone + Ord>(facts: impl Iterator<Item = (T, Seen)>) -> Vec<See
     let mut facts: Vec<SeenFact<T>> = facts
         .map(|(value, seen)| SeenFact {
             value,
-            first_seen: seen.first,
-            last_seen: seen.last,
+            first_seen: seen.first(),
+            last_seen: seen.last(),
         })
         .collect();
     facts.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.value.cmp(&b.value)));

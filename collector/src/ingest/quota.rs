@@ -100,7 +100,7 @@ impl AssetQuotas {
             let first = asset
                 .sightings
                 .iter()
-                .min_by_key(|(_, sighting)| sighting.seen.first)
+                .min_by_key(|(_, sighting)| sighting.seen.first())
                 .map(|(&agent, _)| agent);
             if let Some(agent) = first {
                 quotas.agents.entry(agent).or_default().total += 1;

@@ -22,6 +22,20 @@ struct Shelf {
     fail_commits: usize,
     /// Makes each commit slow, so submissions pile up behind it.
     commit_delay: std::time::Duration,
+    /// The registry the command line keeps.
+    registry: RegistrySnapshot,
+    /// The verdicts' state, as last committed.
+    verdict_state: crate::inventory::verdict::VerdictState,
+    /// Every commit's verdict rows: (written, removed, state recorded).
+    verdict_commits: Vec<VerdictCommit>,
+}
+
+/// What one commit wrote of the verdicts.
+#[derive(Debug, Clone)]
+struct VerdictCommit {
+    written: Vec<crate::inventory::verdict::Verdict>,
+    removed: Vec<MacAddr>,
+    state: Option<crate::inventory::verdict::VerdictState>,
 }
 
 #[derive(Clone, Default)]
@@ -29,7 +43,7 @@ struct MemoryStore(Arc<Mutex<Shelf>>);
 
 impl InventoryWriter for MemoryStore {
     fn verdict_state(&self) -> Result<crate::inventory::verdict::VerdictState, StoreError> {
-        Ok(crate::inventory::verdict::VerdictState::default())
+        Ok(self.0.lock().unwrap().verdict_state.clone())
     }
 
     fn load_inventory(&self) -> Result<Inventory, StoreError> {
@@ -73,6 +87,14 @@ impl InventoryWriter for MemoryStore {
             .event_kinds
             .extend(commit.events.iter().map(|event| event.kind));
         shelf.commits += 1;
+        if let Some(state) = commit.verdict_state {
+            shelf.verdict_state = state.clone();
+        }
+        shelf.verdict_commits.push(VerdictCommit {
+            written: commit.verdicts.to_vec(),
+            removed: commit.verdicts_removed.to_vec(),
+            state: commit.verdict_state.cloned(),
+        });
         Ok(())
     }
 
@@ -81,11 +103,11 @@ impl InventoryWriter for MemoryStore {
     }
 
     fn load_registry(&self) -> Result<RegistrySnapshot, StoreError> {
-        Ok(RegistrySnapshot::default())
+        Ok(self.0.lock().unwrap().registry.clone())
     }
 
     fn registry_generation(&self) -> Result<i64, StoreError> {
-        Ok(0)
+        Ok(self.0.lock().unwrap().registry.generation)
     }
 
     fn load_policies(&self) -> Result<Vec<crate::store::PublishedPolicy>, StoreError> {
@@ -423,3 +445,5 @@ async fn a_policy_that_cannot_be_recorded_at_start_is_not_published_until_it_is(
     drop(ingest);
     writer.join();
 }
+
+mod verdicts;

@@ -140,7 +140,7 @@ pub fn after_merge(
                 Some(mac),
                 EventKind::AssetNew,
                 &AssetNew {
-                    seen_at: asset.seen.first,
+                    seen_at: asset.seen.first(),
                     ips: asset.addresses.keys().copied().collect(),
                     hostnames: asset.hostnames.keys().map(String::as_str).collect(),
                     flags,

@@ -203,23 +203,23 @@ pub fn asset_flags(
     match registered_at {
         None => flags.insert(Flag::Unmanaged),
         Some(_) => {
-            if !within(asset.seen.last, rules.stale_after, now) {
+            if !within(asset.seen.last(), rules.stale_after, now) {
                 flags.insert(Flag::Stale);
             }
         }
     }
-    if within(asset.seen.first, rules.new_window, now) {
+    if within(asset.seen.first(), rules.new_window, now) {
         flags.insert(Flag::New);
     }
     // A new IPv4 address taken recently, and an earlier one given up when it came. IPv6 is
     // left out: privacy addresses rotate daily on every phone and laptop.
     let changed = asset.addresses.iter().any(|(ip, seen)| {
         ip.is_ipv4()
-            && within(seen.first, rules.ip_change_window, now)
+            && within(seen.first(), rules.ip_change_window, now)
             && asset.addresses.iter().any(|(earlier, earlier_seen)| {
                 earlier.is_ipv4()
-                    && earlier_seen.first < seen.first
-                    && earlier_seen.last <= seen.first
+                    && earlier_seen.first() < seen.first()
+                    && earlier_seen.last() <= seen.first()
             })
     });
     if changed {
@@ -243,7 +243,7 @@ fn in_conflict(asset: &Asset, inventory: &Inventory, rules: &FlagRules, now: Tim
         let impersonates_gateway =
             rules.gateways.iter().any(|gateway| {
                 gateway.ip == *ip && gateway.mac.is_some_and(|mac| mac != asset.mac)
-            }) && within(seen.last, rules.conflict_hold, now);
+            }) && within(seen.last(), rules.conflict_hold, now);
         impersonates_gateway
             || inventory.claimants(ip).iter().any(|other| {
                 *other != asset.mac
@@ -255,9 +255,10 @@ fn in_conflict(asset: &Asset, inventory: &Inventory, rules: &FlagRules, now: Tim
                             // each other), and the overlap ended (the earlier of the two last
                             // claims) within conflict_hold. A victim that keeps being seen
                             // after the attacker left stays flagged for the whole hold.
-                            let overlap = seen.first <= widened(theirs.last)
-                                && theirs.first <= widened(seen.last);
-                            overlap && within(seen.last.min(theirs.last), rules.conflict_hold, now)
+                            let overlap = seen.first() <= widened(theirs.last())
+                                && theirs.first() <= widened(seen.last());
+                            overlap
+                                && within(seen.last().min(theirs.last()), rules.conflict_hold, now)
                         })
             })
     })

@@ -11,19 +11,53 @@
 //! ([`MAX_ADDRESSES_PER_ASSET`]...): beyond them the first facts to arrive are the ones kept.
 //!
 //! [`flags`] derives each asset's flags from its facts, the registry and the time.
+//!
+//! # Memory
+//!
+//! The writer holds every asset, so what one asset costs bounds the collector (issue 9).
+//! Invariants (tests in `inventory::tests` are named after them):
+//! 1. Every per-asset map is a sorted vector ([`litemap::LiteMap`]) capped by the
+//!    `MAX_*_PER_ASSET` constants: one small allocation each, none while empty, sized for one
+//!    entry when the first comes (a vector's first growth would make room for four) and without
+//!    spare room once loaded; a hostile device cannot grow its record without bound.
+//! 2. Times are kept as microseconds since the epoch ([`Seen`] is two `i64`), the store's own
+//!    precision: an inventory reloaded from the database equals the one in memory.
+//! 3. A service record holds its port and TXT record as one sorted slice; the instance and type
+//!    are in its key only. [`Asset::with_facts`] rebuilds the announcements for the classifier.
+//! 4. Agents' interface names are interned: every sighting on `eth0` shares one allocation.
+//! 5. The address index holds the claimant inline while one asset claims an address (the
+//!    common case), a vector only when several do.
+//! 6. The assets sit in chunks of a few thousand that never move nor grow, found through a
+//!    MAC index: a hash map of assets would hold twice as many asset-sized slots as assets
+//!    after it doubles.
+//! 7. Measured (`tests/src/bin/writer_memory.rs`, release build, the synthetic devices of
+//!    `hygie_tests::observations::device`: one address, one host name, a service for every
+//!    third, merged as the writer merges them): 533 bytes of resident memory per asset at
+//!    100,000 assets and 470 at 1,000,000 (before invariants 1 to 6: 1,624 and 1,671), so
+//!    about 470 MB for a million. Memory grows linearly with the inventory, N times about
+//!    470 bytes: some 4.7 GB at 10,000,000 assets. Going below that means keeping only what
+//!    merging needs in memory (seen times, addresses, fingerprints of the facts) and reading
+//!    host names, services and details from the database for the few assets a batch changes.
 
 pub mod assess;
+mod asset;
 pub mod flags;
+mod slab;
 pub mod verdict;
 
 use std::borrow::Borrow;
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use hygie_classify::Facts;
-use hygie_proto::{Detail, DetailKey, MacAddr, MdnsService, Observation};
+use hygie_proto::{DetailKey, MacAddr, Observation};
 use jiff::Timestamp;
 use litemap::LiteMap;
+
+pub use asset::{Asset, DetailRecord, Seen, ServiceKey, ServiceRecord, Sighting};
+pub use slab::first_room;
+use slab::{Claimants, Slab, claim, shrink};
 
 /// Database id of a registered agent.
 pub type AgentId = i64;
@@ -39,129 +73,6 @@ pub const MAX_SERVICES_PER_ASSET: usize = 128;
 pub const MAX_SIGHTINGS_PER_ASSET: usize = 64;
 /// See [`MAX_ADDRESSES_PER_ASSET`]: DHCP fingerprints, SSDP notification types, LLDP ports...
 pub const MAX_DETAILS_PER_ASSET: usize = 32;
-
-/// The first and last time a fact was observed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Seen {
-    /// Earliest observation.
-    pub first: Timestamp,
-    /// Latest observation.
-    pub last: Timestamp,
-}
-
-impl Seen {
-    /// A fact seen once, at `at`.
-    pub fn at(at: Timestamp) -> Self {
-        Seen {
-            first: at,
-            last: at,
-        }
-    }
-
-    /// Widens the interval to include `at`; returns whether anything changed.
-    pub fn include(&mut self, at: Timestamp) -> bool {
-        if at < self.first {
-            self.first = at;
-            true
-        } else if at > self.last {
-            self.last = at;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// Identifies a DNS-SD service of an asset.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServiceKey {
-    /// e.g. `_ipp._tcp.local.`
-    pub service_type: String,
-    /// e.g. `Ward 3 Printer._ipp._tcp.local.`
-    pub instance: String,
-}
-
-/// The latest announcement of a service, and when it was seen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceRecord {
-    /// The service as last announced (port and TXT may change over time).
-    pub latest: MdnsService,
-    /// When the latest announcement was made; older announcements never overwrite it.
-    pub seen: Seen,
-}
-
-/// The latest protocol detail under one key (a DHCP fingerprint, an SSDP notification type, an
-/// LLDP port), and when it was seen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DetailRecord {
-    /// The detail as last heard; older ones never overwrite it.
-    pub latest: Detail,
-    /// When.
-    pub seen: Seen,
-}
-
-/// Which agent saw an asset, on which interface, and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sighting {
-    /// Interface of the most recent sighting.
-    pub interface: String,
-    /// When.
-    pub seen: Seen,
-}
-
-/// Everything the inventory knows about one device.
-///
-/// The per-asset maps are sorted vectors ([`LiteMap`]): a device has a handful of addresses,
-/// names, services and agents, and a vector keeps each of them to one small allocation where a
-/// B-tree node would take hundreds of bytes, which matters across tens of thousands of assets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Asset {
-    /// Identity of the asset.
-    pub mac: MacAddr,
-    /// When the device was first and last seen by any agent.
-    pub seen: Seen,
-    /// IP addresses the device has used.
-    pub addresses: LiteMap<IpAddr, Seen>,
-    /// Host names the device has claimed.
-    pub hostnames: LiteMap<String, Seen>,
-    /// DNS-SD services the device has announced.
-    pub services: LiteMap<ServiceKey, ServiceRecord>,
-    /// Agents that have seen the device.
-    pub sightings: LiteMap<AgentId, Sighting>,
-    /// Protocol details the device has sent, the latest per key.
-    pub details: LiteMap<DetailKey, DetailRecord>,
-    /// Flags as last computed by the writer (the audit trail's view; queries recompute them).
-    pub flags: flags::FlagSet,
-}
-
-impl Asset {
-    fn new(mac: MacAddr, at: Timestamp) -> Self {
-        Asset {
-            mac,
-            seen: Seen::at(at),
-            addresses: LiteMap::new(),
-            hostnames: LiteMap::new(),
-            services: LiteMap::new(),
-            sightings: LiteMap::new(),
-            details: LiteMap::new(),
-            flags: flags::FlagSet::EMPTY,
-        }
-    }
-
-    /// What the classifier reads of this asset.
-    pub fn facts(&self) -> Facts<'_> {
-        Facts {
-            mac: self.mac,
-            hostnames: self.hostnames.keys().map(String::as_str).collect(),
-            services: self
-                .services
-                .values()
-                .map(|record| &record.latest)
-                .collect(),
-            details: self.details.values().map(|record| &record.latest).collect(),
-        }
-    }
-}
 
 /// The rows a merge changed, so the store writes each of them once per commit however many
 /// observations touched it.
@@ -207,14 +118,29 @@ impl Dirty {
 /// All assets, keyed by MAC address, with an index of which MACs claimed each address.
 #[derive(Debug, Default, Clone)]
 pub struct Inventory {
-    assets: HashMap<MacAddr, Asset>,
-    by_ip: HashMap<IpAddr, Vec<MacAddr>>,
+    assets: Slab,
+    by_ip: HashMap<IpAddr, Claimants>,
+    /// Interface names, shared by the sightings (Invariant 4).
+    interfaces: HashSet<Arc<str>>,
+}
+
+/// The shared copy of `name` (Invariant 4).
+fn intern(interfaces: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(shared) = interfaces.get(name) {
+        return Arc::clone(shared);
+    }
+    let shared: Arc<str> = Arc::from(name);
+    interfaces.insert(Arc::clone(&shared));
+    shared
 }
 
 impl PartialEq for Inventory {
     fn eq(&self, other: &Self) -> bool {
-        // The index is derived from the assets.
-        self.assets == other.assets
+        // The index is derived from the assets; the order they came in is no part of them.
+        self.len() == other.len()
+            && self
+                .assets()
+                .all(|asset| other.get(&asset.mac) == Some(asset))
     }
 }
 
@@ -228,15 +154,37 @@ impl Inventory {
 
     /// Builds an inventory from stored assets (used when the collector starts).
     pub fn from_assets(assets: impl IntoIterator<Item = Asset>) -> Self {
-        let assets: HashMap<MacAddr, Asset> =
-            assets.into_iter().map(|asset| (asset.mac, asset)).collect();
-        let mut by_ip: HashMap<IpAddr, Vec<MacAddr>> = HashMap::new();
-        for asset in assets.values() {
+        let mut inventory = Inventory::new();
+        for asset in assets {
+            inventory.insert_stored(asset);
+        }
+        inventory.finish_loading();
+        inventory
+    }
+
+    /// Adds a stored asset while loading, replacing one with the same MAC; its facts may be
+    /// added through [`Inventory::get_mut`] until [`Inventory::finish_loading`].
+    pub fn insert_stored(&mut self, asset: Asset) {
+        self.assets.insert(asset);
+    }
+
+    /// Ends loading: interns the interface names, gives back the maps' spare room and indexes
+    /// the addresses (Invariants 1, 4 and 5).
+    pub fn finish_loading(&mut self) {
+        self.by_ip.clear();
+        for asset in self.assets.iter_mut() {
+            for (_, sighting) in asset.sightings.iter_mut() {
+                sighting.interface = intern(&mut self.interfaces, &sighting.interface);
+            }
+            shrink(&mut asset.addresses);
+            shrink(&mut asset.hostnames);
+            shrink(&mut asset.services);
+            shrink(&mut asset.sightings);
+            shrink(&mut asset.details);
             for ip in asset.addresses.keys() {
-                by_ip.entry(*ip).or_default().push(asset.mac);
+                claim(&mut self.by_ip, *ip, asset.mac);
             }
         }
-        Inventory { assets, by_ip }
     }
 
     /// The asset with this MAC address, if known.
@@ -251,7 +199,7 @@ impl Inventory {
 
     /// Every MAC that has claimed `ip`.
     pub fn claimants(&self, ip: &IpAddr) -> &[MacAddr] {
-        self.by_ip.get(ip).map_or(&[], Vec::as_slice)
+        self.by_ip.get(ip).map_or(&[], Claimants::as_slice)
     }
 
     /// Number of assets.
@@ -261,12 +209,12 @@ impl Inventory {
 
     /// True when no asset is known.
     pub fn is_empty(&self) -> bool {
-        self.assets.is_empty()
+        self.assets.len() == 0
     }
 
     /// Every asset, in no particular order.
     pub fn assets(&self) -> impl Iterator<Item = &Asset> {
-        self.assets.values()
+        self.assets.iter()
     }
 
     /// Merges one checked observation made by `agent`, recording in `dirty` every row that
@@ -274,28 +222,23 @@ impl Inventory {
     pub fn merge(&mut self, agent: AgentId, observation: &Observation, dirty: &mut Dirty) {
         let at = observation.seen_at;
         let mac = observation.mac;
-        let asset = match self.assets.entry(mac) {
-            std::collections::hash_map::Entry::Occupied(entry) => {
-                let asset = entry.into_mut();
-                if asset.seen.include(at) {
-                    dirty.assets.insert(mac);
-                }
-                asset
-            }
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                dirty.assets.insert(mac);
-                dirty.new_assets.insert(mac);
-                dirty.verdicts.insert(mac);
-                entry.insert(Asset::new(mac, at))
-            }
+        let Some((asset, new)) = self.assets.get_or_insert(mac, || Asset::new(mac, at)) else {
+            return;
         };
+        if new {
+            dirty.assets.insert(mac);
+            dirty.new_assets.insert(mac);
+            dirty.verdicts.insert(mac);
+        } else if asset.seen.include(at) {
+            dirty.assets.insert(mac);
+        }
 
         for ip in &observation.ips {
             let known = asset.addresses.contains_key(ip);
             if include(&mut asset.addresses, ip, at, MAX_ADDRESSES_PER_ASSET) {
                 dirty.addresses.insert((mac, *ip));
                 if !known && asset.addresses.contains_key(ip) {
-                    self.by_ip.entry(*ip).or_default().push(mac);
+                    claim(&mut self.by_ip, *ip, mac);
                     dirty.verdicts.insert(mac);
                     if !dirty.new_assets.contains(&mac) {
                         dirty.new_addresses.push((mac, *ip));
@@ -327,21 +270,22 @@ impl Inventory {
                 Some(record) => {
                     // The most recent announcement describes the service; older ones only
                     // widen the interval.
-                    let newer = supersedes(at, service, record.seen.last, &record.latest);
+                    let newer = match record.seen.against_last(at) {
+                        Ordering::Greater => !record.matches(service),
+                        Ordering::Equal => *service > record.latest(&key),
+                        Ordering::Less => false,
+                    };
                     if newer {
-                        record.latest = service.clone();
+                        *record = ServiceRecord::new(service, record.seen);
                         dirty.facts_changed.insert(mac);
                     }
                     record.seen.include(at) | newer
                 }
                 None if room => {
-                    asset.services.insert(
-                        key.clone(),
-                        ServiceRecord {
-                            latest: service.clone(),
-                            seen: Seen::at(at),
-                        },
-                    );
+                    first_room(&mut asset.services);
+                    asset
+                        .services
+                        .insert(key.clone(), ServiceRecord::new(service, Seen::at(at)));
                     dirty.facts_changed.insert(mac);
                     true
                 }
@@ -357,7 +301,11 @@ impl Inventory {
             let room = asset.details.len() < MAX_DETAILS_PER_ASSET;
             let changed = match asset.details.get_mut(&key) {
                 Some(record) => {
-                    let newer = supersedes(at, detail, record.seen.last, &record.latest);
+                    let newer = match record.seen.against_last(at) {
+                        Ordering::Greater => record.latest != *detail,
+                        Ordering::Equal => *detail > record.latest,
+                        Ordering::Less => false,
+                    };
                     if newer {
                         record.latest = detail.clone();
                         dirty.facts_changed.insert(mac);
@@ -365,6 +313,7 @@ impl Inventory {
                     record.seen.include(at) | newer
                 }
                 None if room => {
+                    first_room(&mut asset.details);
                     asset.details.insert(
                         key.clone(),
                         DetailRecord {
@@ -388,22 +337,22 @@ impl Inventory {
         let room = asset.sightings.len() < MAX_SIGHTINGS_PER_ASSET;
         let changed = match asset.sightings.get_mut(&agent) {
             Some(sighting) => {
-                let newer = supersedes(
-                    at,
-                    &observation.interface,
-                    sighting.seen.last,
-                    &sighting.interface,
-                );
+                let newer = match sighting.seen.against_last(at) {
+                    Ordering::Greater => *sighting.interface != *observation.interface,
+                    Ordering::Equal => *observation.interface > *sighting.interface,
+                    Ordering::Less => false,
+                };
                 if newer {
-                    sighting.interface.clone_from(&observation.interface);
+                    sighting.interface = intern(&mut self.interfaces, &observation.interface);
                 }
                 sighting.seen.include(at) | newer
             }
             None if room => {
+                first_room(&mut asset.sightings);
                 asset.sightings.insert(
                     agent,
                     Sighting {
-                        interface: observation.interface.clone(),
+                        interface: intern(&mut self.interfaces, &observation.interface),
                         seen: Seen::at(at),
                     },
                 );
@@ -415,14 +364,6 @@ impl Inventory {
             dirty.sightings.insert((mac, agent));
         }
     }
-}
-
-/// Whether `value`, seen at `at`, replaces `latest`, last seen at `last`: a later value does,
-/// and of two seen at the same instant the greater one does (two agents hearing a device in the
-/// same second, or a batch replayed): the latest value then never depends on the order in
-/// which batches arrive.
-fn supersedes<T: Ord>(at: Timestamp, value: &T, last: Timestamp, latest: &T) -> bool {
-    at > last || (at == last && value > latest)
 }
 
 /// Records a sighting of `key` at `at` in an interval map holding at most `cap` keys; returns
@@ -437,6 +378,7 @@ where
     match map.get_mut(key) {
         Some(seen) => seen.include(at),
         None if room => {
+            first_room(map);
             map.insert(key.to_owned(), Seen::at(at));
             true
         }

@@ -16,7 +16,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hygie_proto::{DhcpDetails, DhcpVersion, NdDetails, Source, SsdpDetails, SsdpMessage};
+use hygie_proto::{
+    Detail, DhcpDetails, DhcpVersion, MdnsService, NdDetails, Source, SsdpDetails, SsdpMessage,
+};
 use proptest::prelude::*;
 
 use super::*;
@@ -178,15 +180,15 @@ proptest! {
             let about: Vec<&(AgentId, Observation)> =
                 batch.iter().filter(|(_, o)| o.mac == asset.mac).collect();
             let times = about.iter().map(|(_, o)| o.seen_at);
-            prop_assert_eq!(asset.seen.first, times.clone().min().unwrap());
-            prop_assert_eq!(asset.seen.last, times.max().unwrap());
+            prop_assert_eq!(asset.seen.first(), times.clone().min().unwrap());
+            prop_assert_eq!(asset.seen.last(), times.max().unwrap());
             for (key, record) in asset.services.iter() {
                 let heard = about
                     .iter()
                     .flat_map(|(_, o)| o.services.iter().map(move |s| (o.seen_at, s)))
                     .filter(|(_, s)| s.service_type == key.service_type && s.instance == key.instance)
                     .max();
-                prop_assert_eq!(Some(&record.latest), heard.map(|(_, s)| s));
+                prop_assert_eq!(Some(record.latest(key)), heard.map(|(_, s)| s.clone()));
             }
             for (key, record) in asset.details.iter() {
                 let heard = about
@@ -202,7 +204,7 @@ proptest! {
                     .filter(|(a, _)| a == agent)
                     .map(|(_, o)| (o.seen_at, &o.interface))
                     .max();
-                prop_assert_eq!(Some(&sighting.interface), heard.map(|(_, i)| i));
+                prop_assert_eq!(Some(&*sighting.interface), heard.map(|(_, i)| i.as_str()));
             }
         }
     }

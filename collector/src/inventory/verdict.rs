@@ -48,7 +48,8 @@ pub struct Verdict {
 
 /// The verdict on a seen asset (Invariant 1).
 pub fn of_asset(asset: &Asset, entry: Option<&RegistryEntry>, rules: &Rules) -> Verdict {
-    let classification = classify(&asset.facts(), rules)
+    let classification = asset
+        .with_facts(|facts| classify(facts, rules))
         .with_declared(entry.and_then(|entry| entry.fields.category));
     let search = search_text(
         asset.mac,

@@ -331,7 +331,7 @@ impl PolicyState {
         for asset in inputs.inventory.assets() {
             if state
                 .settings
-                .protects(classify(&asset.facts(), rules).category)
+                .protects(asset.with_facts(|facts| classify(facts, rules)).category)
             {
                 state.categorized.insert(asset.mac);
             }
@@ -369,7 +369,7 @@ impl PolicyState {
             };
             let protected = self
                 .settings
-                .protects(classify(&asset.facts(), rules).category);
+                .protects(asset.with_facts(|facts| classify(facts, rules)).category);
             let changed = if protected {
                 self.categorized.insert(*mac)
             } else {
@@ -688,7 +688,7 @@ fn recent_addresses(asset: &Asset) -> Vec<IpAddr> {
     let mut by_recency: Vec<(Timestamp, IpAddr)> = asset
         .addresses
         .iter()
-        .map(|(ip, seen)| (seen.last, *ip))
+        .map(|(ip, seen)| (seen.last(), *ip))
         .collect();
     by_recency.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut recent: Vec<IpAddr> = by_recency

@@ -16,7 +16,7 @@ use crate::export::signing::Signer25519;
 use crate::identity::AgentIdentity;
 use crate::inventory::flags::FlagSet;
 use crate::inventory::{
-    AgentId, Asset, DetailRecord, Inventory, Seen, ServiceKey, ServiceRecord, Sighting,
+    AgentId, Asset, DetailRecord, Inventory, Seen, ServiceKey, ServiceRecord, Sighting, first_room,
 };
 
 /// How hard a commit tries to reach the disk before the collector acknowledges it.
@@ -161,7 +161,7 @@ impl SqliteStore {
 
     fn load_inventory_rows(&self) -> Result<Inventory, StoreError> {
         let connection = &self.connection;
-        let mut assets: HashMap<MacAddr, Asset> = HashMap::new();
+        let mut assets = Inventory::new();
         for_each_row(
             connection,
             "SELECT mac, first_seen, last_seen, flags FROM assets",
@@ -170,27 +170,21 @@ impl SqliteStore {
                 let mac = mac_from_key(row.get(0)?);
                 let seen = seen_at_columns(row, 1)?;
                 let flags = flag_bits(row.get(3)?)?;
-                assets.insert(
+                assets.insert_stored(Asset {
                     mac,
-                    Asset {
-                        mac,
-                        seen,
-                        addresses: LiteMap::new(),
-                        hostnames: LiteMap::new(),
-                        services: LiteMap::new(),
-                        sightings: LiteMap::new(),
-                        details: LiteMap::new(),
-                        flags,
-                    },
-                );
+                    seen,
+                    addresses: LiteMap::new(),
+                    hostnames: LiteMap::new(),
+                    services: LiteMap::new(),
+                    sightings: LiteMap::new(),
+                    details: LiteMap::new(),
+                    flags,
+                });
                 Ok(())
             },
         )?;
 
-        fn asset_of(
-            assets: &mut HashMap<MacAddr, Asset>,
-            key: i64,
-        ) -> Result<&mut Asset, StoreError> {
+        fn asset_of(assets: &mut Inventory, key: i64) -> Result<&mut Asset, StoreError> {
             let mac = mac_from_key(key);
             assets
                 .get_mut(&mac)
@@ -204,9 +198,12 @@ impl SqliteStore {
             |row| {
                 let ip = parse_ip(&row.get::<_, String>(1)?)?;
                 let seen = seen_at_columns(row, 2)?;
-                asset_of(&mut assets, row.get(0)?)?
-                    .addresses
-                    .insert(ip, seen);
+                {
+                    let asset = asset_of(&mut assets, row.get(0)?)?;
+                    first_room(&mut asset.addresses);
+                    &mut asset.addresses
+                }
+                .insert(ip, seen);
                 Ok(())
             },
         )?;
@@ -216,9 +213,12 @@ impl SqliteStore {
             "loading host names",
             |row| {
                 let seen = seen_at_columns(row, 2)?;
-                asset_of(&mut assets, row.get(0)?)?
-                    .hostnames
-                    .insert(row.get(1)?, seen);
+                {
+                    let asset = asset_of(&mut assets, row.get(0)?)?;
+                    first_room(&mut asset.hostnames);
+                    &mut asset.hostnames
+                }
+                .insert(row.get(1)?, seen);
                 Ok(())
             },
         )?;
@@ -238,15 +238,18 @@ impl SqliteStore {
                     .map_err(|_| StoreError::Corrupt(format!("TXT of {}", key.instance)))?;
                 let port: u16 = row.get(3)?;
                 let latest = MdnsService {
-                    instance: key.instance.clone(),
-                    service_type: key.service_type.clone(),
+                    instance: String::new(),
+                    service_type: String::new(),
                     port: (port != 0).then_some(port),
                     txt,
                 };
-                let seen = seen_at_columns(row, 5)?;
-                asset_of(&mut assets, row.get(0)?)?
-                    .services
-                    .insert(key, ServiceRecord { latest, seen });
+                let record = ServiceRecord::new(&latest, seen_at_columns(row, 5)?);
+                {
+                    let asset = asset_of(&mut assets, row.get(0)?)?;
+                    first_room(&mut asset.services);
+                    &mut asset.services
+                }
+                .insert(key, record);
                 Ok(())
             },
         )?;
@@ -262,9 +265,12 @@ impl SqliteStore {
                     seen: seen_at_columns(row, 2)?,
                     latest,
                 };
-                asset_of(&mut assets, row.get(0)?)?
-                    .details
-                    .insert(record.latest.key(), record);
+                {
+                    let asset = asset_of(&mut assets, row.get(0)?)?;
+                    first_room(&mut asset.details);
+                    &mut asset.details
+                }
+                .insert(record.latest.key(), record);
                 Ok(())
             },
         )?;
@@ -274,16 +280,20 @@ impl SqliteStore {
             "loading sightings",
             |row| {
                 let sighting = Sighting {
-                    interface: row.get(2)?,
+                    interface: row.get::<_, String>(2)?.into(),
                     seen: seen_at_columns(row, 3)?,
                 };
-                asset_of(&mut assets, row.get(0)?)?
-                    .sightings
-                    .insert(row.get(1)?, sighting);
+                {
+                    let asset = asset_of(&mut assets, row.get(0)?)?;
+                    first_room(&mut asset.sightings);
+                    &mut asset.sightings
+                }
+                .insert(row.get(1)?, sighting);
                 Ok(())
             },
         )?;
-        Ok(Inventory::from_assets(assets.into_values()))
+        assets.finish_loading();
+        Ok(assets)
     }
 }
 
@@ -375,10 +385,10 @@ impl From<StoreError> for RowError {
 
 /// Reads a first/last seen pair from two consecutive columns starting at `first`.
 fn seen_at_columns(row: &rusqlite::Row<'_>, first: usize) -> Result<Seen, RowError> {
-    Ok(Seen {
-        first: from_micros(row.get(first)?)?,
-        last: from_micros(row.get(first + 1)?)?,
-    })
+    Ok(Seen::new(
+        from_micros(row.get(first)?)?,
+        from_micros(row.get(first + 1)?)?,
+    ))
 }
 
 impl InventoryWriter for SqliteStore {
@@ -544,8 +554,8 @@ fn write_commit(
         statement
             .execute(params![
                 mac_key(*mac),
-                micros(asset.seen.first),
-                micros(asset.seen.last),
+                micros(asset.seen.first()),
+                micros(asset.seen.last()),
                 asset.flags.bits()
             ])
             .map_err(StoreError::sqlite(context))?;
@@ -562,8 +572,8 @@ fn write_commit(
                 .execute(params![
                     mac_key(*mac),
                     ip.to_string(),
-                    micros(seen.first),
-                    micros(seen.last)
+                    micros(seen.first()),
+                    micros(seen.last())
                 ])
                 .map_err(StoreError::sqlite(context))?;
         }
@@ -581,8 +591,8 @@ fn write_commit(
                 .execute(params![
                     mac_key(*mac),
                     hostname,
-                    micros(seen.first),
-                    micros(seen.last)
+                    micros(seen.first()),
+                    micros(seen.last())
                 ])
                 .map_err(StoreError::sqlite(context))?;
         }
@@ -603,10 +613,10 @@ fn write_commit(
                     mac_key(*mac),
                     key.service_type,
                     key.instance,
-                    record.latest.port.unwrap_or(0),
-                    to_json(&record.latest.txt),
-                    micros(record.seen.first),
-                    micros(record.seen.last)
+                    record.port().unwrap_or(0),
+                    to_json(&record.txt()),
+                    micros(record.seen.first()),
+                    micros(record.seen.last())
                 ])
                 .map_err(StoreError::sqlite(context))?;
         }
@@ -627,8 +637,8 @@ fn write_commit(
                     key.kind.as_str(),
                     key.slot,
                     to_json(&record.latest),
-                    micros(record.seen.first),
-                    micros(record.seen.last)
+                    micros(record.seen.first()),
+                    micros(record.seen.last())
                 ])
                 .map_err(StoreError::sqlite(context))?;
         }
@@ -647,9 +657,9 @@ fn write_commit(
                 .execute(params![
                     mac_key(*mac),
                     agent,
-                    sighting.interface,
-                    micros(sighting.seen.first),
-                    micros(sighting.seen.last)
+                    &*sighting.interface,
+                    micros(sighting.seen.first()),
+                    micros(sighting.seen.last())
                 ])
                 .map_err(StoreError::sqlite(context))?;
         }

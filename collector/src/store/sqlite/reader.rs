@@ -221,10 +221,7 @@ fn seen_facts(connection: &rusqlite::Connection, mac: MacAddr) -> Result<SeenFac
             let decode = || -> Result<(String, Seen), RowError> {
                 Ok((
                     row.get(0)?,
-                    Seen {
-                        first: from_micros(row.get(1)?)?,
-                        last: from_micros(row.get(2)?)?,
-                    },
+                    Seen::new(from_micros(row.get(1)?)?, from_micros(row.get(2)?)?),
                 ))
             };
             let (value, seen) = decode().map_err(|error| error.into_store(context))?;
@@ -251,9 +248,9 @@ fn seen_facts(connection: &rusqlite::Connection, mac: MacAddr) -> Result<SeenFac
     )?;
     facts
         .addresses
-        .sort_by(|a, b| b.1.last.cmp(&a.1.last).then(a.0.cmp(&b.0)));
+        .sort_by(|a, b| b.1.last().cmp(&a.1.last()).then(a.0.cmp(&b.0)));
     facts
         .hostnames
-        .sort_by(|a, b| b.1.last.cmp(&a.1.last).then(a.0.cmp(&b.0)));
+        .sort_by(|a, b| b.1.last().cmp(&a.1.last()).then(a.0.cmp(&b.0)));
     Ok(facts)
 }
