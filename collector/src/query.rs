@@ -4,6 +4,7 @@
 //! Rendering is left to [`crate::report`] and [`crate::export`]; time is passed in.
 
 use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -15,8 +16,9 @@ use serde::Serialize;
 use crate::audit::Event;
 use crate::classify::{self, Classification, Rules, RulesError};
 use crate::export::SnapshotMeta;
+use crate::inventory::AgentId;
 use crate::store::listing::{Filter, Listing, Page, VerdictStatus};
-use crate::store::{AgentRecord, EventFilter, InventoryReader, StoreError};
+use crate::store::{AgentRecord, EventFilter, HistoryRow, InventoryReader, StoreError};
 use crate::views::{self, AssetView};
 
 /// Why a read command failed.
@@ -57,6 +59,23 @@ pub struct HistoryEntry {
     /// Host name it carried.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+}
+
+impl HistoryEntry {
+    /// A stored row, its agent named `site/name` (`agent#ID` for one no longer known).
+    pub fn named(row: HistoryRow, names: &HashMap<AgentId, String>) -> Self {
+        HistoryEntry {
+            seen_at: row.seen_at,
+            agent: names
+                .get(&row.agent_id)
+                .cloned()
+                .unwrap_or_else(|| format!("agent#{}", row.agent_id)),
+            source: row.source,
+            interface: row.interface,
+            ips: row.ips,
+            hostname: row.hostname,
+        }
+    }
 }
 
 /// Everything `hygie-collector asset MAC` shows.
@@ -229,17 +248,7 @@ fn asset_page<R: InventoryReader>(
     let history = store
         .history(mac, recent)?
         .into_iter()
-        .map(|row| HistoryEntry {
-            seen_at: row.seen_at,
-            agent: names
-                .get(&row.agent_id)
-                .cloned()
-                .unwrap_or_else(|| format!("agent#{}", row.agent_id)),
-            source: row.source,
-            interface: row.interface,
-            ips: row.ips,
-            hostname: row.hostname,
-        })
+        .map(|row| HistoryEntry::named(row, &names))
         .collect();
     let events = store.events(&EventFilter {
         mac: Some(mac),

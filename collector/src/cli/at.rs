@@ -117,17 +117,7 @@ pub(crate) fn asset(
     let history = store
         .past_history(mac, &moment, recent)?
         .into_iter()
-        .map(|row| HistoryEntry {
-            seen_at: row.seen_at,
-            agent: names
-                .get(&row.agent_id)
-                .cloned()
-                .unwrap_or_else(|| format!("agent#{}", row.agent_id)),
-            source: row.source,
-            interface: row.interface,
-            ips: row.ips,
-            hostname: row.hostname,
-        })
+        .map(|row| HistoryEntry::named(row, &names))
         .collect();
     let page = AssetPage {
         vendor_block: match classify::vendor::lookup(mac) {
