@@ -290,27 +290,44 @@ pub struct Counts {
 
 /// Counts over `views`.
 pub fn counts(views: &[AssetView]) -> Counts {
-    let mut counts = Counts {
-        assets: views.len(),
-        seen: views.iter().filter(|view| view.seen).count(),
-        managed: views.iter().filter(|view| view.managed).count(),
-        by_category: Category::ALL
-            .iter()
-            .map(|category| (category.as_str().to_owned(), 0))
-            .collect(),
-        by_flag: Flag::ALL
-            .iter()
-            .map(|flag| (flag.as_str().to_owned(), 0))
-            .collect(),
-        by_site: BTreeMap::new(),
-    };
+    let mut counts = Counts::zero();
     for view in views {
-        *counts
+        counts.add(view);
+    }
+    counts
+}
+
+impl Counts {
+    /// No asset yet: every category and flag at zero.
+    pub fn zero() -> Counts {
+        Counts {
+            assets: 0,
+            seen: 0,
+            managed: 0,
+            by_category: Category::ALL
+                .iter()
+                .map(|category| (category.as_str().to_owned(), 0))
+                .collect(),
+            by_flag: Flag::ALL
+                .iter()
+                .map(|flag| (flag.as_str().to_owned(), 0))
+                .collect(),
+            by_site: BTreeMap::new(),
+        }
+    }
+
+    /// Counts one more asset: how outputs that stream their rows (reconstructions) learn their
+    /// counts without holding the rows.
+    pub fn add(&mut self, view: &AssetView) {
+        self.assets += 1;
+        self.seen += usize::from(view.seen);
+        self.managed += usize::from(view.managed);
+        *self
             .by_category
             .entry(view.category.as_str().to_owned())
             .or_default() += 1;
         for flag in view.flags.iter() {
-            *counts.by_flag.entry(flag.as_str().to_owned()).or_default() += 1;
+            *self.by_flag.entry(flag.as_str().to_owned()).or_default() += 1;
         }
         let sites: BTreeSet<&str> = view
             .seen_by
@@ -318,8 +335,7 @@ pub fn counts(views: &[AssetView]) -> Counts {
             .filter_map(|agent| agent.split_once('/').map(|(site, _)| site))
             .collect();
         for site in sites {
-            *counts.by_site.entry(site.to_owned()).or_default() += 1;
+            *self.by_site.entry(site.to_owned()).or_default() += 1;
         }
     }
-    counts
 }

@@ -41,7 +41,7 @@ fn audit_site() -> Site {
 
 impl Site {
     /// Runs `hygie-collector ARGS` against this site's configuration.
-    fn cli(&self, args: &[&str]) -> Output {
+    pub(crate) fn cli(&self, args: &[&str]) -> Output {
         self.collector
             .command()
             .unwrap()
@@ -51,7 +51,7 @@ impl Site {
     }
 
     /// Runs a command that must succeed; returns its standard output.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let output = self.cli(args);
         assert!(
             output.status.success(),
@@ -70,7 +70,7 @@ fn mac(text: &str) -> MacAddr {
     text.parse().unwrap()
 }
 
-fn observation(mac_text: &str, ip: &str, seen_at: Timestamp) -> Observation {
+pub(crate) fn observation(mac_text: &str, ip: &str, seen_at: Timestamp) -> Observation {
     let mut observation = Observation::new(mac(mac_text), seen_at, Source::ArpPassive);
     observation.ips = vec![ip.parse::<IpAddr>().unwrap()];
     observation.interface = "eth0".into();
@@ -107,7 +107,7 @@ fn facility_observations(now: Timestamp) -> Vec<Observation> {
     ]
 }
 
-fn start_agent(site: &Site, observations: &[Observation]) -> Agent {
+pub(crate) fn start_agent(site: &Site, observations: &[Observation]) -> Agent {
     let file = site.path("observations.jsonl");
     append_jsonl(&file, observations).unwrap();
     site.agent("ward-3", vec![(file, false)])
@@ -583,7 +583,7 @@ fn rewrite_event(database: &Path, id: i64, details: &str) {
 }
 
 /// `hygie-collector verify FILE --key PUB` with no configuration at all, as an auditor runs it.
-fn verify_offline(file: &Path, key: &Path) -> Output {
+pub(crate) fn verify_offline(file: &Path, key: &Path) -> Output {
     let dir = tempfile::tempdir().unwrap();
     std::process::Command::new(hygie_tests::bins::binary("hygie-collector").unwrap())
         .arg("verify")

@@ -8,18 +8,19 @@ use hygie_collector::asof::view::{PastContext, past_facts, past_view};
 use hygie_collector::asof::{self, Anchor, Moment, Reconstruction};
 use hygie_collector::classify::{self, Rules};
 use hygie_collector::config::CollectorConfig;
+use hygie_collector::export::SnapshotMeta;
 use hygie_collector::export::signing;
-use hygie_collector::export::{SnapshotInput, csv_format, html, json};
 use hygie_collector::query::{AssetPage, HistoryEntry};
 use hygie_collector::report;
 use hygie_collector::store::{InventoryReader, SqliteStore};
-use hygie_collector::views::{self, AssetView, Filter};
+use hygie_collector::views::{self, AssetView, Counts, Filter};
 use hygie_proto::MacAddr;
 use jiff::Timestamp;
 
 use super::open::{DatabaseArg, load_signer, open_reader};
-use super::output::{Format, ListFormat, print, print_bytes, print_json};
+use super::output::{CsvRows, Format, JsonRows, ListFormat, print, print_json, stream_rows};
 use super::snapshot::ExportFormat;
+use super::snapshot_out::write_snapshot;
 
 /// One line saying what a reconstruction is.
 pub(crate) fn describe_reconstruction(past: &Reconstruction) -> String {
@@ -34,28 +35,29 @@ fn moment(text: &str, now: Timestamp) -> Result<Moment> {
     Ok(asof::parse_at(text, now)?)
 }
 
-/// The views of every device at `moment` passing `filter`, in MAC order, and the anchor.
+/// Hands `each` the view of every device at `moment` passing `filter`, in MAC order, until it
+/// returns `false`; returns the anchor.
 fn past_views(
     store: &SqliteStore,
     rules: &Rules,
     moment: &Moment,
-    only: Option<MacAddr>,
     filter: &Filter,
-) -> Result<(Vec<AssetView>, Anchor)> {
+    each: &mut dyn FnMut(AssetView) -> bool,
+) -> Result<Anchor> {
     let agents = store.agents()?;
     let context = PastContext {
         rules,
         agents: &agents,
         at: moment.at(),
     };
-    let mut found = Vec::new();
-    let anchor = store.past_inventory(moment, only, |past| {
-        if let Some(view) = past_view(&past, &context).filter(|view| filter.accepts(view)) {
-            found.push(view);
+    let mut open = true;
+    let anchor = store.past_inventory(moment, None, |past| {
+        if open && let Some(view) = past_view(&past, &context).filter(|view| filter.accepts(view)) {
+            open = each(view);
         }
         Ok(())
     })?;
-    Ok((found, anchor))
+    Ok(anchor)
 }
 
 /// `assets --at`.
@@ -70,15 +72,26 @@ pub(crate) fn assets(
     let moment = moment(at, now)?;
     let store = open_reader(config, database)?;
     let rules = Rules::load(config.rules.as_deref())?;
-    let (views, anchor) = past_views(&store, &rules, &moment, None, filter)?;
-    eprintln!(
-        "{}",
-        describe_reconstruction(&Reconstruction::new(&moment, anchor))
-    );
+    let describe = |anchor| {
+        eprintln!(
+            "{}",
+            describe_reconstruction(&Reconstruction::new(&moment, anchor))
+        );
+    };
+    let rows =
+        |each: &mut dyn FnMut(AssetView) -> bool| past_views(&store, &rules, &moment, filter, each);
     match format {
-        ListFormat::Table => print(&report::assets_table(&views)),
-        ListFormat::Json => print_json(&views),
-        ListFormat::Csv => print_bytes(&report::assets_csv(&views)),
+        ListFormat::Table => {
+            let mut views = Vec::new();
+            let anchor = rows(&mut |view| {
+                views.push(view);
+                true
+            })?;
+            describe(anchor);
+            print(&report::assets_table(&views))
+        }
+        ListFormat::Json => stream_rows(JsonRows, rows).map(describe),
+        ListFormat::Csv => stream_rows(CsvRows, rows).map(describe),
     }
 }
 
@@ -153,31 +166,52 @@ pub(crate) fn export(
     let store = open_reader(config, database)?;
     let rules = Rules::load(config.rules.as_deref())?;
     let signer = load_signer(&config.signing_key)?;
-    let (assets, anchor) = past_views(&store, &rules, &moment, None, &Filter::default())?;
-    let input = SnapshotInput {
-        counts: views::counts(&assets),
-        assets,
-        // The chain as it is now: it covers the anchor, and `verify --events --snapshot`
-        // checks the log was not rewritten since.
-        events_head: store.event_head()?,
-        taken_at: now,
-        hostname: hygie_proto::kernel_hostname().unwrap_or_default(),
-        reconstruction: Some(Reconstruction::new(&moment, anchor)),
-    };
-    let bytes = match format {
-        ExportFormat::Json => json::write(&input, &signer).into_bytes(),
-        ExportFormat::Csv => csv_format::write(&input, &signer),
-        ExportFormat::Html => html::report(&input, &signer).into_bytes(),
-    };
-    super::snapshot::write_file(out, &bytes)?;
+    // Refused before a file is begun, with the earliest date possible.
+    store.history_bounds()?.admit(&moment)?;
+    let mut reconstruction = None;
+    let counts = write_snapshot(out, format, &signer, |sink| {
+        let mut meta = SnapshotMeta {
+            // Counted from the rows as they are written.
+            counts: Counts::zero(),
+            // The chain as it is now: it covers the anchor, and `verify --events --snapshot`
+            // checks the log was not rewritten since.
+            events_head: store.event_head().map_err(std::io::Error::other)?,
+            taken_at: now,
+            hostname: hygie_proto::kernel_hostname().unwrap_or_default(),
+            // Known once the rows are read; the header is signed after them.
+            reconstruction: None,
+        };
+        sink.begin(&meta)?;
+        let mut failed = None;
+        let anchor = past_views(
+            &store,
+            &rules,
+            &moment,
+            &Filter::default(),
+            &mut |view| match sink.row(view) {
+                Ok(()) => true,
+                Err(error) => {
+                    failed = Some(error);
+                    false
+                }
+            },
+        )
+        .map_err(|error| std::io::Error::other(format!("{error:#}")))?;
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        meta.reconstruction = Some(Reconstruction::new(&moment, anchor));
+        reconstruction.clone_from(&meta.reconstruction);
+        Ok(meta)
+    })?;
     println!(
         "{} assets ({} unmanaged) as they stood at {} written to {}",
-        input.counts.assets,
-        input.counts.assets - input.counts.managed,
+        counts.assets,
+        counts.assets - counts.managed,
         moment.at(),
         out.display()
     );
-    if let Some(past) = &input.reconstruction {
+    if let Some(past) = &reconstruction {
         println!("{}", describe_reconstruction(past));
     }
     if !matches!(format, ExportFormat::Html) {

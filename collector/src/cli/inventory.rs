@@ -5,17 +5,16 @@ use hygie_collector::classify::{self, Category};
 use hygie_collector::config::CollectorConfig;
 use hygie_collector::inventory::flags::Flag;
 use hygie_collector::query;
-use hygie_collector::query::Query;
 use hygie_collector::report;
-use hygie_collector::store::listing::{Cursor, Filter, Listing, Page, VerdictStatus};
-use hygie_collector::store::{EventFilter, InventoryReader, SqliteStore};
-use hygie_collector::views::AssetView;
+use hygie_collector::store::listing::{Cursor, Filter, Listing, VerdictStatus};
+use hygie_collector::store::{EventFilter, InventoryReader};
 use hygie_proto::MacAddr;
 use jiff::Timestamp;
-use std::io::Write as _;
 
 use super::open::{DatabaseArg, open_query};
-use super::output::{Format, ListFormat, print, print_bytes, print_json, terminal_json};
+use super::output::{
+    CsvRows, Format, JsonRows, ListFormat, print, print_bytes, print_json, stream_rows,
+};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct AssetsArgs {
@@ -127,101 +126,13 @@ pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig, now: Timestamp)
             print(&report::assets_table(&views))?;
             page
         }
-        ListFormat::Json => stream(&query, &listing, JsonRows)?,
-        ListFormat::Csv => stream(&query, &listing, CsvRows)?,
+        ListFormat::Json => stream_rows(JsonRows, |each| Ok(query.list(&listing, each)?))?,
+        ListFormat::Csv => stream_rows(CsvRows, |each| Ok(query.list(&listing, each)?))?,
     };
     if let Some(next) = page.next {
         eprintln!("next page: --after {next}");
     }
     Ok(())
-}
-
-/// A listing written row by row to standard output.
-trait RowFormat {
-    /// Bytes of one row (`first`: nothing was written before).
-    fn row(&mut self, view: &AssetView, first: bool) -> Result<Vec<u8>>;
-    /// Bytes after the last row (`empty`: no row was written).
-    fn end(&mut self, empty: bool) -> Vec<u8>;
-}
-
-#[derive(Default)]
-struct JsonRows;
-
-impl RowFormat for JsonRows {
-    fn row(&mut self, view: &AssetView, first: bool) -> Result<Vec<u8>> {
-        let text = terminal_json(&serde_json::to_string(view)?);
-        Ok(format!("{}{text}", if first { "[\n" } else { ",\n" }).into_bytes())
-    }
-    fn end(&mut self, empty: bool) -> Vec<u8> {
-        if empty {
-            b"[]\n".to_vec()
-        } else {
-            b"\n]\n".to_vec()
-        }
-    }
-}
-
-#[derive(Default)]
-struct CsvRows;
-
-impl RowFormat for CsvRows {
-    fn row(&mut self, view: &AssetView, first: bool) -> Result<Vec<u8>> {
-        let mut bytes = Vec::new();
-        if first {
-            bytes.extend(report::assets_csv_header());
-        }
-        bytes.extend(report::assets_csv_row(view));
-        Ok(bytes)
-    }
-    fn end(&mut self, empty: bool) -> Vec<u8> {
-        if empty {
-            report::assets_csv_header()
-        } else {
-            Vec::new()
-        }
-    }
-}
-
-/// Writes each row as it is read; a closed pipe (`| head`) ends the listing quietly.
-fn stream(
-    query: &Query<SqliteStore>,
-    listing: &Listing,
-    mut format: impl RowFormat,
-) -> Result<Page> {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut failed: Option<anyhow::Error> = None;
-    let mut written = 0u64;
-    let page = query.list(listing, &mut |view| {
-        let written_ok = format
-            .row(&view, written == 0)
-            .and_then(|bytes| Ok(out.write_all(&bytes)?));
-        written += 1;
-        match written_ok {
-            Ok(()) => true,
-            Err(error) => {
-                failed = Some(error);
-                false
-            }
-        }
-    })?;
-    let result = match failed {
-        Some(error) => Err(error),
-        None => out
-            .write_all(&format.end(written == 0))
-            .and_then(|()| out.flush())
-            .map_err(anyhow::Error::from),
-    };
-    match result {
-        Err(error)
-            if error
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            Ok(page)
-        }
-        Err(error) => Err(error),
-        Ok(()) => Ok(page),
-    }
 }
 
 #[derive(Debug, clap::Args)]

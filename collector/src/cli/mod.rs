@@ -12,6 +12,7 @@ mod policy;
 mod registry;
 mod serve;
 mod snapshot;
+mod snapshot_out;
 #[cfg(test)]
 mod test_support;
 

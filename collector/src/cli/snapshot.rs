@@ -6,18 +6,14 @@ use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use hygie_collector::audit;
 use hygie_collector::config::CollectorConfig;
-use hygie_collector::export::signing::Signer25519;
 use hygie_collector::export::signing::{self, Verifier25519};
-use hygie_collector::export::{SnapshotMeta, csv_format, html, json, verify};
-use hygie_collector::files;
-use hygie_collector::query::SnapshotSink;
+use hygie_collector::export::verify;
 use hygie_collector::store::InventoryReader;
 use hygie_collector::store::listing::VerdictStatus;
-use hygie_collector::views::AssetView;
 use jiff::Timestamp;
-use std::io::Write;
 
 use super::open::{DatabaseArg, load_signer, open_query, open_reader};
+use super::snapshot_out::write_snapshot;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum ExportFormat {
@@ -58,38 +54,9 @@ pub(crate) fn export(args: ExportArgs, config: &CollectorConfig, now: Timestamp)
     }
     let signer = load_signer(&config.signing_key)?;
     let hostname = hygie_proto::kernel_hostname().unwrap_or_default();
-    let mut counts = None;
-    // Rows are written as they are read; the file appears whole or not at all.
-    files::write_atomic_with(&out, files::PUBLIC, |file| {
-        let mut output = std::io::BufWriter::new(file);
-        let meta = match format {
-            ExportFormat::Json => {
-                let mut sink = JsonSink::new(&mut output, &signer);
-                let meta = query.snapshot(now, hostname, &mut sink).map_err(io_error)?;
-                sink.finish()?;
-                meta
-            }
-            ExportFormat::Csv => {
-                let spool = tempfile::tempfile_in(spool_dir(&out))?;
-                let mut sink = CsvSink::new(spool, &signer);
-                let meta = query.snapshot(now, hostname, &mut sink).map_err(io_error)?;
-                sink.finish(&mut output)?;
-                meta
-            }
-            ExportFormat::Html => {
-                let mut sections = html::Sections::default();
-                let mut sink = SectionSink(&mut sections);
-                let meta = query.snapshot(now, hostname, &mut sink).map_err(io_error)?;
-                let mut header = hygie_collector::export::report_header(&meta, &signer);
-                header.rows = meta.counts.assets;
-                output.write_all(html::render(&header, &sections).as_bytes())?;
-                meta
-            }
-        };
-        counts = Some(meta.counts);
-        output.flush()
+    let counts = write_snapshot(&out, format, &signer, |sink| {
+        query.snapshot(now, hostname, sink).map_err(io_error)
     })?;
-    let counts = counts.unwrap_or_default();
     println!(
         "{} assets ({} unmanaged) written to {}",
         counts.assets,
@@ -111,118 +78,6 @@ fn io_error(error: hygie_collector::query::QueryError) -> std::io::Error {
         hygie_collector::query::QueryError::Write(error) => error,
         other => std::io::Error::other(hygie_proto::error_chain(&other)),
     }
-}
-
-/// The CSV rows are staged beside the output (same file system, same privacy as the output).
-fn spool_dir(out: &Path) -> &Path {
-    match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    }
-}
-
-/// The JSON writer fed by the snapshot as rows are read.
-struct JsonSink<'a, W: Write> {
-    signer: &'a Signer25519,
-    out: Option<W>,
-    writer: Option<json::JsonWriter<'a, W>>,
-}
-
-impl<'a, W: Write> JsonSink<'a, W> {
-    fn new(out: W, signer: &'a Signer25519) -> Self {
-        JsonSink {
-            signer,
-            out: Some(out),
-            writer: None,
-        }
-    }
-
-    fn finish(self) -> std::io::Result<()> {
-        match self.writer {
-            Some(writer) => writer.finish().map(|_| ()),
-            None => Err(std::io::Error::other("the snapshot wrote nothing")),
-        }
-    }
-}
-
-impl<W: Write> SnapshotSink for JsonSink<'_, W> {
-    fn begin(&mut self, meta: &SnapshotMeta) -> std::io::Result<()> {
-        let out = self
-            .out
-            .take()
-            .ok_or_else(|| std::io::Error::other("a snapshot begins once"))?;
-        self.writer = Some(json::JsonWriter::begin(out, meta, self.signer)?);
-        Ok(())
-    }
-
-    fn row(&mut self, view: AssetView) -> std::io::Result<()> {
-        match &mut self.writer {
-            Some(writer) => writer.row(&view),
-            None => Err(std::io::Error::other("a row before the snapshot began")),
-        }
-    }
-}
-
-/// The CSV writer fed by the snapshot as rows are read.
-struct CsvSink<'a> {
-    signer: &'a Signer25519,
-    spool: Option<std::fs::File>,
-    writer: Option<csv_format::CsvWriter<'a, std::fs::File>>,
-}
-
-impl<'a> CsvSink<'a> {
-    fn new(spool: std::fs::File, signer: &'a Signer25519) -> Self {
-        CsvSink {
-            signer,
-            spool: Some(spool),
-            writer: None,
-        }
-    }
-
-    fn finish(self, out: impl Write) -> std::io::Result<()> {
-        match self.writer {
-            Some(writer) => writer.finish(out).map(|_| ()),
-            None => Err(std::io::Error::other("the snapshot wrote nothing")),
-        }
-    }
-}
-
-impl SnapshotSink for CsvSink<'_> {
-    fn begin(&mut self, meta: &SnapshotMeta) -> std::io::Result<()> {
-        let spool = self
-            .spool
-            .take()
-            .ok_or_else(|| std::io::Error::other("a snapshot begins once"))?;
-        self.writer = Some(csv_format::CsvWriter::begin(spool, meta, self.signer));
-        Ok(())
-    }
-
-    fn row(&mut self, view: AssetView) -> std::io::Result<()> {
-        match &mut self.writer {
-            Some(writer) => writer.row(&view),
-            None => Err(std::io::Error::other("a row before the snapshot began")),
-        }
-    }
-}
-
-/// The HTML report's bounded sections, filled as rows are read.
-struct SectionSink<'a>(&'a mut html::Sections);
-
-impl SnapshotSink for SectionSink<'_> {
-    fn begin(&mut self, _: &SnapshotMeta) -> std::io::Result<()> {
-        Ok(())
-    }
-
-    fn row(&mut self, view: AssetView) -> std::io::Result<()> {
-        self.0.add(view);
-        Ok(())
-    }
-}
-
-/// Writes `bytes` to `path` whole or not at all (a failure leaves no partial file, and an
-/// older snapshot there stays as it was). 0644: a snapshot is made to be handed to auditors.
-pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    Ok(files::write_atomic(path, files::PUBLIC, bytes)?)
 }
 
 #[derive(Debug, clap::Args)]

@@ -165,6 +165,18 @@ impl<'a, S: Read + Write + Seek> CsvWriter<'a, S> {
         self.spool.write_record(&record).map_err(io::Error::other)
     }
 
+    /// Replaces the counts the header will state: for outputs that learn them from the rows
+    /// they write (a reconstruction knows its counts only at the end).
+    pub fn set_counts(&mut self, counts: crate::views::Counts) {
+        self.header.counts = counts.into();
+    }
+
+    /// Replaces the reconstruction the header will state: a reconstruction learns the event
+    /// it stands on as it reads.
+    pub fn set_reconstruction(&mut self, reconstruction: Option<crate::asof::Reconstruction>) {
+        self.header.reconstruction = reconstruction;
+    }
+
     /// Writes the header line, the column line and the staged rows to `out`; returns the
     /// header.
     pub fn finish(self, mut out: impl Write) -> io::Result<Header> {

@@ -49,6 +49,18 @@ impl<'a, W: Write> JsonWriter<'a, W> {
         serde_json::to_writer(&mut self.out, &row).map_err(io::Error::other)
     }
 
+    /// Replaces the counts the header will state: for outputs that learn them from the rows
+    /// they write (a reconstruction knows its counts only at the end).
+    pub fn set_counts(&mut self, counts: crate::views::Counts) {
+        self.header.counts = counts.into();
+    }
+
+    /// Replaces the reconstruction the header will state: a reconstruction learns the event
+    /// it stands on as it reads.
+    pub fn set_reconstruction(&mut self, reconstruction: Option<crate::asof::Reconstruction>) {
+        self.header.reconstruction = reconstruction;
+    }
+
     /// Writes the signed header after the rows; returns the output and the header.
     pub fn finish(mut self) -> io::Result<(W, Header)> {
         let mut header = self.header;
