@@ -12,6 +12,7 @@ mod kills;
 mod netns;
 mod policy;
 mod restore;
+mod revocation;
 mod site;
 mod spine;
 mod sweep_kills;

@@ -190,6 +190,14 @@ impl FrontDoor {
             return;
         };
         let serial = certificate_serial(leaf).unwrap_or_default();
+        // The handshake's verifier refused revoked serials already; checked again here so
+        // that no handshake path (a resumed session would skip the verifier) admits one.
+        if self.revoked.contains(&serial) {
+            self.refused("revoked", |held_back| {
+                tracing::warn!(serial = %serial, held_back, "certificate revoked: connection refused");
+            });
+            return;
+        }
         let identity = match identity_from_certificate(leaf) {
             Ok(identity) => identity,
             Err(error) => {

@@ -3,7 +3,8 @@
 //!
 //! rustls's own verifier checks the chain, validity and key usage; the wrapper here adds the
 //! revoked serials (kept in the collector's database and reloaded while running, so a
-//! revocation applies to the next handshake) and names the refused certificate in the log:
+//! revocation applies to the next handshake; sessions are never resumed, so every connection
+//! has a full handshake that checks them) and names the refused certificate in the log:
 //! rustls refuses silently, and an operator chasing a silent agent needs to see "agent ward-3 of
 //! site chu-nord, serial 1f…: certificate expired".
 
@@ -222,6 +223,11 @@ pub fn server_config(
         .with_single_cert(chain, key)
         .map_err(TlsError::ServerIdentity)?;
     config.alpn_protocols = vec![b"h2".to_vec()];
+    // No session resumption: a resumed session skips the client certificate's verification,
+    // so an agent revoked while connected would come straight back in on its next connection.
+    // Agents connect rarely; a full handshake each time costs nothing worth that.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 
