@@ -2,14 +2,17 @@
 //! MAC, rows handed out one at a time (memory stays flat whatever the inventory's size). See
 //! [`crate::store::listing`] for the invariants.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::collections::{BTreeMap, HashMap};
 
-use hygie_proto::{Detail, MacAddr, MdnsService};
+use hygie_proto::{Detail, MacAddr};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
-use super::{RowError, flag_bits, for_each_row, from_micros, mac_from_key, mac_key, registry};
+mod children;
+
+use children::{Children, ScanStatements};
+
+use super::{RowError, flag_bits, for_each_row, from_micros, mac_from_key, mac_key};
 use crate::classify::{Category, Classification};
 use crate::inventory::AgentId;
 use crate::inventory::flags::{Flag, FlagSet};
@@ -75,6 +78,15 @@ fn conditions(filter: &Filter, after: Option<Cursor>) -> (String, Vec<Value>) {
     (clauses.join(" AND "), values)
 }
 
+/// Rows of a listing read with one seek per joined table before it walks the joined tables
+/// beside the verdicts instead (a listing that has this many rows left, too): a page or a
+/// sparse filter pays a few seeks, a long listing reads each table once.
+#[cfg(not(test))]
+const MERGE_AFTER: u64 = 2_000;
+/// Small in tests, so that the listings of small inventories take both ways.
+#[cfg(test)]
+const MERGE_AFTER: u64 = 3;
+
 /// Hands each view of `listing` to `each`, in MAC order, until `each` returns false or the
 /// limit is reached.
 pub(super) fn list(
@@ -103,12 +115,49 @@ pub(super) fn list(
         .map_err(StoreError::sqlite(context))?;
     let mut page = Page::default();
     let mut last = None;
-    while let Some(row) = rows.next().map_err(StoreError::sqlite(context))? {
-        let view = view_of(connection, row, &names).map_err(|error| error.into_store(context))?;
-        last = Some(view.mac);
+    let mut emit = |verdict: VerdictRow, children: Result<Children, RowError>| {
+        let mac = verdict.mac;
+        let view = children
+            .and_then(|children| view_of(verdict, children))
+            .map_err(|error| error.into_store(context))?;
+        last = Some(mac);
         page.rows += 1;
-        if !each(view) {
+        Ok::<_, StoreError>(each(view))
+    };
+    // A page, or the start of a listing: one seek per joined table.
+    let long = listing.limit.is_none_or(|limit| limit > 2 * MERGE_AFTER);
+    let mut lookups = 0;
+    let mut from = -1;
+    while !long || lookups < MERGE_AFTER {
+        let Some(row) = rows.next().map_err(StoreError::sqlite(context))? else {
+            break;
+        };
+        lookups += 1;
+        let verdict = VerdictRow::decode(row).map_err(|error| error.into_store(context))?;
+        from = mac_key(verdict.mac);
+        let children = children::lookup(
+            connection,
+            verdict.mac,
+            verdict.first_seen.is_some(),
+            &names,
+        );
+        if !emit(verdict, children)? {
             return Ok(page);
+        }
+    }
+    // The rest of a long listing: every joined table walked once beside the verdicts.
+    if long && lookups == MERGE_AFTER {
+        let mut statements =
+            ScanStatements::prepare(connection).map_err(|error| error.into_store(context))?;
+        let mut scans = statements
+            .start(from)
+            .map_err(|error| error.into_store(context))?;
+        while let Some(row) = rows.next().map_err(StoreError::sqlite(context))? {
+            let verdict = VerdictRow::decode(row).map_err(|error| error.into_store(context))?;
+            let children = scans.take(verdict.mac, &names);
+            if !emit(verdict, children)? {
+                return Ok(page);
+            }
         }
     }
     if listing.limit.is_some_and(|limit| page.rows >= limit) {
@@ -268,7 +317,7 @@ pub(super) fn status(connection: &Connection) -> Result<VerdictStatus, StoreErro
             return Ok(VerdictStatus::Previous(Staleness::NeverComputed));
         }
     }
-    if registry::generation(connection)? != state.registry_generation {
+    if super::registry::generation(connection)? != state.registry_generation {
         return Ok(VerdictStatus::Previous(Staleness::RegistryChanged));
     }
     Ok(VerdictStatus::Current)
@@ -289,113 +338,46 @@ fn agent_names(connection: &Connection) -> Result<HashMap<AgentId, String>, Stor
     Ok(names)
 }
 
-/// Runs a per-asset query (`?1` the MAC) and hands each row to `each`.
-fn per_asset(
-    connection: &Connection,
-    query: &str,
+/// The verdict columns of one listing row (`mac, flags, classification, first_seen,
+/// last_seen`).
+struct VerdictRow {
     mac: MacAddr,
-    mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<(), RowError>,
-) -> Result<(), RowError> {
-    let mut statement = connection.prepare_cached(query)?;
-    let mut rows = statement.query([mac_key(mac)])?;
-    while let Some(row) = rows.next()? {
-        each(row)?;
-    }
-    Ok(())
+    flags: FlagSet,
+    classification: Classification,
+    first_seen: Option<i64>,
+    last_seen: Option<i64>,
 }
 
-/// The view of one verdict row (`mac, flags, classification, first_seen, last_seen`).
-fn view_of(
-    connection: &Connection,
-    row: &rusqlite::Row<'_>,
-    names: &HashMap<AgentId, String>,
-) -> Result<AssetView, RowError> {
-    let mac = mac_from_key(row.get(0)?);
-    let flags = flag_bits(row.get(1)?)?;
-    let classification = decode_classification(mac, &row.get::<_, String>(2)?)?;
-    let first_seen: Option<i64> = row.get(3)?;
-    let last_seen: Option<i64> = row.get(4)?;
-    let seen = first_seen.is_some();
-    let entry = registry::one(connection, mac)?;
-
-    let mut ips: Vec<(IpAddr, i64)> = Vec::new();
-    let mut hostnames: Vec<(String, i64)> = Vec::new();
-    let mut seen_by = BTreeSet::new();
-    let mut services: Vec<(String, String, MdnsService)> = Vec::new();
-    let mut details: Vec<Detail> = Vec::new();
-    if seen {
-        per_asset(
-            connection,
-            "SELECT ip, last_seen FROM asset_addresses WHERE mac = ?1",
+impl VerdictRow {
+    fn decode(row: &rusqlite::Row<'_>) -> Result<Self, RowError> {
+        let mac = mac_from_key(row.get(0)?);
+        Ok(VerdictRow {
             mac,
-            |row| {
-                let text: String = row.get(0)?;
-                let ip = text
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("address {text:?}")))?;
-                ips.push((ip, row.get(1)?));
-                Ok(())
-            },
-        )?;
-        per_asset(
-            connection,
-            "SELECT hostname, last_seen FROM asset_hostnames WHERE mac = ?1",
-            mac,
-            |row| {
-                hostnames.push((row.get(0)?, row.get(1)?));
-                Ok(())
-            },
-        )?;
-        per_asset(
-            connection,
-            "SELECT agent_id FROM asset_sightings WHERE mac = ?1",
-            mac,
-            |row| {
-                let id: AgentId = row.get(0)?;
-                seen_by.insert(
-                    names
-                        .get(&id)
-                        .cloned()
-                        .unwrap_or_else(|| format!("agent#{id}")),
-                );
-                Ok(())
-            },
-        )?;
-        per_asset(
-            connection,
-            "SELECT service_type, instance, port, txt FROM asset_services WHERE mac = ?1",
-            mac,
-            |row| {
-                let (service_type, instance): (String, String) = (row.get(0)?, row.get(1)?);
-                let port: u16 = row.get(2)?;
-                let txt: String = row.get(3)?;
-                let txt = serde_json::from_str(&txt)
-                    .map_err(|_| StoreError::Corrupt(format!("TXT of {instance}")))?;
-                let service = MdnsService {
-                    instance: instance.clone(),
-                    service_type: service_type.clone(),
-                    port: (port != 0).then_some(port),
-                    txt,
-                };
-                services.push((service_type, instance, service));
-                Ok(())
-            },
-        )?;
-        per_asset(
-            connection,
-            "SELECT detail FROM asset_details WHERE mac = ?1",
-            mac,
-            |row| {
-                let text: String = row.get(0)?;
-                details.push(
-                    serde_json::from_str(&text).map_err(|error| {
-                        StoreError::Corrupt(format!("protocol detail: {error}"))
-                    })?,
-                );
-                Ok(())
-            },
-        )?;
+            flags: flag_bits(row.get(1)?)?,
+            classification: decode_classification(mac, &row.get::<_, String>(2)?)?,
+            first_seen: row.get(3)?,
+            last_seen: row.get(4)?,
+        })
     }
+}
+
+/// The view of a verdict row and the rows joined to it.
+fn view_of(verdict: VerdictRow, children: Children) -> Result<AssetView, RowError> {
+    let VerdictRow {
+        mac,
+        flags,
+        classification,
+        first_seen,
+        last_seen,
+    } = verdict;
+    let Children {
+        entry,
+        mut ips,
+        mut hostnames,
+        seen_by,
+        mut services,
+        mut details,
+    } = children;
     // The orders of the in-memory views: most recently seen first, then by value; services
     // and details by key.
     ips.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -404,7 +386,7 @@ fn view_of(
     details.sort_by_key(Detail::key);
     Ok(AssetView {
         mac,
-        seen,
+        seen: first_seen.is_some(),
         ips: ips.into_iter().map(|(ip, _)| ip).collect(),
         hostnames: hostnames.into_iter().map(|(name, _)| name).collect(),
         vendor: classification.vendor.map(|vendor| vendor.name),

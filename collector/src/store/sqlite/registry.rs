@@ -72,11 +72,12 @@ fn text_or_none(text: Option<String>) -> Option<String> {
 }
 
 /// The columns [`decode`] reads, in its order.
-const ENTRY_COLUMNS: &str = "mac, asset_tag, name, category, location, owner, criticality,
+pub(super) const ENTRY_COLUMNS: &str =
+    "mac, asset_tag, name, category, location, owner, criticality,
     registered_at, updated_at, source, unseen_flags, site, do_not_probe";
 
 /// One registry row (selected with [`ENTRY_COLUMNS`]) and its stored never-seen flags.
-fn decode(row: &rusqlite::Row<'_>) -> Result<(RegistryEntry, FlagSet), RowError> {
+pub(super) fn decode(row: &rusqlite::Row<'_>) -> Result<(RegistryEntry, FlagSet), RowError> {
     let mac = mac_from_key(row.get(0)?);
     let category: Option<String> = text_or_none(row.get(3)?);
     let criticality: Option<String> = text_or_none(row.get(6)?);
