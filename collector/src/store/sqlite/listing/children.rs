@@ -113,12 +113,8 @@ pub(super) fn lookup(
 ) -> Result<Children, RowError> {
     let mut children = Children::default();
     let tables = if seen { TABLES.len() } else { 1 };
-    for index in 0..tables {
-        let query = format!(
-            "SELECT {} FROM {} WHERE mac = ?1",
-            columns(index),
-            TABLES[index].0
-        );
+    for (index, (table, _)) in TABLES.iter().enumerate().take(tables) {
+        let query = format!("SELECT {} FROM {table} WHERE mac = ?1", columns(index));
         let mut statement = connection.prepare_cached(&query)?;
         let mut rows = statement.query([mac_key(mac)])?;
         while let Some(row) = rows.next()? {
@@ -136,12 +132,13 @@ pub(super) struct ScanStatements<'c> {
 
 impl<'c> ScanStatements<'c> {
     pub(super) fn prepare(connection: &'c Connection) -> Result<Self, RowError> {
-        let statements = (0..TABLES.len())
-            .map(|index| {
+        let statements = TABLES
+            .iter()
+            .enumerate()
+            .map(|(index, (table, _))| {
                 connection.prepare(&format!(
-                    "SELECT {} FROM {} WHERE mac > ?1 ORDER BY mac",
-                    columns(index),
-                    TABLES[index].0
+                    "SELECT {} FROM {table} WHERE mac > ?1 ORDER BY mac",
+                    columns(index)
                 ))
             })
             .collect::<Result<_, _>>()?;
