@@ -22,7 +22,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    // The parser's message (line, column, a caret under the fault) follows as the source.
+    #[error("{path} is not valid TOML")]
     Parse {
         path: PathBuf,
         #[source]
@@ -396,9 +397,7 @@ mod tests {
         );
         let typo = MINIMAL.replace("[outbox]", "[outbox]\nmax_sise = 1");
         assert!(
-            AgentConfig::from_toml(&typo, base)
-                .unwrap_err()
-                .to_string()
+            hygie_proto::error_chain(&AgentConfig::from_toml(&typo, base).unwrap_err())
                 .contains("unknown field `max_sise`")
         );
         let tiny = format!("{MINIMAL}\nmax_size = \"10 KiB\"");
@@ -420,9 +419,7 @@ mod tests {
         );
         let missing = "[outbox]\npath = \"x\"";
         assert!(
-            AgentConfig::from_toml(missing, base)
-                .unwrap_err()
-                .to_string()
+            hygie_proto::error_chain(&AgentConfig::from_toml(missing, base).unwrap_err())
                 .contains("missing field `collector`")
         );
     }

@@ -79,7 +79,7 @@ pub(crate) fn restore(args: RestoreArgs, config: &CollectorConfig, now: Timestam
         );
     }
     println!(
-        "Agents resend nothing already acknowledged: observations received after the backup are not in it."
+        "Agents send again what they acknowledged since the backup, from the batches they keep (outbox.keep_acked, 24 h by default): a backup older than that loses what came in between."
     );
     Ok(())
 }
@@ -162,6 +162,9 @@ mod tests {
         assert!(format!("{error:#}").contains("public key"), "{error:#}");
         signing::ensure_key(&config.signing_key).unwrap();
         let error = backup(args(), &config).unwrap_err();
-        assert!(format!("{error:#}").contains("no backup at"), "{error:#}");
+        assert!(
+            format!("{error:#}").contains("no inventory database at"),
+            "{error:#}"
+        );
     }
 }

@@ -33,7 +33,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    // The parser's message (line, column, a caret under the fault) follows as the source.
+    #[error("{path} is not valid TOML")]
     Parse {
         path: PathBuf,
         #[source]
@@ -439,7 +440,8 @@ mod tests {
         );
         let typo =
             CollectorConfig::from_toml("[flags]\nstale = \"1day\"", Path::new(".")).unwrap_err();
-        assert!(typo.to_string().contains("unknown field `stale`"), "{typo}");
+        let typo = hygie_proto::error_chain(&typo);
+        assert!(typo.contains("unknown field `stale`"), "{typo}");
     }
 
     #[test]
@@ -473,9 +475,7 @@ mod tests {
         );
 
         let refused = |text: &str| {
-            CollectorConfig::from_toml(text, Path::new("."))
-                .unwrap_err()
-                .to_string()
+            hygie_proto::error_chain(&CollectorConfig::from_toml(text, Path::new(".")).unwrap_err())
         };
         let category = refused("[policy]\nprotect_categories = [\"biomed\"]");
         assert!(category.contains("unknown variant `biomed`"), "{category}");
@@ -500,12 +500,12 @@ mod tests {
         let base = Path::new(".");
         let unknown = CollectorConfig::from_toml("lisen = \"127.0.0.1:1\"", base).unwrap_err();
         assert!(
-            unknown.to_string().contains("unknown field `lisen`"),
+            hygie_proto::error_chain(&unknown).contains("unknown field `lisen`"),
             "{unknown}"
         );
         let nested = CollectorConfig::from_toml("[database]\nfile = \"x\"", base).unwrap_err();
         assert!(
-            nested.to_string().contains("unknown field `file`"),
+            hygie_proto::error_chain(&nested).contains("unknown field `file`"),
             "{nested}"
         );
         let listen = CollectorConfig::from_toml("listen = \"everywhere\"", base).unwrap_err();
@@ -518,7 +518,7 @@ mod tests {
         let durability =
             CollectorConfig::from_toml("[database]\ndurability = \"maybe\"", base).unwrap_err();
         assert!(
-            durability.to_string().contains("unknown variant"),
+            hygie_proto::error_chain(&durability).contains("unknown variant"),
             "{durability}"
         );
     }

@@ -26,7 +26,7 @@ pub enum KeyError {
     #[error(transparent)]
     Write(#[from] CaError),
     #[error(
-        "{path} already exists; refusing to replace the signing key (snapshots signed with it could no longer be verified with the new one). Use --force to replace it"
+        "{path} already exists; refusing to replace the signing key (snapshots signed with it could no longer be verified with the new one). Move it away yourself only if no snapshot signed with it will need verifying"
     )]
     Exists { path: PathBuf },
 }

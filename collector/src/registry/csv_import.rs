@@ -82,9 +82,33 @@ fn normal_column(name: &str) -> String {
     }
 }
 
-/// Parses a registry CSV.
+/// The field separator of a file, read off its header line: `;` (what spreadsheets write where
+/// the decimal mark is a comma, as in French CMMS/GMAO exports) or a tab when the header has
+/// more of them than commas, else `,`. Separators inside quotes do not count.
+fn delimiter(bytes: &[u8]) -> u8 {
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for &byte in bytes {
+        match byte {
+            b'\n' if !quoted => break,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    match counts {
+        [comma, semicolon, tab] if semicolon > comma && semicolon >= tab => b';',
+        [comma, _, tab] if tab > comma => b'\t',
+        _ => b',',
+    }
+}
+
+/// Parses a registry CSV (fields separated by commas, semicolons or tabs).
 pub fn parse_csv(bytes: &[u8]) -> Result<ParsedCsv, CsvError> {
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter(bytes))
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(bytes);
@@ -253,6 +277,25 @@ mod tests {
         assert_eq!(parsed.entries[0].fields.name, "=SUM(A1)");
         assert_eq!(parsed.entries[0].fields.owner, "-");
         assert_eq!(parsed.entries[1].fields.name, "'quoted'");
+    }
+
+    #[test]
+    fn semicolon_and_tab_separated_exports_read_like_comma_separated_ones() {
+        let semicolon = "asset_tag;MAC;name;location\n\
+                         BIO-1;00:09:5c:11:22:01;\"Moniteur, r\u{e9}a\";R\u{e9}a lit 3\n";
+        let parsed = parse_csv(semicolon.as_bytes()).unwrap();
+        assert_eq!(parsed.errors, vec![]);
+        assert_eq!(parsed.entries[0].fields.name, "Moniteur, r\u{e9}a");
+        assert_eq!(parsed.entries[0].fields.location, "R\u{e9}a lit 3");
+        let tab = "mac\tname\n00:09:5c:11:22:01\tMonitor; ICU\n";
+        let parsed = parse_csv(tab.as_bytes()).unwrap();
+        assert_eq!(parsed.entries[0].fields.name, "Monitor; ICU");
+        // A comma file whose header quotes a semicolon stays a comma file.
+        let comma = "mac,\"name;alias\",owner\n00:09:5c:11:22:01,x,y\n";
+        assert_eq!(
+            parse_csv(comma.as_bytes()).unwrap().entries[0].fields.owner,
+            "y"
+        );
     }
 
     #[test]

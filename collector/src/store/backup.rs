@@ -54,6 +54,10 @@ pub enum BackupError {
     SameFile { path: PathBuf },
     #[error("no backup at {path}")]
     Missing { path: PathBuf },
+    #[error(
+        "no inventory database at {path}: nothing to back up (check --config and [database] path)"
+    )]
+    NoDatabase { path: PathBuf },
     #[error("cannot move {from} aside to {to}")]
     MoveAside {
         from: PathBuf,
@@ -133,7 +137,7 @@ pub fn backup(
     settings: BackupSettings,
 ) -> Result<BackupReport, BackupError> {
     if !source.exists() {
-        return Err(BackupError::Missing {
+        return Err(BackupError::NoDatabase {
             path: source.to_owned(),
         });
     }
