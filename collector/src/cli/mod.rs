@@ -24,12 +24,16 @@ use hygie_collector::classify::Rules;
 use hygie_collector::config::CollectorConfig;
 use jiff::Timestamp;
 
+/// Where the packages install the configuration.
+const INSTALLED_CONFIG: &str = "/etc/hygie/collector.toml";
+
 /// Hygie collector: the network asset inventory of a care facility.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 pub(crate) struct Cli {
-    /// Configuration file (TOML). Without one, the embedded default is used: listen on
-    /// 127.0.0.1:7443, data under ./hygie-data/.
+    /// Configuration file (TOML). Without one, /etc/hygie/collector.toml if it exists (the
+    /// packages install it), else the embedded default: listen on 127.0.0.1:7443, data under
+    /// ./hygie-data/.
     #[arg(long, short, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -93,8 +97,13 @@ enum Command {
 
 /// Runs one command.
 pub(crate) fn run(cli: Cli) -> Result<()> {
+    // Commands run on a packaged collector read its configuration without being told.
+    let file = cli
+        .config
+        .clone()
+        .or_else(|| Some(PathBuf::from(INSTALLED_CONFIG)).filter(|path| path.exists()));
     let config = || -> Result<CollectorConfig> {
-        Ok(CollectorConfig::load_or_default(cli.config.as_deref())?)
+        Ok(CollectorConfig::load_or_default(file.as_deref())?)
     };
     let now = Timestamp::now();
     match cli.command {
