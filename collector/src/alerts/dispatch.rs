@@ -296,7 +296,8 @@ struct Runner {
     poll: Duration,
     state_dir: PathBuf,
     stopping: CancellationToken,
-    saved: Option<Progress>,
+    /// What the state file holds.
+    saved: Option<(Progress, Option<String>)>,
     saved_at: Instant,
     last_delivery: Option<Timestamp>,
     last_error: Option<String>,
@@ -501,15 +502,16 @@ impl Runner {
         }
     }
 
-    /// Persists the progress when it changed: at once if `force` or nothing waits, else at
-    /// most every [`SAVE_EVERY`]. What was delivered and not yet saved is sent again after a
+    /// Persists the progress (and the last error, for `alerts status`) when it changed: at
+    /// once if `force` or nothing waits, else at most every [`SAVE_EVERY`]. What was delivered and not yet saved is sent again after a
     /// crash (Invariant 1).
     fn save(&mut self, force: bool) {
         let Some(core) = &self.core else {
             return;
         };
         let progress = core.progress();
-        if self.saved == Some(progress) {
+        let current = (progress, self.last_error.clone());
+        if self.saved.as_ref() == Some(&current) {
             return;
         }
         if !force && core.queued() > 0 && self.saved_at.elapsed() < SAVE_EVERY {
@@ -524,7 +526,7 @@ impl Runner {
         };
         match state::save(&self.state_dir, &state) {
             Ok(()) => {
-                self.saved = Some(progress);
+                self.saved = Some(current);
                 self.saved_at = Instant::now();
             }
             Err(error) => {

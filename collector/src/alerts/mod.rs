@@ -54,6 +54,9 @@ pub mod syslog;
 mod transport;
 pub mod webhook;
 
+#[cfg(test)]
+mod tests;
+
 pub use alert::{Alert, AssetFacts, Message, Severity, Summary};
 pub use dispatch::{
     AlertsError, Dispatcher, EventSource, SinkStatus, StoreSource, prepare, status,
