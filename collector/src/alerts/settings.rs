@@ -681,6 +681,32 @@ mod tests {
         assert!(unknown.is_err(), "unknown keys are refused");
     }
 
+    /// The commented example of packaging/collector.toml, uncommented, is valid.
+    #[test]
+    fn the_packaged_example_is_valid() {
+        let packaged = include_str!("../../../packaging/collector.toml");
+        let start = packaged.find("# [alerts]").unwrap();
+        // Settings are `# key = value` and `# [table]`; the rest is prose.
+        let setting = regex::Regex::new(r"^(\[|[a-z_]+ = )").unwrap();
+        let example: String = packaged[start..]
+            .lines()
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(|line| setting.is_match(line))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let file: toml::Table = toml::from_str(&example).unwrap();
+        let section: AlertsSection = file["alerts"].clone().try_into().unwrap();
+        let settings = section.validate(Path::new("/var/lib/hygie-collector")).unwrap();
+        assert_eq!(settings.sinks.len(), 2);
+        assert_eq!(settings.max_backlog, DEFAULT_MAX_BACKLOG);
+        let siem = &settings.sinks[0];
+        assert_eq!(siem.limit.per_minute, DEFAULT_PER_MINUTE, "the example shows the defaults");
+        assert_eq!(siem.limit.burst, DEFAULT_BURST);
+        assert_eq!(siem.max_retry, DEFAULT_MAX_RETRY);
+        assert_eq!(siem.rules.rules().len(), 1);
+        assert!(matches!(&settings.sinks[1].target, Target::Webhook(_)));
+    }
+
     #[test]
     fn hosts_are_taken_from_addresses() {
         assert_eq!(host_of("siem:514"), Some("siem"));
