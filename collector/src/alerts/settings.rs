@@ -696,11 +696,16 @@ mod tests {
             .collect();
         let file: toml::Table = toml::from_str(&example).unwrap();
         let section: AlertsSection = file["alerts"].clone().try_into().unwrap();
-        let settings = section.validate(Path::new("/var/lib/hygie-collector")).unwrap();
+        let settings = section
+            .validate(Path::new("/var/lib/hygie-collector"))
+            .unwrap();
         assert_eq!(settings.sinks.len(), 2);
         assert_eq!(settings.max_backlog, DEFAULT_MAX_BACKLOG);
         let siem = &settings.sinks[0];
-        assert_eq!(siem.limit.per_minute, DEFAULT_PER_MINUTE, "the example shows the defaults");
+        assert_eq!(
+            siem.limit.per_minute, DEFAULT_PER_MINUTE,
+            "the example shows the defaults"
+        );
         assert_eq!(siem.limit.burst, DEFAULT_BURST);
         assert_eq!(siem.max_retry, DEFAULT_MAX_RETRY);
         assert_eq!(siem.rules.rules().len(), 1);
