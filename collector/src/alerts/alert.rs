@@ -207,8 +207,9 @@ impl Alert {
                 EventKind::FlagRaised | EventKind::AssetNew,
                 Some(Flag::Unmanaged | Flag::ArpConflict),
             ) => Severity::Warning,
-            (EventKind::FlagCleared, _) => Severity::Informational,
-            (EventKind::AssetNew | EventKind::AddressNew, _) => Severity::Informational,
+            (EventKind::FlagCleared | EventKind::AssetNew | EventKind::AddressNew, _) => {
+                Severity::Informational
+            }
             _ => Severity::Notice,
         }
     }

@@ -8,7 +8,7 @@
 //! events after the cursor through the read port, makes alerts of those the sink's rules
 //! select ([`rules`]), sends them within the sink's rate limit, and moves the cursor on only
 //! once they are delivered. The decisions are a pure state machine ([`core::SinkCore`],
-//! `step(now, input) -> actions`); [`dispatch`] does the I/O around it.
+//! `step(now, input) -> actions`); [`dispatch`] and its runners do the I/O around it.
 //!
 //! # Invariants
 //!
@@ -48,7 +48,9 @@ mod alert;
 pub mod core;
 pub mod dispatch;
 mod rules;
+mod runner;
 mod settings;
+pub mod source;
 pub mod state;
 pub mod syslog;
 mod transport;
@@ -58,11 +60,10 @@ pub mod webhook;
 mod tests;
 
 pub use alert::{Alert, AssetFacts, Message, Severity, Summary};
-pub use dispatch::{
-    AlertsError, Dispatcher, EventSource, SinkStatus, StoreSource, prepare, status,
-};
+pub use dispatch::{AlertsError, Dispatcher, SinkStatus, prepare, status};
 pub use rules::{Rule, Rules};
 pub(crate) use settings::AlertsSection;
 pub use settings::{
     AlertSettings, RateLimit, SinkSettings, SyslogTarget, Target, Transport, WebhookTarget,
 };
+pub use source::{EventSource, SourceFactory, StoreSource};

@@ -19,6 +19,7 @@
 use jiff::Timestamp;
 
 use super::alert::{Alert, Message, Severity};
+use crate::inventory::flags::Flag;
 use crate::safe;
 
 /// The SD-ID of Hygie's structured data.
@@ -141,7 +142,7 @@ fn alert_params(alert: &Alert) -> Vec<(&'static str, String)> {
         if let Some(name) = &asset.name {
             params.push(("name", name.clone()));
         }
-        let flags: Vec<&str> = asset.flags.iter().map(|flag| flag.as_str()).collect();
+        let flags: Vec<&str> = asset.flags.iter().map(Flag::as_str).collect();
         params.push(("flags", flags.join(",")));
         params.push(("managed", asset.managed.to_string()));
     }

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::alert::tests::raised;
 use super::core::Candidate;
-use super::dispatch::{EventSource, SourceFactory};
 use super::rules::Rules;
+use super::source::{EventSource, SourceFactory};
 use super::syslog::tests::parse;
 use super::webhook::{Secret, verify};
 use super::{AlertSettings, AlertsSection, prepare, state};
@@ -534,7 +534,7 @@ async fn a_refused_alert_is_skipped_and_a_dead_sink_holds_no_other_back() {
 
 #[tokio::test]
 async fn alerts_read_through_the_port_carry_the_registry_and_the_asset() {
-    use super::dispatch::StoreSource;
+    use super::source::StoreSource;
     use crate::registry::RegistryFields;
     use crate::store::{Durability, RegistryChange, SqliteStore};
     let dir = tempfile::tempdir().unwrap();
