@@ -22,13 +22,13 @@ use crate::store::SqliteStore;
 /// Alerting cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertsError {
-    #[error("alert sink {sink:?}: {source}")]
+    #[error("alert sink {sink:?}")]
     Secret {
         sink: String,
         #[source]
         source: SecretError,
     },
-    #[error("alert sink {sink:?}: {source}")]
+    #[error("alert sink {sink:?}")]
     Tls {
         sink: String,
         #[source]

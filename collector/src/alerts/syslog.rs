@@ -230,7 +230,21 @@ pub(crate) mod tests {
         (header, params, msg)
     }
 
-    fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
+    /// The parameters of an unmanaged-flag alert about [`facts`]' device.
+    ///
+    /// [`facts`]: crate::alerts::alert::tests::facts
+    pub(crate) fn assert_unmanaged_pump(params: &[(String, String)]) {
+        assert_eq!(param(params, "flag"), "unmanaged");
+        assert_eq!(param(params, "mac"), "00:30:e6:11:22:04");
+        assert_eq!(param(params, "ip"), "198.18.0.14");
+        assert_eq!(param(params, "vendor"), "Drägerwerk AG & Co. KGaA");
+        assert_eq!(param(params, "category"), "biomedical");
+        assert_eq!(param(params, "site"), "chu-nord");
+        assert_eq!(param(params, "agent"), "chu-nord/ward-3");
+    }
+
+    /// The value of SD-PARAM `name`.
+    pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
         params
             .iter()
             .find(|(key, _)| key == name)
@@ -257,13 +271,7 @@ pub(crate) mod tests {
         );
         assert_eq!(param(&params, "event_id"), "42");
         assert_eq!(param(&params, "event_hash"), alert.event_hash.to_hex());
-        assert_eq!(param(&params, "flag"), "unmanaged");
-        assert_eq!(param(&params, "mac"), "00:30:e6:11:22:04");
-        assert_eq!(param(&params, "ip"), "198.18.0.14");
-        assert_eq!(param(&params, "vendor"), "Drägerwerk AG & Co. KGaA");
-        assert_eq!(param(&params, "category"), "biomedical");
-        assert_eq!(param(&params, "site"), "chu-nord");
-        assert_eq!(param(&params, "agent"), "chu-nord/ward-3");
+        assert_unmanaged_pump(&params);
         assert_eq!(param(&params, "flags"), "unmanaged,new");
         // Non-ASCII MSG: UTF-8 with a BOM.
         assert!(msg.starts_with('\u{feff}'), "{msg:?}");

@@ -16,7 +16,7 @@ use super::alert::tests::raised;
 use super::core::Candidate;
 use super::rules::Rules;
 use super::source::{EventSource, SourceFactory};
-use super::syslog::tests::parse;
+use super::syslog::tests::{assert_unmanaged_pump, param, parse};
 use super::webhook::{Secret, verify};
 use super::{AlertSettings, AlertsSection, prepare, state};
 use crate::inventory::flags::Flag;
@@ -113,13 +113,6 @@ async fn eventually(what: &str, timeout: Duration, mut done: impl FnMut() -> boo
     }
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
-    params
-        .iter()
-        .find(|(key, _)| key == name)
-        .map_or("", |(_, value)| value.as_str())
-}
-
 /// Each syslog message parsed, checked against the alert of its event id; returns the ids.
 fn check_syslog(inbox: &Inbox) -> Vec<i64> {
     inbox
@@ -134,13 +127,7 @@ fn check_syslog(inbox: &Inbox) -> Vec<i64> {
             assert_eq!(header[3], "hygie");
             assert_eq!(header[5], "flag_raised");
             assert_eq!(param(&params, "event_hash"), expected.event_hash.to_hex());
-            assert_eq!(param(&params, "flag"), "unmanaged");
-            assert_eq!(param(&params, "mac"), "00:30:e6:11:22:04");
-            assert_eq!(param(&params, "ip"), "198.18.0.14");
-            assert_eq!(param(&params, "vendor"), "Drägerwerk AG & Co. KGaA");
-            assert_eq!(param(&params, "category"), "biomedical");
-            assert_eq!(param(&params, "site"), "chu-nord");
-            assert_eq!(param(&params, "agent"), "chu-nord/ward-3");
+            assert_unmanaged_pump(&params);
             assert!(msg.starts_with("\u{feff}unmanaged device 00:30:e6:11:22:04"));
             id
         })
