@@ -7,6 +7,7 @@
 //! assets (with [`classify`] and the flags), [`report`] renders them for terminals and
 //! [`export`] writes signed snapshots.
 
+pub mod alerts;
 pub mod asof;
 pub mod audit;
 /// The classifier (`hygie-classify`), shared with the agent's offline scans.

@@ -46,6 +46,46 @@ pub fn html(text: &str) -> String {
     escaped
 }
 
+/// Text on one line for a log collector (syslog MSG, webhook JSON strings): control
+/// characters (newlines included) and direction overrides are replaced, as for terminals.
+pub fn line(text: &str) -> String {
+    text.chars()
+        .map(|c| if dangerous(c) { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// An RFC 5424 SD-PARAM value (the text between its quotes): unsafe characters replaced as
+/// in [`line`], then `"`, `\` and `]` escaped with a backslash (RFC 5424 section 6.3.3).
+pub fn syslog_param(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' | '\\' | ']' => {
+                escaped.push('\\');
+                escaped.push(c);
+            }
+            c if dangerous(c) => escaped.push('\u{fffd}'),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// An RFC 5424 header field (HOSTNAME, APP-NAME, MSGID): printable US-ASCII only (`!` to
+/// `~`), anything else becomes `_`, at most `max` characters; `-` (the nil value) if empty.
+pub fn syslog_header(text: &str, max: usize) -> String {
+    let cleaned: String = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .collect();
+    if cleaned.is_empty() {
+        "-".to_owned()
+    } else {
+        cleaned
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +112,23 @@ mod tests {
             html("<script>alert('x')</script> & \"y\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;"
         );
+    }
+
+    #[test]
+    fn syslog_params_escape_quotes_backslashes_and_brackets() {
+        assert_eq!(syslog_param(r#"a"b\c]d"#), r#"a\"b\\c\]d"#);
+        assert_eq!(
+            syslog_param("x\n\u{1b}[2Jy\u{202e}"),
+            "x\u{fffd}\u{fffd}[2Jy\u{fffd}"
+        );
+        assert_eq!(syslog_param("Drägerwerk"), "Drägerwerk");
+    }
+
+    #[test]
+    fn syslog_headers_are_printable_ascii() {
+        assert_eq!(syslog_header("ward 3\u{e9}", 48), "ward_3_");
+        assert_eq!(syslog_header("", 48), "-");
+        assert_eq!(syslog_header("abcdef", 3), "abc");
+        assert_eq!(line("a\r\nb"), "a\u{fffd}\u{fffd}b");
     }
 }

@@ -58,6 +58,8 @@ pub enum ServeError {
     Lock(#[from] crate::lock::LockError),
     #[error("cannot load the classification rules")]
     Rules(#[from] crate::classify::RulesError),
+    #[error(transparent)]
+    Alerts(#[from] crate::alerts::AlertsError),
 }
 
 /// Validity of a CA created on first start.
@@ -174,6 +176,8 @@ pub async fn serve(
     // first. Held until serve returns, after the writer has drained.
     let _lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
     let first_server_certificate = ensure_pki(&config)?;
+    // Secrets and CAs of the alert sinks are read now: a mistake stops here, not at the first alert.
+    let alerts = crate::alerts::prepare(&config.alerts)?;
     fit_descriptor_limit(&mut config.limits);
     let limits = config.limits;
     // Revocations apply from the first handshake, and are reloaded while serving.
@@ -268,6 +272,8 @@ pub async fn serve(
             .serve_with_incoming_shutdown(incoming, stopping.clone().cancelled_owned()),
     );
 
+    let alerting = (!alerts.is_empty())
+        .then(|| tokio::spawn(alerts.run(config.database.clone(), stopping.clone())));
     let mut writer_done = tokio::task::spawn_blocking(move || writer.join());
     tokio::pin!(shutdown);
     let result = tokio::select! {
@@ -287,6 +293,14 @@ pub async fn serve(
     };
     stopping.cancel();
     let _ = accepting.await;
+    // The alert sinks save their cursors as they stop.
+    if let Some(alerting) = alerting
+        && tokio::time::timeout(Duration::from_secs(5), alerting)
+            .await
+            .is_err()
+    {
+        tracing::warn!("the alert sinks did not stop within 5 s of shutdown");
+    }
     // Dropping the server drops the service's writer handles; the writer then finishes its
     // queue and stops.
     drop(server);

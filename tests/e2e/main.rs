@@ -1,6 +1,7 @@
 //! Hygie's end-to-end tests: real processes, real SQLite files, real gRPC over TCP with mutual
 //! TLS. Run `cargo build --workspace --bins` first (tests/run.sh does).
 
+mod alerts;
 mod asof;
 mod audit;
 mod backup;

@@ -2,6 +2,7 @@
 //! snapshots and verification, certificates, serving. `anyhow` lives here and in `main.rs`
 //! only; the library's errors are typed.
 
+mod alerts;
 mod at;
 mod backup;
 mod ca;
@@ -93,6 +94,9 @@ enum Command {
     /// Put a backup in place of the inventory database: refused while the collector serves;
     /// the backup is checked first and the replaced database is kept beside it.
     Restore(backup::RestoreArgs),
+    /// Alerts to the SIEM: each sink's delivery status, or a test message through each.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
 }
 
 /// Runs one command.
@@ -113,6 +117,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             let rules = Rules::load(config.rules.as_deref())?;
             println!("{} is valid:\n{config:#?}", file.display());
             println!("{} classification rules", rules.len());
+            // Reads the alert sinks' secrets and CAs, as serve will.
+            hygie_collector::alerts::prepare(&config.alerts)?;
+            println!("{} alert sink(s)", config.alerts.sinks.len());
             Ok(())
         }
         Command::Ca(command) => ca::ca(command, &config()?, now),
@@ -128,5 +135,6 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => snapshot::verify(args, config),
         Command::Backup(args) => backup::backup(args, &config()?),
         Command::Restore(args) => backup::restore(args, &config()?, now),
+        Command::Alerts(command) => alerts::alerts(command, &config()?),
     }
 }

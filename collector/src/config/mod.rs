@@ -67,6 +67,8 @@ struct File {
     limits: limits::LimitsSection,
     #[serde(default)]
     policy: policy::PolicySection,
+    #[serde(default)]
+    alerts: crate::alerts::AlertsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -154,6 +156,8 @@ pub struct CollectorConfig {
     pub signing_key: PathBuf,
     /// What agents can make the collector hold.
     pub limits: Limits,
+    /// Alerts to syslog receivers and webhooks.
+    pub alerts: crate::alerts::AlertSettings,
 }
 
 impl CollectorConfig {
@@ -250,6 +254,7 @@ impl CollectorConfig {
         writer.policy = file.policy.validate()?;
         let limits = file.limits.validate()?;
         writer.quotas = limits.quotas;
+        let alerts = file.alerts.validate(&data_dir)?;
 
         Ok(CollectorConfig {
             listen,
@@ -265,6 +270,7 @@ impl CollectorConfig {
             data_dir,
             writer,
             limits,
+            alerts,
         })
     }
 }
