@@ -21,6 +21,11 @@ use crate::store::{Durability, Retention};
 
 /// Where the embedded default listens: loopback only, so a first start exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7443";
+/// Where the metrics endpoint listens unless `[metrics]` says otherwise: loopback only.
+pub const DEFAULT_METRICS_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    9464,
+));
 /// Where the embedded default keeps its data, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "hygie-data";
 
@@ -66,6 +71,8 @@ struct File {
     limits: limits::LimitsSection,
     #[serde(default)]
     policy: policy::PolicySection,
+    #[serde(default)]
+    metrics: hygie_metrics::MetricsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,6 +160,8 @@ pub struct CollectorConfig {
     pub signing_key: PathBuf,
     /// What agents can make the collector hold.
     pub limits: Limits,
+    /// The Prometheus endpoint: on loopback unless configured otherwise or turned off.
+    pub metrics: hygie_metrics::MetricsSettings,
 }
 
 impl CollectorConfig {
@@ -249,6 +258,13 @@ impl CollectorConfig {
         writer.policy = file.policy.validate()?;
         let limits = file.limits.validate()?;
         writer.quotas = limits.quotas;
+        let metrics = file
+            .metrics
+            .validate(true, DEFAULT_METRICS_LISTEN)
+            .map_err(|error| ConfigError::Invalid {
+                key: error.key,
+                reason: error.reason,
+            })?;
 
         Ok(CollectorConfig {
             listen,
@@ -264,6 +280,7 @@ impl CollectorConfig {
             data_dir,
             writer,
             limits,
+            metrics,
         })
     }
 }
@@ -339,6 +356,32 @@ mod tests {
         assert_eq!(config.pki.ca_cert, Path::new("./hygie-data/pki/ca.pem"));
         assert!(config.pki_is_default);
         assert_eq!(config.durability, Durability::Full);
+        assert_eq!(
+            config.metrics.listen,
+            Some(DEFAULT_METRICS_LISTEN),
+            "metrics on loopback"
+        );
+    }
+
+    #[test]
+    fn metrics_move_or_turn_off_and_bad_values_are_named() {
+        let base = Path::new(".");
+        let moved =
+            CollectorConfig::from_toml("[metrics]\nlisten = \"198.18.0.5:9100\"", base).unwrap();
+        assert_eq!(
+            moved.metrics.listen,
+            Some("198.18.0.5:9100".parse().unwrap())
+        );
+        let off = CollectorConfig::from_toml("[metrics]\nenabled = false", base).unwrap();
+        assert_eq!(off.metrics.listen, None);
+        let bad = CollectorConfig::from_toml("[metrics]\nlisten = \"9464\"", base).unwrap_err();
+        assert!(
+            bad.to_string()
+                .starts_with("metrics.listen: \"9464\" is not an address:port"),
+            "{bad}"
+        );
+        let typo = CollectorConfig::from_toml("[metrics]\nport = 1", base).unwrap_err();
+        assert!(typo.to_string().contains("unknown field `port`"), "{typo}");
     }
 
     #[test]
@@ -395,6 +438,7 @@ mod tests {
             Path::new("/var/lib/hygie-collector/pki/signing.key")
         );
         assert_eq!(config.rules, None);
+        assert_eq!(config.metrics.listen, Some(DEFAULT_METRICS_LISTEN));
     }
 
     #[test]
