@@ -238,6 +238,11 @@ pub async fn serve(
             address: config.listen,
             source,
         })?;
+    // Bound before the collector says it serves: a taken port stops it here, naming the address.
+    let metrics_listener = match config.metrics.listen {
+        Some(address) => Some(hygie_metrics::bind(address).await?),
+        None => None,
+    };
     tracing::info!(
         listen = %listener.local_addr().unwrap_or(config.listen),
         database = %config.database.display(),
@@ -247,10 +252,6 @@ pub async fn serve(
     );
 
     let stopping = CancellationToken::new();
-    let metrics_listener = match config.metrics.listen {
-        Some(address) => Some(hygie_metrics::bind(address).await?),
-        None => None,
-    };
     let service_metrics = metrics.service.clone();
     if let Some(listener) = metrics_listener {
         tokio::spawn(listener.serve(exposition(metrics), stopping.clone()));

@@ -101,7 +101,7 @@ impl Exposition {
 /// The metrics address could not be bound.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "cannot listen for metrics on {address}: {source}. Free that port, set [metrics] listen to another address, or turn metrics off with [metrics] enabled = false"
+    "cannot listen for metrics on {address} (free that port, set [metrics] listen to another address, or turn metrics off with [metrics] enabled = false)"
 )]
 pub struct BindError {
     /// The address of `[metrics] listen`.

@@ -201,8 +201,12 @@ async fn a_taken_port_is_named_in_the_error() {
     let error = bind(address).await.unwrap_err();
     let text = error.to_string();
     assert!(
-        text.starts_with(&format!("cannot listen for metrics on {address}: ")),
+        text.starts_with(&format!("cannot listen for metrics on {address} (")),
         "{text}"
+    );
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the system's reason follows"
     );
     assert!(text.contains("enabled = false"), "{text}");
 }
