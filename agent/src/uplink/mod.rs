@@ -646,3 +646,61 @@ impl Uplink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_session_end_but_shutdown_is_counted_with_its_reason() {
+        let retry = || SessionEnd::Failed(Disposition::Retry("gone".into()));
+        let reason = |end: &SessionEnd, opened, refused_before| {
+            reconnect_reason(end, opened, refused_before)
+        };
+        assert_eq!(reason(&SessionEnd::Shutdown, true, false), None);
+        assert_eq!(
+            reason(&retry(), false, false),
+            Some(Reconnect::ConnectFailed)
+        );
+        assert_eq!(reason(&retry(), true, false), Some(Reconnect::StreamFailed));
+        assert_eq!(
+            reason(&retry(), false, true),
+            Some(Reconnect::Refused),
+            "a bare broken pipe after a refusal is the refusal again"
+        );
+        assert_eq!(
+            reason(
+                &SessionEnd::Failed(Disposition::Refused("unknown CA".into())),
+                true,
+                false
+            ),
+            Some(Reconnect::Refused)
+        );
+        assert_eq!(
+            reason(
+                &SessionEnd::Failed(Disposition::SetAside {
+                    sequence: 3,
+                    reason: "bad".into()
+                }),
+                true,
+                false
+            ),
+            Some(Reconnect::BatchRefused)
+        );
+        assert_eq!(
+            reason(
+                &SessionEnd::OutboxCopied {
+                    collector: 9,
+                    ours: 3
+                },
+                true,
+                false
+            ),
+            Some(Reconnect::OutboxCopied)
+        );
+        assert_eq!(
+            reason(&SessionEnd::Local("disk full".into()), true, false),
+            Some(Reconnect::OutboxError)
+        );
+    }
+}

@@ -319,6 +319,22 @@ impl Scrape {
         Some(matching.map(|sample| sample.value).sum())
     }
 
+    /// Like [`Scrape::value`], but an absent sample is an error naming what is there.
+    pub fn require(&self, name: &str, labels: &[(&str, &str)]) -> Result<f64, String> {
+        self.value(name, labels).ok_or_else(|| {
+            let names: BTreeSet<&str> = self.samples.iter().map(|s| s.name.as_str()).collect();
+            format!("no sample {name} with {labels:?}; the samples are {names:?}")
+        })
+    }
+
+    /// Every label name used by some sample.
+    pub fn label_names(&self) -> BTreeSet<&str> {
+        self.samples
+            .iter()
+            .flat_map(|sample| sample.labels.keys().map(String::as_str))
+            .collect()
+    }
+
     /// The sum of the samples named `name` whose labels include `labels` (0 if none).
     pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.matching(name, labels).map(|sample| sample.value).sum()
