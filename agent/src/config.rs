@@ -52,6 +52,8 @@ struct File {
     #[serde(default)]
     sources: SourcesSection,
     discovery: Option<DiscoverySection>,
+    #[serde(default)]
+    metrics: hygie_metrics::MetricsSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,7 +196,15 @@ pub struct AgentConfig {
     pub file_sources: Vec<FileSourceSettings>,
     /// Network discovery, if the agent discovers (rather than only forwarding files).
     pub discovery: Option<DiscoverySettings>,
+    /// The Prometheus endpoint: off unless configured.
+    pub metrics: hygie_metrics::MetricsSettings,
 }
+
+/// Where the metrics endpoint listens when turned on without an address: loopback, beside the
+/// collector's 9464.
+pub const DEFAULT_METRICS_LISTEN: std::net::SocketAddr = std::net::SocketAddr::V4(
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 9465),
+);
 
 /// Default outbox bound.
 pub const DEFAULT_OUTBOX_BYTES: u64 = 256 * 1024 * 1024;
@@ -309,6 +319,10 @@ impl AgentConfig {
             .discovery
             .map(DiscoverySettings::try_from)
             .transpose()?;
+        let metrics = file
+            .metrics
+            .validate(false, DEFAULT_METRICS_LISTEN)
+            .map_err(|error| invalid(error.key, error.reason))?;
         Ok(AgentConfig {
             collector: CollectorSettings {
                 endpoint,
@@ -326,6 +340,7 @@ impl AgentConfig {
             },
             file_sources,
             discovery,
+            metrics,
         })
     }
 }
@@ -354,6 +369,31 @@ mod tests {
         assert_eq!(config.outbox.keep_acked, Duration::from_secs(24 * 3600));
         assert_eq!(config.uplink, UplinkSettings::default());
         assert!(config.file_sources.is_empty());
+        assert_eq!(config.metrics.listen, None, "metrics off by default");
+    }
+
+    #[test]
+    fn metrics_turn_on_with_an_address_and_bad_values_are_named() {
+        let base = Path::new(".");
+        let on = format!("{MINIMAL}\n[metrics]\nenabled = true");
+        assert_eq!(
+            AgentConfig::from_toml(&on, base).unwrap().metrics.listen,
+            Some(DEFAULT_METRICS_LISTEN)
+        );
+        let moved = format!("{MINIMAL}\n[metrics]\nlisten = \"198.18.0.9:9100\"");
+        assert_eq!(
+            AgentConfig::from_toml(&moved, base).unwrap().metrics.listen,
+            Some("198.18.0.9:9100".parse().unwrap())
+        );
+        let bad = format!("{MINIMAL}\n[metrics]\nlisten = \"eth0:9100\"");
+        let error = AgentConfig::from_toml(&bad, base).unwrap_err().to_string();
+        assert!(
+            error.starts_with("metrics.listen: \"eth0:9100\" is not an address:port"),
+            "{error}"
+        );
+        let typo = format!("{MINIMAL}\n[metrics]\nenable = true");
+        let error = AgentConfig::from_toml(&typo, base).unwrap_err().to_string();
+        assert!(error.contains("unknown field `enable`"), "{error}");
     }
 
     #[test]
@@ -382,6 +422,10 @@ mod tests {
             discovery,
             DiscoverySettings::for_interfaces(vec!["eth0".into()]),
             "the example documents the defaults"
+        );
+        assert_eq!(
+            config.metrics.listen, None,
+            "the example leaves metrics off"
         );
     }
 

@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod config;
 pub mod discovery;
 pub mod files;
+pub mod metrics;
 pub mod outbox;
 pub mod policy;
 pub mod replay;

@@ -320,6 +320,8 @@ async fn scan(settings: DiscoverySettings, duration: Option<Duration>) -> Result
         policy.subscribe(),
         shutdown.clone(),
         Some(listener),
+        // A scan prints its figures; it exposes none.
+        &hygie_agent::metrics::DiscoveryMetrics::default(),
     )?;
     let deadline = match duration {
         Some(duration) => duration,

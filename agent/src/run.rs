@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::aggregate::Shaper;
 use crate::config::AgentConfig;
 use crate::discovery::live::{self, DiscoveryError};
+use crate::metrics::AgentMetrics;
 use crate::outbox::{Outbox, OutboxError, SharedOutbox};
 use crate::policy::PolicyBoard;
 use crate::sources::SourceEvent;
@@ -28,6 +29,8 @@ pub enum RunError {
     Uplink(#[from] UplinkError),
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
+    #[error(transparent)]
+    Metrics(#[from] hygie_metrics::BindError),
 }
 
 /// Most observations appended in one outbox transaction.
@@ -44,6 +47,12 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         &config.outbox.path,
         config.outbox.limits(),
     )?);
+    // Bound before anything starts: a taken port stops the agent here, naming the address.
+    let metrics_listener = match config.metrics.listen {
+        Some(address) => Some(hygie_metrics::bind(address).await?),
+        None => None,
+    };
+    let metrics = AgentMetrics::new(outbox.clone());
     let new_observations = Arc::new(Notify::new());
     // The last scan policy applies from the first probe, before the collector is reached.
     let policy = PolicyBoard::open(&config.outbox.path);
@@ -54,7 +63,8 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         Arc::clone(&new_observations),
         policy.clone(),
         StatusFile::new(&config.outbox.path),
-    )?;
+    )?
+    .with_metrics(metrics.uplink.clone());
     let stats = outbox.stats().await?;
     tracing::info!(
         outbox = %outbox.id(),
@@ -86,11 +96,15 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
                 policy.subscribe(),
                 shutdown.clone(),
                 None,
+                &metrics.discovery,
             )?)
         }
         None => None,
     };
     drop(events);
+    if let Some(listener) = metrics_listener {
+        tokio::spawn(listener.serve(exposition(metrics), shutdown.clone()));
+    }
     let writer = tokio::spawn(write_outbox(
         events_receiver,
         outbox.clone(),
@@ -107,6 +121,15 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     let _ = writer.await;
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// The endpoint's view of `metrics`: the outbox's figures refreshed before each scrape.
+fn exposition(metrics: AgentMetrics) -> hygie_metrics::Exposition {
+    let figures = metrics.outbox;
+    hygie_metrics::Exposition::new(metrics.registry).with_refresh(Arc::new(move || {
+        let figures = Arc::clone(&figures);
+        Box::pin(async move { figures.refresh().await })
+    }))
 }
 
 /// Lets through only what is new, changed, or due for a liveness refresh.

@@ -22,6 +22,7 @@ pub mod identity;
 pub mod ingest;
 pub mod inventory;
 pub mod lock;
+pub mod metrics;
 pub mod net;
 pub mod policy;
 pub mod query;

@@ -19,6 +19,7 @@ use crate::config::CollectorConfig;
 use crate::grpc::InventoryService;
 use crate::grpc::frames::GuardLayer;
 use crate::ingest::{self, Clock};
+use crate::metrics::CollectorMetrics;
 use crate::net::{self, FrontDoor, RevocationList, TlsFiles};
 use crate::policy::PolicyChannels;
 use crate::store::{SqliteStore, StoreError};
@@ -48,6 +49,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Metrics(#[from] hygie_metrics::BindError),
     #[error("the gRPC server failed")]
     Transport(#[from] tonic::transport::Error),
     #[error(transparent)]
@@ -162,6 +165,15 @@ fn fit_descriptor_limit(limits: &mut crate::config::Limits) {
     }
 }
 
+/// The endpoint's view of `metrics`: the inventory's figures refreshed before each scrape.
+fn exposition(metrics: CollectorMetrics) -> hygie_metrics::Exposition {
+    let figures = metrics.inventory;
+    hygie_metrics::Exposition::new(metrics.registry).with_refresh(Arc::new(move || {
+        let figures = Arc::clone(&figures);
+        Box::pin(async move { figures.refresh().await })
+    }))
+}
+
 /// Runs the collector until `shutdown` completes, then drains the writer. Returns an error if
 /// the writer dies first: serving without it would only refuse every batch.
 pub async fn serve(
@@ -214,12 +226,14 @@ pub async fn serve(
     // The scan policies protect assets by category: the writer classifies with the rules the
     // command line shows.
     let rules = crate::classify::Rules::load(config.rules.as_deref())?;
+    let metrics = CollectorMetrics::new(config.database.clone());
     let (ingest, writer) = ingest::start_writer(
         store,
         config.writer.clone(),
         rules,
         Arc::clone(&policies),
         clock,
+        metrics.ingest.clone(),
     )?;
 
     let listener = TcpListener::bind(config.listen)
@@ -228,6 +242,11 @@ pub async fn serve(
             address: config.listen,
             source,
         })?;
+    // Bound before the collector says it serves: a taken port stops it here, naming the address.
+    let metrics_listener = match config.metrics.listen {
+        Some(address) => Some(hygie_metrics::bind(address).await?),
+        None => None,
+    };
     tracing::info!(
         listen = %listener.local_addr().unwrap_or(config.listen),
         database = %config.database.display(),
@@ -237,6 +256,10 @@ pub async fn serve(
     );
 
     let stopping = CancellationToken::new();
+    let service_metrics = metrics.service.clone();
+    if let Some(listener) = metrics_listener {
+        tokio::spawn(listener.serve(exposition(metrics), stopping.clone()));
+    }
     let door = FrontDoor::new(tls, revoked, limits.front_door);
     let (admitted, incoming) = mpsc::channel(64);
     let accepting = tokio::spawn(door.clone().run(listener, admitted, stopping.clone()));
@@ -256,7 +279,8 @@ pub async fn serve(
         stopping.clone(),
     ));
     let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);
-    let service = InventoryService::new(ingest, policies, limits.service, stopping.clone());
+    let service = InventoryService::new(ingest, policies, limits.service, stopping.clone())
+        .with_metrics(service_metrics);
     let mut server = Box::pin(
         Server::builder()
             // An agent needs one stream; a reconnecting one briefly two.

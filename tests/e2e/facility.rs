@@ -19,6 +19,8 @@ use hygie_tests::pki::TestPki;
 use hygie_tests::process::Collector;
 use hygie_tests::wait_until;
 
+mod metrics;
+
 /// Whether namespace tests can run here; panics when they must but cannot.
 fn namespaces_available(test: &str) -> bool {
     if netns::is_root() {
@@ -45,9 +47,14 @@ fn site(label: &str, devices: &[DeviceSpec], chatty: &[MacAddr]) -> Site {
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::create(&dir.path().join("pki")).unwrap();
     let mut facility = Facility::build(label, devices, chatty).unwrap();
-    // The collector listens on the agent namespace's loopback.
-    let collector =
-        Collector::configure(&dir.path().join("collector"), &pki.paths, 7443, "").unwrap();
+    // The collector listens on the agent namespace's loopback, metrics too.
+    let collector = Collector::configure(
+        &dir.path().join("collector"),
+        &pki.paths,
+        7443,
+        &format!("[metrics]\nlisten = \"{}\"", metrics::COLLECTOR),
+    )
+    .unwrap();
     let collector_process = facility.start_collector(&collector).unwrap();
     Site {
         facility,
@@ -80,9 +87,8 @@ fn every_device_and_announced_service_reaches_the_inventory() {
     }
     let devices = standard_devices();
     let mut site = site("inv", &devices, &[]);
-    let (mut agent, log) = site.start_agent(
-        "agent",
-        r#"
+    let collector_before = metrics::collector_before(&site);
+    let discovery = r#"
         interfaces = ["eth0"]
         [discovery.arp]
         rate = 200
@@ -91,8 +97,10 @@ fn every_device_and_announced_service_reaches_the_inventory() {
         [discovery.mdns]
         query_interval = "1min"
         round_duration = "5s"
-        "#,
-    );
+        "#;
+    let (mut agent, log) =
+        site.start_agent("agent", &format!("{discovery}{}", metrics::AGENT_SECTION));
+    let agent_before = metrics::agent_before(&site);
 
     let announced: usize = devices.iter().map(|d| d.services.len()).sum();
     let complete = wait_until(Duration::from_secs(90), Duration::from_millis(250), || {
@@ -271,6 +279,7 @@ fn every_device_and_announced_service_reaches_the_inventory() {
         ),
         "the LLDP-MED inventory"
     );
+    metrics::after(&site, devices.len(), &collector_before, &agent_before);
 }
 
 /// ARP requests the agent sent, with their capture times.

@@ -13,6 +13,7 @@ pub mod netns;
 pub mod observations;
 pub mod pki;
 pub mod process;
+pub mod scrape;
 pub mod stream;
 pub mod tally;
 pub mod tmpfs;

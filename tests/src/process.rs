@@ -125,6 +125,13 @@ impl Collector {
             cert = pki.server_cert.display(),
             key = pki.server_key.display(),
         );
+        // Every test collector serves metrics, on a port of its own: the default 9464 would be
+        // shared by collectors running in parallel.
+        let text = if extra.contains("[metrics]") {
+            text
+        } else {
+            format!("{text}[metrics]\nlisten = \"127.0.0.1:0\"\n")
+        };
         std::fs::write(&config, text).map_err(io("writing collector.toml"))?;
         Ok(Collector {
             dir: data.to_owned(),

@@ -84,6 +84,25 @@ impl DecodeError {
             DecodeError::Nd(error) => error.kind(),
         }
     }
+
+    /// The layer or protocol the undecodable frame was of, named as [`Message::protocol`]
+    /// names decoded ones (`ethernet` and `ip` for the layers beneath).
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            DecodeError::Frame(_) => "ethernet",
+            DecodeError::Ip(_) => "ip",
+            DecodeError::Arp(_) => "arp",
+            DecodeError::Mdns(_) => "mdns",
+            DecodeError::Dhcp(_) => "dhcp",
+            DecodeError::Dhcpv6(_) => "dhcpv6",
+            DecodeError::Ssdp(_) => "ssdp",
+            DecodeError::Lldp(_) => "lldp",
+            DecodeError::Cdp(_) => "cdp",
+            DecodeError::Nbns(_) => "nbns",
+            DecodeError::Llmnr(_) => "llmnr",
+            DecodeError::Nd(_) => "ipv6_nd",
+        }
+    }
 }
 
 /// A decoded message.

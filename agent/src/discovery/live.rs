@@ -28,6 +28,7 @@ use super::mdns_active::MdnsQuerier;
 use super::neighbours::Neighbours;
 use super::settings::DiscoverySettings;
 use super::sweep::{RateLimiter, Skip, Step, SweepPlan, SweepStats, Sweeper, plan};
+use crate::metrics::{CaptureCounters, DiscoveryMetrics};
 
 /// The scan policy in force, as the uplink publishes it (`None`: none known yet).
 pub type PolicyWatch = watch::Receiver<Option<Arc<ScanPolicy>>>;
@@ -179,13 +180,14 @@ fn assign_cidrs(
 }
 
 /// Opens every interface (failing early, e.g. without CAP_NET_RAW) and starts discovery under
-/// the scan policy `policy` watches.
+/// the scan policy `policy` watches, counting into `metrics`.
 pub fn start(
     settings: &DiscoverySettings,
     observations: mpsc::Sender<Observation>,
     policy: PolicyWatch,
     shutdown: CancellationToken,
     listener: Option<SweepListener>,
+    metrics: &DiscoveryMetrics,
 ) -> Result<Discovery, DiscoveryError> {
     let infos = settings
         .interfaces
@@ -209,7 +211,15 @@ pub fn start(
             lookup: Box::new(move || capture::find_interface(&name).ok()),
         });
     }
-    run_links(settings, links, observations, policy, shutdown, listener)
+    run_links(
+        settings,
+        links,
+        observations,
+        policy,
+        shutdown,
+        listener,
+        metrics,
+    )
 }
 
 fn run_links(
@@ -219,6 +229,7 @@ fn run_links(
     policy: PolicyWatch,
     shutdown: CancellationToken,
     listener: Option<SweepListener>,
+    metrics: &DiscoveryMetrics,
 ) -> Result<Discovery, DiscoveryError> {
     let claims: Claims = Arc::default();
     let neighbours = Neighbours::new(settings.arp.exclude_macs.clone());
@@ -267,6 +278,7 @@ fn run_links(
             observations: observations.clone(),
             replies,
             shutdown: local.clone(),
+            counters: metrics.capture(&link.info.name),
         };
         let receiver = link.receiver;
         result = result.and_then(|()| {
@@ -288,6 +300,7 @@ fn run_links(
                 replies: replies_receiver,
                 shutdown: local.clone(),
                 listener: listener.clone(),
+                metrics: metrics.clone(),
             };
             let mut sender = link.sender;
             result = spawn(
@@ -317,10 +330,11 @@ struct CaptureLoop {
     /// Addresses heard from, for this interface's sweep.
     replies: std_mpsc::SyncSender<Ipv4Addr>,
     shutdown: CancellationToken,
+    counters: CaptureCounters,
 }
 
 impl CaptureLoop {
-    fn run(self, mut receiver: Box<dyn FrameReceiver>) {
+    fn run(mut self, mut receiver: Box<dyn FrameReceiver>) {
         let own: Vec<IpAddr> = self
             .info
             .ipv4
@@ -335,11 +349,14 @@ impl CaptureLoop {
             let heard = match receiver.next_frame() {
                 Ok(Some(bytes)) => match decode(LinkType::Ethernet, bytes) {
                     Ok(Some(heard)) => {
-                        *decoded.entry(heard.message.protocol()).or_default() += 1;
+                        let protocol = heard.message.protocol();
+                        *decoded.entry(protocol).or_default() += 1;
+                        self.counters.decoded(protocol);
                         heard
                     }
                     Ok(None) => continue,
                     Err(error) => {
+                        self.counters.malformed(error.protocol(), error.kind());
                         let count = malformed.entry(error.kind()).or_default();
                         *count += 1;
                         tracing::debug!(interface = %self.info.name, %error, count = *count, "frame not decoded");
@@ -356,6 +373,7 @@ impl CaptureLoop {
             match self.handle(&heard, &own) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.counters.dropped();
                     dropped += 1;
                     if dropped.is_power_of_two() {
                         tracing::warn!(interface = %self.info.name, dropped, "observations dropped: the outbox is not keeping up");
@@ -421,6 +439,7 @@ struct SweepLoop {
     replies: std_mpsc::Receiver<Ipv4Addr>,
     shutdown: CancellationToken,
     listener: Option<SweepListener>,
+    metrics: DiscoveryMetrics,
 }
 
 impl SweepLoop {
@@ -456,6 +475,10 @@ impl SweepLoop {
                 duration = ?duration,
                 "ARP sweep finished"
             );
+            if stats.targets > 0 {
+                self.metrics
+                    .swept(duration.as_secs_f64(), stats.sent, stats.answered);
+            }
             if let Some(listener) = &self.listener {
                 listener(SweepEvent::Finished {
                     interface: self.info.name.clone(),
@@ -686,6 +709,7 @@ pub(crate) fn run_canned(
     policy: PolicyWatch,
     shutdown: CancellationToken,
     listener: Option<SweepListener>,
+    metrics: &DiscoveryMetrics,
 ) -> Result<Discovery, DiscoveryError> {
     let cidrs = assign_cidrs(settings, std::slice::from_ref(&info))?.remove(0);
     let fixed = info.clone();
@@ -705,6 +729,7 @@ pub(crate) fn run_canned(
         policy,
         shutdown,
         listener,
+        metrics,
     )
 }
 

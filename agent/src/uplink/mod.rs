@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::config::{CollectorSettings, UplinkSettings};
+use crate::metrics::{Reconnect, SourceTally, UplinkMetrics};
 use crate::outbox::{OutboxError, SharedOutbox};
 use crate::policy::PolicyBoard;
 use crate::tls::ClientTls;
@@ -75,6 +76,7 @@ pub struct Uplink {
     new_observations: Arc<Notify>,
     policy: PolicyBoard,
     status: StatusFile,
+    metrics: UplinkMetrics,
 }
 
 /// Encoded observations per batch at most, so a batch always fits in one message.
@@ -87,6 +89,20 @@ const REFUSED_FIRST_RETRY: Duration = Duration::from_secs(30);
 const QUOTA_LOG_EVERY: Duration = Duration::from_secs(600);
 /// Heartbeat interval when the collector does not say (collectors before heartbeats).
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(60);
+
+/// The reason label of a session's end, if another session follows it.
+fn reconnect_reason(end: &SessionEnd, opened: bool, refused_before: bool) -> Option<Reconnect> {
+    Some(match end {
+        SessionEnd::Shutdown => return None,
+        SessionEnd::Failed(Disposition::Refused(_)) => Reconnect::Refused,
+        SessionEnd::Failed(Disposition::Retry(_)) if refused_before => Reconnect::Refused,
+        SessionEnd::Failed(Disposition::SetAside { .. }) => Reconnect::BatchRefused,
+        SessionEnd::Failed(Disposition::Retry(_)) if opened => Reconnect::StreamFailed,
+        SessionEnd::Failed(Disposition::Retry(_)) => Reconnect::ConnectFailed,
+        SessionEnd::OutboxCopied { .. } => Reconnect::OutboxCopied,
+        SessionEnd::Local(_) => Reconnect::OutboxError,
+    })
+}
 
 /// How one session ended.
 enum SessionEnd {
@@ -152,7 +168,15 @@ impl Uplink {
             new_observations,
             policy,
             status,
+            metrics: UplinkMetrics::default(),
         })
+    }
+
+    /// Counts into `metrics` (by default, into handles no endpoint exposes).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: UplinkMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     fn record(
@@ -205,10 +229,14 @@ impl Uplink {
         loop {
             let started = Instant::now();
             let mut acked = false;
+            let mut opened = false;
             let end = tokio::select! {
                 () = shutdown.cancelled() => SessionEnd::Shutdown,
                 connected = self.endpoint.connect() => match connected {
-                    Ok(channel) => self.session(channel, &mut acked, &shutdown).await,
+                    Ok(channel) => {
+                        opened = true;
+                        self.session(channel, &mut acked, &shutdown).await
+                    }
                     Err(error) => SessionEnd::Failed(classify_transport(&error)),
                 },
             };
@@ -219,6 +247,10 @@ impl Uplink {
                 refused.reset();
                 failures = 0;
                 refusal = None;
+            }
+            self.metrics.set_connected(false);
+            if let Some(reason) = reconnect_reason(&end, opened, refusal.is_some()) {
+                self.metrics.reconnect(reason);
             }
             let (delay, state, reason) = match end {
                 SessionEnd::Shutdown => return UplinkEnd::Shutdown,
@@ -430,6 +462,7 @@ impl Uplink {
             None,
             Some(welcome.collector_version.clone()),
         );
+        self.metrics.set_connected(true);
         let heartbeat = match welcome.heartbeat_interval_seconds {
             0 => DEFAULT_HEARTBEAT,
             seconds => Duration::from_secs(seconds.into()),
@@ -492,7 +525,7 @@ impl Uplink {
     ) -> Result<Instant, SessionEnd> {
         let closed = || SessionEnd::Failed(Disposition::Retry("the stream closed".into()));
         loop {
-            let sequence = match core.next(Instant::now()) {
+            let (sequence, resend) = match core.next(Instant::now()) {
                 Next::Idle { until } => return Ok(until),
                 Next::Heartbeat => {
                     let heartbeat = pb::AgentMessage {
@@ -504,7 +537,7 @@ impl Uplink {
                     core.heartbeat_sent(Instant::now());
                     continue;
                 }
-                Next::Resend(sequence) => sequence,
+                Next::Resend(sequence) => (sequence, true),
                 Next::CountWaiting => {
                     let waiting = self.outbox.unbatched().await?;
                     match core.waiting(waiting, Instant::now()) {
@@ -515,7 +548,7 @@ impl Uplink {
                                 .form_batch(self.settings.batch_max_observations, MAX_BATCH_BYTES)
                                 .await?
                             {
-                                Some(span) => span.sequence,
+                                Some(span) => (span.sequence, false),
                                 None => continue,
                             }
                         }
@@ -527,11 +560,16 @@ impl Uplink {
                 self.outbox.skip_evicted(sequence).await?;
                 continue;
             };
+            let tally = (!resend).then(|| SourceTally::of(&batch));
             let message = pb::AgentMessage {
                 kind: Some(pb::agent_message::Kind::Batch(batch)),
             };
             outgoing.send(message).await.map_err(|_| closed())?;
             core.sent(sequence, Instant::now());
+            match tally {
+                Some(tally) => self.metrics.sent(&tally),
+                None => self.metrics.resent(),
+            }
         }
     }
 
@@ -549,6 +587,7 @@ impl Uplink {
                     .map_err(|error| SessionEnd::Failed(Disposition::Retry(error.to_string())))?;
                 *acked = true;
                 self.outbox.ack(ack.sequence).await?;
+                self.metrics.acked(ack.duplicate, ack.refused_new_assets);
                 if ack.refused_new_assets > 0
                     && quota_logged.is_none_or(|at| at.elapsed() >= QUOTA_LOG_EVERY)
                 {
@@ -605,5 +644,63 @@ impl Uplink {
                 let _ = self.outbox.ack(ack.sequence).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_session_end_but_shutdown_is_counted_with_its_reason() {
+        let retry = || SessionEnd::Failed(Disposition::Retry("gone".into()));
+        let reason = |end: &SessionEnd, opened, refused_before| {
+            reconnect_reason(end, opened, refused_before)
+        };
+        assert_eq!(reason(&SessionEnd::Shutdown, true, false), None);
+        assert_eq!(
+            reason(&retry(), false, false),
+            Some(Reconnect::ConnectFailed)
+        );
+        assert_eq!(reason(&retry(), true, false), Some(Reconnect::StreamFailed));
+        assert_eq!(
+            reason(&retry(), false, true),
+            Some(Reconnect::Refused),
+            "a bare broken pipe after a refusal is the refusal again"
+        );
+        assert_eq!(
+            reason(
+                &SessionEnd::Failed(Disposition::Refused("unknown CA".into())),
+                true,
+                false
+            ),
+            Some(Reconnect::Refused)
+        );
+        assert_eq!(
+            reason(
+                &SessionEnd::Failed(Disposition::SetAside {
+                    sequence: 3,
+                    reason: "bad".into()
+                }),
+                true,
+                false
+            ),
+            Some(Reconnect::BatchRefused)
+        );
+        assert_eq!(
+            reason(
+                &SessionEnd::OutboxCopied {
+                    collector: 9,
+                    ours: 3
+                },
+                true,
+                false
+            ),
+            Some(Reconnect::OutboxCopied)
+        );
+        assert_eq!(
+            reason(&SessionEnd::Local("disk full".into()), true, false),
+            Some(Reconnect::OutboxError)
+        );
     }
 }

@@ -21,6 +21,11 @@ use crate::store::{Durability, Retention};
 
 /// Where the embedded default listens: loopback only, so a first start exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7443";
+/// Where the metrics endpoint listens unless `[metrics]` says otherwise: loopback only.
+pub const DEFAULT_METRICS_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    9464,
+));
 /// Where the embedded default keeps its data, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "hygie-data";
 
@@ -69,6 +74,7 @@ struct File {
     policy: policy::PolicySection,
     #[serde(default)]
     alerts: crate::alerts::AlertsSection,
+    metrics: hygie_metrics::MetricsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,6 +164,8 @@ pub struct CollectorConfig {
     pub limits: Limits,
     /// Alerts to syslog receivers and webhooks.
     pub alerts: crate::alerts::AlertSettings,
+    /// The Prometheus endpoint: on loopback unless configured otherwise or turned off.
+    pub metrics: hygie_metrics::MetricsSettings,
 }
 
 impl CollectorConfig {
@@ -255,6 +263,13 @@ impl CollectorConfig {
         let limits = file.limits.validate()?;
         writer.quotas = limits.quotas;
         let alerts = file.alerts.validate(&data_dir)?;
+        let metrics = file
+            .metrics
+            .validate(true, DEFAULT_METRICS_LISTEN)
+            .map_err(|error| ConfigError::Invalid {
+                key: error.key,
+                reason: error.reason,
+            })?;
 
         Ok(CollectorConfig {
             listen,
@@ -271,6 +286,7 @@ impl CollectorConfig {
             writer,
             limits,
             alerts,
+            metrics,
         })
     }
 }
@@ -346,6 +362,32 @@ mod tests {
         assert_eq!(config.pki.ca_cert, Path::new("./hygie-data/pki/ca.pem"));
         assert!(config.pki_is_default);
         assert_eq!(config.durability, Durability::Full);
+        assert_eq!(
+            config.metrics.listen,
+            Some(DEFAULT_METRICS_LISTEN),
+            "metrics on loopback"
+        );
+    }
+
+    #[test]
+    fn metrics_move_or_turn_off_and_bad_values_are_named() {
+        let base = Path::new(".");
+        let moved =
+            CollectorConfig::from_toml("[metrics]\nlisten = \"198.18.0.5:9100\"", base).unwrap();
+        assert_eq!(
+            moved.metrics.listen,
+            Some("198.18.0.5:9100".parse().unwrap())
+        );
+        let off = CollectorConfig::from_toml("[metrics]\nenabled = false", base).unwrap();
+        assert_eq!(off.metrics.listen, None);
+        let bad = CollectorConfig::from_toml("[metrics]\nlisten = \"9464\"", base).unwrap_err();
+        assert!(
+            bad.to_string()
+                .starts_with("metrics.listen: \"9464\" is not an address:port"),
+            "{bad}"
+        );
+        let typo = CollectorConfig::from_toml("[metrics]\nport = 1", base).unwrap_err();
+        assert!(typo.to_string().contains("unknown field `port`"), "{typo}");
     }
 
     #[test]
@@ -402,6 +444,7 @@ mod tests {
             Path::new("/var/lib/hygie-collector/pki/signing.key")
         );
         assert_eq!(config.rules, None);
+        assert_eq!(config.metrics.listen, Some(DEFAULT_METRICS_LISTEN));
     }
 
     #[test]

@@ -33,6 +33,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::identity::AgentIdentity;
 use crate::ingest::{IngestError, IngestHandle, IngestSession, PendingAck};
+use crate::metrics::{AgentMetrics, ServiceMetrics, StreamCount};
 use crate::net::AgentPeer;
 use crate::policy::PolicyChannels;
 use crate::throttle::LogThrottle;
@@ -74,6 +75,7 @@ pub struct InventoryService {
     streams: Arc<Mutex<StreamTable>>,
     settings: ServiceSettings,
     shutdown: CancellationToken,
+    metrics: ServiceMetrics,
 }
 
 impl InventoryService {
@@ -94,7 +96,15 @@ impl InventoryService {
             streams: Arc::new(Mutex::new(StreamTable::new(settings.max_streams_per_agent))),
             settings,
             shutdown,
+            metrics: ServiceMetrics::default(),
         }
+    }
+
+    /// Counts into `metrics` (by default, into handles no endpoint exposes).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: ServiceMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The tonic server wrapper, with the contract's message size limit.
@@ -219,6 +229,8 @@ impl pb::inventory_server::Inventory for InventoryService {
             .register(identity.clone(), hello)
             .await
             .map_err(|error| unavailable(&error))?;
+        let metrics = self.metrics.agent(&identity);
+        metrics.reported(jiff::Timestamp::now());
 
         let (outgoing, outgoing_receiver) = mpsc::channel(IN_FLIGHT_PER_STREAM + 2);
         let welcome = pb::CollectorMessage {
@@ -246,8 +258,10 @@ impl pb::inventory_server::Inventory for InventoryService {
         ));
 
         let (pending, pending_receiver) = mpsc::channel(IN_FLIGHT_PER_STREAM);
-        tokio::spawn(acknowledge(pending_receiver, outgoing));
+        tokio::spawn(acknowledge(pending_receiver, outgoing, metrics.clone()));
         let session = Session {
+            _stream: metrics.stream_guard(),
+            metrics,
             identity,
             throttle: Arc::clone(&self.throttle),
             ingest: self.ingest.session(registration.agent, outbox),
@@ -300,6 +314,9 @@ struct Session {
     /// Stops the policy sender when the reader ends.
     _ended: tokio_util::sync::DropGuard,
     _entry: StreamEntry,
+    metrics: AgentMetrics,
+    /// Counts the stream as open while it reads.
+    _stream: StreamCount,
 }
 
 /// What the acker must send next, in stream order.
@@ -330,7 +347,10 @@ impl Session {
                 }
             };
             let message = match message {
-                Ok(Some(message)) => message,
+                Ok(Some(message)) => {
+                    self.metrics.reported(jiff::Timestamp::now());
+                    message
+                }
                 Ok(None) => break None,
                 // A broken stream, a deadline, a message refused by the wire check: say so if
                 // anyone listens.
@@ -373,6 +393,7 @@ impl Session {
             let batch = match ObservationBatch::try_from(wire) {
                 Ok(batch) => batch,
                 Err(error) => {
+                    self.metrics.refused();
                     warn_throttled(&self.throttle, "batch_refused", |held_back| {
                         tracing::warn!(agent = %self.identity, sequence, error = %error, held_back, "batch refused");
                     });
@@ -410,7 +431,11 @@ impl Session {
     }
 }
 
-async fn acknowledge(mut pending: mpsc::Receiver<Pending>, outgoing: Outgoing) {
+async fn acknowledge(
+    mut pending: mpsc::Receiver<Pending>,
+    outgoing: Outgoing,
+    metrics: AgentMetrics,
+) {
     while let Some(next) = pending.recv().await {
         let message = match next {
             Pending::Commit(sequence, answer, _permit) => match answer.await {
@@ -437,5 +462,6 @@ async fn acknowledge(mut pending: mpsc::Receiver<Pending>, outgoing: Outgoing) {
             // or fenced and refused, so the agent resends from the first unacknowledged one.
             break;
         }
+        metrics.acknowledged(jiff::Timestamp::now());
     }
 }

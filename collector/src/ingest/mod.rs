@@ -41,6 +41,7 @@ use crate::classify::Rules;
 use crate::identity::AgentIdentity;
 use crate::inventory::AgentId;
 use crate::inventory::flags::FlagRules;
+use crate::metrics::IngestMetrics;
 use crate::policy::{PolicyChannels, PolicySettings};
 use crate::store::{InventoryWriter, Retention, StoreError};
 use queue::{FairQueue, Weighted};
@@ -290,20 +291,21 @@ impl WriterThread {
 }
 
 /// Loads the inventory from `store`, publishes every site's scan policy to `policies`
-/// (classifying with `rules`), and starts the writer thread.
+/// (classifying with `rules`), and starts the writer thread, which counts into `metrics`.
 pub fn start_writer<S>(
     store: S,
     settings: WriterSettings,
     rules: Rules,
     policies: Arc<PolicyChannels>,
     clock: Clock,
+    metrics: IngestMetrics,
 ) -> Result<(IngestHandle, WriterThread), StoreError>
 where
     S: InventoryWriter + Send + 'static,
 {
     let queue_batches = settings.queue_batches;
     let queue = Arc::new(Queue::new());
-    let mut writer = writer::Writer::new(store, settings, rules, policies, clock.clone())?;
+    let mut writer = writer::Writer::new(store, settings, rules, policies, clock.clone(), metrics)?;
     let thread = {
         let queue = Arc::clone(&queue);
         thread::Builder::new()

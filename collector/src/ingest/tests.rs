@@ -166,6 +166,7 @@ fn start_with(store: &MemoryStore, settings: WriterSettings) -> (IngestHandle, W
         crate::classify::Rules::defaults().unwrap(),
         crate::policy::PolicyChannels::new(),
         fixed_clock(),
+        crate::metrics::IngestMetrics::default(),
     )
     .unwrap()
 }
@@ -424,6 +425,7 @@ async fn a_policy_that_cannot_be_recorded_at_start_is_not_published_until_it_is(
         crate::classify::Rules::defaults().unwrap(),
         channels.clone(),
         fixed_clock(),
+        crate::metrics::IngestMetrics::default(),
     )
     .unwrap();
     let mut site = channels.subscribe("chu");

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::classify::Rules;
 use crate::inventory::{AgentId, assess};
+use crate::metrics::IngestMetrics;
 use crate::policy::{Inputs, OverrideSnapshot, PolicyChanges, PolicyChannels, PolicyState};
 use crate::store::{
     Commit, HistoryEntry, InventoryWriter, OutboxCursor, RegistrySnapshot, StoreError,
@@ -63,6 +64,8 @@ pub(super) struct Writer<S> {
     quota_log: HashMap<AgentId, QuotaNotice>,
     /// Which verdicts to store, and the recomputation under way.
     verdicts: Verdicts,
+    /// Counted at the commit: what was committed, and how long it took.
+    metrics: IngestMetrics,
 }
 
 impl<S: InventoryWriter> Writer<S> {
@@ -72,6 +75,7 @@ impl<S: InventoryWriter> Writer<S> {
         rules: Rules,
         channels: Arc<PolicyChannels>,
         clock: Clock,
+        metrics: IngestMetrics,
     ) -> Result<Self, StoreError> {
         let agent_sites = store.agent_sites()?;
         let core = load_core(&store, &settings, &agent_sites)?;
@@ -132,6 +136,7 @@ impl<S: InventoryWriter> Writer<S> {
             prune_backlog: false,
             quota_log: HashMap::new(),
             verdicts,
+            metrics,
         })
     }
 
@@ -210,6 +215,7 @@ impl<S: InventoryWriter> Writer<S> {
 
     fn commit_group(&mut self, mut group: Vec<BatchRequest>) {
         if self.needs_reload && !self.reload() {
+            self.metrics.failed(group.len());
             for request in group {
                 request.fence.fail();
                 let _ = request.reply.send(Err(IngestError::Unavailable));
@@ -300,6 +306,7 @@ impl<S: InventoryWriter> Writer<S> {
                 gaps: committed.to_string(),
             })
             .collect();
+        let started = Instant::now();
         let result = self.store.commit(&Commit {
             inventory: &self.core.inventory,
             dirty: &dirty,
@@ -314,6 +321,7 @@ impl<S: InventoryWriter> Writer<S> {
             verdict_state: verdicts.state.as_ref(),
             now,
         });
+        self.metrics.commit_took(started.elapsed().as_secs_f64());
         drop(history);
 
         match result {
@@ -327,25 +335,39 @@ impl<S: InventoryWriter> Writer<S> {
                             accepted,
                             refused_new_assets,
                             ..
-                        } => Ok(BatchOutcome {
-                            sequence,
-                            accepted,
-                            refused_new_assets,
-                            duplicate: false,
-                        }),
-                        Decision::Duplicate => Ok(BatchOutcome {
-                            sequence,
-                            accepted: 0,
-                            refused_new_assets: 0,
-                            duplicate: true,
-                        }),
-                        Decision::Fenced => Err(IngestError::Fenced),
+                        } => {
+                            // What the history just kept of this batch, by source.
+                            for observation in &request.batch.observations {
+                                self.metrics.observation(observation.source);
+                            }
+                            self.metrics.applied(refused_new_assets);
+                            Ok(BatchOutcome {
+                                sequence,
+                                accepted,
+                                refused_new_assets,
+                                duplicate: false,
+                            })
+                        }
+                        Decision::Duplicate => {
+                            self.metrics.duplicate();
+                            Ok(BatchOutcome {
+                                sequence,
+                                accepted: 0,
+                                refused_new_assets: 0,
+                                duplicate: true,
+                            })
+                        }
+                        Decision::Fenced => {
+                            self.metrics.fenced();
+                            Err(IngestError::Fenced)
+                        }
                     };
                     let _ = request.reply.send(outcome);
                 }
             }
             Err(error) => {
                 tracing::error!(error = %error_chain(&error), batches = group.len(), "group commit failed; agents will resend");
+                self.metrics.failed(group.len());
                 let error = Arc::new(error);
                 for request in group {
                     request.fence.fail();

@@ -153,6 +153,7 @@ fn sweep_under(
         board.subscribe(),
         shutdown.clone(),
         Some(listener),
+        &crate::metrics::DiscoveryMetrics::default(),
     )
     .unwrap();
     if settings.active_arp() {
