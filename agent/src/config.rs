@@ -392,7 +392,7 @@ mod tests {
             "{error}"
         );
         let typo = format!("{MINIMAL}\n[metrics]\nenable = true");
-        let error = AgentConfig::from_toml(&typo, base).unwrap_err().to_string();
+        let error = hygie_proto::error_chain(&AgentConfig::from_toml(&typo, base).unwrap_err());
         assert!(error.contains("unknown field `enable`"), "{error}");
     }
 

@@ -106,9 +106,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         .config
         .clone()
         .or_else(|| Some(PathBuf::from(INSTALLED_CONFIG)).filter(|path| path.exists()));
-    let config = || -> Result<CollectorConfig> {
-        Ok(CollectorConfig::load_or_default(file.as_deref())?)
-    };
+    let config =
+        || -> Result<CollectorConfig> { Ok(CollectorConfig::load_or_default(file.as_deref())?) };
     let now = Timestamp::now();
     match cli.command {
         Command::Serve => serve::serve(config()?),

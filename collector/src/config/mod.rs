@@ -74,6 +74,7 @@ struct File {
     policy: policy::PolicySection,
     #[serde(default)]
     alerts: crate::alerts::AlertsSection,
+    #[serde(default)]
     metrics: hygie_metrics::MetricsSection,
 }
 
@@ -387,7 +388,8 @@ mod tests {
             "{bad}"
         );
         let typo = CollectorConfig::from_toml("[metrics]\nport = 1", base).unwrap_err();
-        assert!(typo.to_string().contains("unknown field `port`"), "{typo}");
+        let typo = hygie_proto::error_chain(&typo);
+        assert!(typo.contains("unknown field `port`"), "{typo}");
     }
 
     #[test]
