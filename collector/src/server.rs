@@ -233,6 +233,7 @@ pub async fn serve(
     );
 
     let stopping = CancellationToken::new();
+    let _glpi_push = crate::glpi::spawn_scheduled(&config, &stopping);
     let door = FrontDoor::new(tls, revoked, limits.front_door);
     let (admitted, incoming) = mpsc::channel(64);
     let accepting = tokio::spawn(door.clone().run(listener, admitted, stopping.clone()));

@@ -5,6 +5,7 @@
 mod at;
 mod backup;
 mod ca;
+mod glpi;
 mod inventory;
 mod open;
 mod output;
@@ -88,6 +89,9 @@ enum Command {
     /// Put a backup in place of the inventory database: refused while the collector serves;
     /// the backup is checked first and the replaced database is kept beside it.
     Restore(backup::RestoreArgs),
+    /// Pushes to GLPI through its native inventory protocol ([glpi] in the configuration).
+    #[command(subcommand)]
+    Glpi(glpi::GlpiCommand),
 }
 
 /// Runs one command.
@@ -118,5 +122,6 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => snapshot::verify(args, config),
         Command::Backup(args) => backup::backup(args, &config()?),
         Command::Restore(args) => backup::restore(args, &config()?, now),
+        Command::Glpi(command) => glpi::glpi(command, &config()?),
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod glpi;
 mod limits;
 mod policy;
 
@@ -66,6 +67,7 @@ struct File {
     limits: limits::LimitsSection,
     #[serde(default)]
     policy: policy::PolicySection,
+    glpi: Option<glpi::GlpiSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,6 +155,8 @@ pub struct CollectorConfig {
     pub signing_key: PathBuf,
     /// What agents can make the collector hold.
     pub limits: Limits,
+    /// Pushes to GLPI (`[glpi]`), if configured.
+    pub glpi: Option<crate::glpi::GlpiSettings>,
 }
 
 impl CollectorConfig {
@@ -249,6 +253,10 @@ impl CollectorConfig {
         writer.policy = file.policy.validate()?;
         let limits = file.limits.validate()?;
         writer.quotas = limits.quotas;
+        let glpi = file
+            .glpi
+            .map(|section| section.validate(&data_dir))
+            .transpose()?;
 
         Ok(CollectorConfig {
             listen,
@@ -264,6 +272,7 @@ impl CollectorConfig {
             data_dir,
             writer,
             limits,
+            glpi,
         })
     }
 }
