@@ -42,7 +42,9 @@ pub(crate) fn glpi(command: GlpiCommand, config: &CollectorConfig) -> Result<()>
 
 fn push(args: PushArgs, config: &CollectorConfig) -> Result<()> {
     let Some(settings) = &config.glpi else {
-        bail!("no [glpi] section in the configuration: add one with at least `url` (see packaging/collector.toml)");
+        bail!(
+            "no [glpi] section in the configuration: add one with at least `url` (see packaging/collector.toml)"
+        );
     };
     let database = database_path(config, &args.database).to_owned();
     if !database.exists() {
@@ -69,7 +71,8 @@ fn push(args: PushArgs, config: &CollectorConfig) -> Result<()> {
             let mut sink = |document: &Document| -> std::io::Result<()> {
                 match &args.out {
                     Some(dir) => {
-                        let path = dir.join(format!("{}.json", glpi::document::device_id(document.mac)));
+                        let path =
+                            dir.join(format!("{}.json", glpi::document::device_id(document.mac)));
                         hygie_collector::files::write_atomic(
                             &path,
                             hygie_collector::files::SECRET,
@@ -85,15 +88,35 @@ fn push(args: PushArgs, config: &CollectorConfig) -> Result<()> {
                 }
             };
             Ok::<_, anyhow::Error>(
-                glpi::push(&database, settings, mode, Target::DryRun(&mut sink), &shutdown, Timestamp::now).await?,
+                glpi::push(
+                    &database,
+                    settings,
+                    mode,
+                    Target::DryRun(&mut sink),
+                    &shutdown,
+                    Timestamp::now,
+                )
+                .await?,
             )
         } else {
             let agent_id = glpi::agent_id::load_or_create(&settings.agent_id_file)?;
             let client = GlpiClient::new(settings, &agent_id.to_string())?;
-            Ok(glpi::push(&database, settings, mode, Target::Glpi(&client), &shutdown, Timestamp::now).await?)
+            Ok(glpi::push(
+                &database,
+                settings,
+                mode,
+                Target::Glpi(&client),
+                &shutdown,
+                Timestamp::now,
+            )
+            .await?)
         }
     })?;
-    let verb = if args.dry_run { "dry run (nothing sent)" } else { "GLPI push" };
+    let verb = if args.dry_run {
+        "dry run (nothing sent)"
+    } else {
+        "GLPI push"
+    };
     // The report quotes GLPI's messages, already made safe for a terminal.
     eprintln!("{verb}: {report}");
     if let Some(dir) = &args.out {

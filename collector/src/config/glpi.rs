@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::ConfigError;
 use crate::classify::Category;
 use crate::glpi::retry::RetryPolicy;
-use crate::glpi::settings::join;
 use crate::glpi::sent::SentState;
+use crate::glpi::settings::join;
 use crate::glpi::{GlpiSettings, OAuthSettings, Selection};
 
 #[derive(Debug, Deserialize)]
@@ -87,7 +87,10 @@ fn base_url(key: &'static str, text: &str) -> Result<Uri, ConfigError> {
         return Err(invalid(key, format!("{text:?} names no host")));
     }
     if uri.query().is_some() {
-        return Err(invalid(key, format!("{text:?} must not hold a query (?...)")));
+        return Err(invalid(
+            key,
+            format!("{text:?} must not hold a query (?...)"),
+        ));
     }
     Ok(uri)
 }
@@ -270,7 +273,10 @@ mod tests {
             refused("[glpi]\nurl = \"ftp://glpi\""),
             "glpi.url: \"ftp://glpi\" must start with https:// (or http://)"
         );
-        assert!(refused("[glpi]\nurl = \"https://glpi/\"\ninterval = \"5s\"").starts_with("glpi.interval: must be at least 1min"));
+        assert!(
+            refused("[glpi]\nurl = \"https://glpi/\"\ninterval = \"5s\"")
+                .starts_with("glpi.interval: must be at least 1min")
+        );
         assert_eq!(
             refused("[glpi]\nurl = \"https://glpi/\"\nconcurrency = 0"),
             "glpi.concurrency: must be between 1 and 32"
@@ -281,9 +287,18 @@ mod tests {
         );
         // Loopback is allowed in clear (a local reverse proxy, the tests).
         assert!(parse("[glpi]\nurl = \"http://127.0.0.1:8080/\"\n[glpi.oauth]\nclient_id = \"a\"\nclient_secret_file = \"s\"").is_ok());
-        assert!(refused("[glpi]\nurl = \"https://glpi/\"\ncategories = [\"biomed\"]").contains("unknown variant `biomed`"));
-        assert!(refused("[glpi]\nurl = \"https://glpi/\"\nexclude_kinds = [\"Work Station\"]").contains("is not a kind"));
-        assert!(refused("[glpi]\nurl = \"https://glpi/\"\npassword = \"x\"").contains("unknown field `password`"));
+        assert!(
+            refused("[glpi]\nurl = \"https://glpi/\"\ncategories = [\"biomed\"]")
+                .contains("unknown variant `biomed`")
+        );
+        assert!(
+            refused("[glpi]\nurl = \"https://glpi/\"\nexclude_kinds = [\"Work Station\"]")
+                .contains("is not a kind")
+        );
+        assert!(
+            refused("[glpi]\nurl = \"https://glpi/\"\npassword = \"x\"")
+                .contains("unknown field `password`")
+        );
         assert!(refused("[glpi]\ninterval = \"1h\"").contains("missing field `url`"));
     }
 }

@@ -160,10 +160,9 @@ pub fn judge(reply: &Reply, oauth: bool) -> Attempt {
 }
 
 fn reply_json(reply: &Reply) -> Option<serde_json::Value> {
-    let compressed = reply
-        .content_type
-        .as_deref()
-        .is_some_and(|kind| kind.eq_ignore_ascii_case(ZLIB) || kind.eq_ignore_ascii_case("application/x-zlib"));
+    let compressed = reply.content_type.as_deref().is_some_and(|kind| {
+        kind.eq_ignore_ascii_case(ZLIB) || kind.eq_ignore_ascii_case("application/x-zlib")
+    });
     if compressed {
         let mut text = Vec::new();
         flate2::read::ZlibDecoder::new(reply.body.as_slice())
@@ -195,8 +194,10 @@ pub fn encode(body: &[u8], compress: bool) -> (Vec<u8>, &'static str) {
     if !compress {
         return (body.to_vec(), "application/json");
     }
-    let mut encoder =
-        flate2::write::ZlibEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::default());
+    let mut encoder = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::default(),
+    );
     // Writing to memory cannot fail.
     let compressed = encoder
         .write_all(body)
@@ -260,7 +261,10 @@ impl GlpiClient {
         let mut request = Request::post(self.endpoint.clone())
             .header(CONTENT_TYPE, content_type)
             .header(AGENT_ID_HEADER, self.agent_id.as_str())
-            .header(USER_AGENT, concat!("Hygie-collector/", env!("CARGO_PKG_VERSION")));
+            .header(
+                USER_AGENT,
+                concat!("Hygie-collector/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some(value) = &authorization {
             request = request.header(AUTHORIZATION, format!("Bearer {value}"));
         }

@@ -245,7 +245,11 @@ pub fn build(view: &AssetView, context: &DocumentContext) -> Document {
         content.network_device = Some(NetworkDevice {
             kind: glpi.network.as_str(),
             mac,
-            ips: v4.iter().chain(v6.iter()).map(ToString::to_string).collect(),
+            ips: v4
+                .iter()
+                .chain(v6.iter())
+                .map(ToString::to_string)
+                .collect(),
             name: display_name(view),
             manufacturer,
             model,

@@ -111,15 +111,35 @@ impl GlpiType {
 pub const KIND_TYPES: &[(&str, ItemType, NetworkType)] = &[
     ("workstation", ItemType::Computer, NetworkType::Unmanaged),
     ("server", ItemType::Computer, NetworkType::Unmanaged),
-    ("virtual_machine", ItemType::Computer, NetworkType::Unmanaged),
+    (
+        "virtual_machine",
+        ItemType::Computer,
+        NetworkType::Unmanaged,
+    ),
     ("ip_phone", ItemType::Phone, NetworkType::Unmanaged),
     ("mobile", ItemType::Phone, NetworkType::Unmanaged),
     ("printer", ItemType::Printer, NetworkType::Printer),
     ("label_printer", ItemType::Printer, NetworkType::Printer),
-    ("switch", ItemType::NetworkEquipment, NetworkType::Networking),
-    ("router", ItemType::NetworkEquipment, NetworkType::Networking),
-    ("firewall", ItemType::NetworkEquipment, NetworkType::Networking),
-    ("wireless_ap", ItemType::NetworkEquipment, NetworkType::Networking),
+    (
+        "switch",
+        ItemType::NetworkEquipment,
+        NetworkType::Networking,
+    ),
+    (
+        "router",
+        ItemType::NetworkEquipment,
+        NetworkType::Networking,
+    ),
+    (
+        "firewall",
+        ItemType::NetworkEquipment,
+        NetworkType::Networking,
+    ),
+    (
+        "wireless_ap",
+        ItemType::NetworkEquipment,
+        NetworkType::Networking,
+    ),
     ("ups", ItemType::NetworkEquipment, NetworkType::Power),
     ("camera", ItemType::NetworkEquipment, NetworkType::Video),
 ];

@@ -64,7 +64,9 @@ pub enum GlpiError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the GLPI OAuth secret file {path} is empty: put the OAuth client's secret on its first line")]
+    #[error(
+        "the GLPI OAuth secret file {path} is empty: put the OAuth client's secret on its first line"
+    )]
     EmptySecret { path: PathBuf },
     #[error("cannot write the dry run's documents")]
     DryRun(#[source] std::io::Error),
@@ -87,3 +89,6 @@ pub fn spawn_scheduled(
         shutdown.clone(),
     )))
 }
+
+#[cfg(test)]
+mod tests;

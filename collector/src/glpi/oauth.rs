@@ -148,7 +148,10 @@ impl TokenSource {
     /// A token to send now. Concurrent deliveries wait for one request to the endpoint.
     pub(super) async fn bearer(&self) -> Result<String, TokenError> {
         let mut cached = self.cached.lock().await;
-        if let Some(token) = cached.as_ref().filter(|token| token.usable_at(Instant::now())) {
+        if let Some(token) = cached
+            .as_ref()
+            .filter(|token| token.usable_at(Instant::now()))
+        {
             return Ok(token.value.clone());
         }
         let token = self.ask().await?;
@@ -161,9 +164,14 @@ impl TokenSource {
         let request = Request::post(self.url.clone())
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(ACCEPT, "application/json")
-            .header(USER_AGENT, concat!("Hygie-collector/", env!("CARGO_PKG_VERSION")))
+            .header(
+                USER_AGENT,
+                concat!("Hygie-collector/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Full::new(Bytes::from(self.form.clone())))
-            .map_err(|error| TokenError::Refused(format!("cannot build the token request: {error}")))?;
+            .map_err(|error| {
+                TokenError::Refused(format!("cannot build the token request: {error}"))
+            })?;
         let asked_at = Instant::now();
         let reply = match tokio::time::timeout(self.timeout, fetch(&self.http, request)).await {
             Ok(Ok(reply)) => reply,

@@ -147,7 +147,9 @@ impl Delivery {
         self.attempts += 1;
         match attempt {
             Attempt::Accepted => Next::Done(Outcome::Delivered),
-            Attempt::Refused { status, message } => Next::Done(Outcome::Refused { status, message }),
+            Attempt::Refused { status, message } => {
+                Next::Done(Outcome::Refused { status, message })
+            }
             Attempt::Fatal { message } => Next::Done(Outcome::Fatal { message }),
             Attempt::Unauthorized { message } => {
                 if self.renewed {

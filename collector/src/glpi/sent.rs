@@ -17,7 +17,9 @@ use super::mapping::ItemType;
 /// The state file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SentError {
-    #[error("cannot open the GLPI push state {path} (delete it to start over: the next push then sends every device)")]
+    #[error(
+        "cannot open the GLPI push state {path} (delete it to start over: the next push then sends every device)"
+    )]
     Open {
         path: PathBuf,
         #[source]
@@ -116,7 +118,10 @@ impl SentState {
                 .map_err(state.sqlite("clearing it"))?;
             state
                 .connection
-                .execute("INSERT INTO target (singleton, url) VALUES (1, ?1)", [target])
+                .execute(
+                    "INSERT INTO target (singleton, url) VALUES (1, ?1)",
+                    [target],
+                )
                 .map_err(state.sqlite("recording its target"))?;
         }
         Ok(state)

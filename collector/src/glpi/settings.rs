@@ -55,7 +55,9 @@ impl GlpiSettings {
 /// `base` (ending in `/`) followed by `path`.
 pub fn join(base: &Uri, path: &str) -> Uri {
     // Both parts were validated: the result parses.
-    format!("{base}{path}").parse().unwrap_or_else(|_| base.clone())
+    format!("{base}{path}")
+        .parse()
+        .unwrap_or_else(|_| base.clone())
 }
 
 /// GLPI 11's OAuth2 client credentials.
@@ -98,7 +100,9 @@ impl Selection {
                 }))
             && (self.categories.is_empty() || self.categories.contains(&view.category))
             && !self.exclude_kinds.contains(&view.kind)
-            && (self.include_randomized || view.managed || !view.flags.contains(Flag::RandomizedMac))
+            && (self.include_randomized
+                || view.managed
+                || !view.flags.contains(Flag::RandomizedMac))
     }
 
     /// The part of the selection the read port filters on in SQL (a single site or category);
