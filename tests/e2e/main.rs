@@ -7,6 +7,7 @@ mod facility;
 mod faults;
 mod fleet;
 mod full;
+mod glpi;
 mod kills;
 mod netns;
 mod policy;

@@ -313,9 +313,12 @@ pub async fn push(
     Ok(report)
 }
 
+/// How long after start the first scheduled push comes: the collector is serving by then, and
+/// an operator who just configured `[glpi]` sees the result without waiting an interval.
+pub const FIRST_PUSH_AFTER: Duration = Duration::from_secs(10);
+
 /// Pushes the changed devices every `interval` until `shutdown`; a failed push is logged and
-/// the next one comes at its time. The first comes a minute after start (or sooner, with a
-/// shorter interval), once the collector is serving.
+/// the next one comes at its time. The first comes [`FIRST_PUSH_AFTER`] start.
 pub async fn run_scheduled(
     database: std::path::PathBuf,
     settings: GlpiSettings,
@@ -331,7 +334,7 @@ pub async fn run_scheduled(
             return;
         }
     };
-    let mut wait = interval.min(Duration::from_secs(60));
+    let mut wait = interval.min(FIRST_PUSH_AFTER);
     loop {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
