@@ -23,15 +23,15 @@ use serde_json::Value;
 use crate::site::Site;
 
 /// Philips Medical Systems: a patient monitor, unregistered.
-const MONITOR: &str = "00:09:5c:00:10:01";
+pub(crate) const MONITOR: &str = "00:09:5c:00:10:01";
 /// Philips too, announcing a hostile name and identity, unregistered.
-const HOSTILE: &str = "00:09:5c:00:10:02";
+pub(crate) const HOSTILE: &str = "00:09:5c:00:10:02";
 /// A printer (IPP with its model), registered.
-const PRINTER: &str = "00:09:5c:00:10:03";
+pub(crate) const PRINTER: &str = "00:09:5c:00:10:03";
 /// Registered as network equipment.
-const NETWORK: &str = "00:09:5c:00:10:04";
+pub(crate) const NETWORK: &str = "00:09:5c:00:10:04";
 /// A randomized MAC (locally administered), unregistered: not pushed by default.
-const RANDOM: &str = "02:00:5e:00:10:05";
+pub(crate) const RANDOM: &str = "02:00:5e:00:10:05";
 
 const HOSTILE_NAME: &str = "=cmd|' /C calc'!A0\u{202e}<script>alert(1)</script>";
 
@@ -43,7 +43,7 @@ fn pushed() -> BTreeSet<String> {
         .collect()
 }
 
-fn device_id(mac: &str) -> String {
+pub(crate) fn device_id(mac: &str) -> String {
     format!("hygie-{:012x}", mac.parse::<MacAddr>().unwrap().to_u64())
 }
 
@@ -87,7 +87,7 @@ fn observations() -> Vec<Observation> {
 }
 
 /// Runs `hygie-collector --config CONFIG ARGS`.
-fn collector(config: &Path, args: &[&str]) -> Output {
+pub(crate) fn collector(config: &Path, args: &[&str]) -> Output {
     std::process::Command::new(binary("hygie-collector").unwrap())
         .arg("--config")
         .arg(config)
@@ -96,7 +96,7 @@ fn collector(config: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "--- stdout ---\n{}\n--- stderr ---\n{}",
         String::from_utf8_lossy(&output.stdout),
@@ -106,7 +106,7 @@ fn text(output: &Output) -> String {
 
 /// A site whose inventory holds the devices above, two of them registered, with the verdicts
 /// computed; the collector is stopped.
-fn inventory(extra_toml: &str) -> Site {
+pub(crate) fn inventory(extra_toml: &str) -> Site {
     let mut site = Site::new(extra_toml);
     site.collector.start().unwrap();
     let file = site.path("observations.jsonl");

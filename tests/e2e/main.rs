@@ -9,6 +9,7 @@ mod fleet;
 mod full;
 mod glpi;
 mod kills;
+mod netbox;
 mod netns;
 mod policy;
 mod restore;

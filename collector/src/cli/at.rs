@@ -168,6 +168,7 @@ pub(crate) fn export(
         ExportFormat::Json => json::write(&input, &signer).into_bytes(),
         ExportFormat::Csv => csv_format::write(&input, &signer),
         ExportFormat::Html => html::report(&input, &signer).into_bytes(),
+        ExportFormat::Netbox => bail!("--at is not available with --format netbox"),
     };
     super::snapshot::write_file(out, &bytes)?;
     println!(

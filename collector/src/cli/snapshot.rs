@@ -8,11 +8,11 @@ use hygie_collector::audit;
 use hygie_collector::config::CollectorConfig;
 use hygie_collector::export::signing::Signer25519;
 use hygie_collector::export::signing::{self, Verifier25519};
-use hygie_collector::export::{SnapshotMeta, csv_format, html, json, verify};
+use hygie_collector::export::{SnapshotMeta, csv_format, html, json, netbox, verify};
 use hygie_collector::files;
 use hygie_collector::query::SnapshotSink;
 use hygie_collector::store::InventoryReader;
-use hygie_collector::store::listing::VerdictStatus;
+use hygie_collector::store::listing::{Listing, VerdictStatus};
 use hygie_collector::views::AssetView;
 use jiff::Timestamp;
 use std::io::Write;
@@ -24,6 +24,8 @@ pub(crate) enum ExportFormat {
     Json,
     Csv,
     Html,
+    /// The CSV files NetBox 4.x bulk import takes, in the directory --out names.
+    Netbox,
 }
 
 #[derive(Debug, clap::Args)]
@@ -31,7 +33,7 @@ pub(crate) struct ExportArgs {
     /// Snapshot format.
     #[arg(long, value_enum)]
     format: ExportFormat,
-    /// File to write.
+    /// File to write (with --format netbox: the directory to write the files in).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
     /// The inventory as it stood at this time (2026-03-01T14:30:00Z) or date (2026-03-01:
@@ -49,6 +51,14 @@ pub(crate) fn export(args: ExportArgs, config: &CollectorConfig, now: Timestamp)
         at,
         database,
     } = args;
+    if matches!(format, ExportFormat::Netbox) {
+        if at.is_some() {
+            bail!(
+                "--at is not available with --format netbox: NetBox imports the present inventory"
+            );
+        }
+        return netbox(&out, config, &database);
+    }
     if let Some(at) = at {
         return super::at::export(&at, format, &out, config, &database, now);
     }
@@ -76,6 +86,7 @@ pub(crate) fn export(args: ExportArgs, config: &CollectorConfig, now: Timestamp)
                 sink.finish(&mut output)?;
                 meta
             }
+            ExportFormat::Netbox => return Err(std::io::Error::other("netbox is exported apart")),
             ExportFormat::Html => {
                 let mut sections = html::Sections::default();
                 let mut sink = SectionSink(&mut sections);
@@ -102,6 +113,46 @@ pub(crate) fn export(args: ExportArgs, config: &CollectorConfig, now: Timestamp)
             out.display(),
             signing::public_key_path(&config.signing_key).display()
         );
+    }
+    Ok(())
+}
+
+/// `export --format netbox`: the files written as the read port hands out the devices.
+fn netbox(out: &Path, config: &CollectorConfig, database: &DatabaseArg) -> Result<()> {
+    let query = open_query(config, database)?;
+    if let VerdictStatus::Previous(staleness) = query.verdict_status()? {
+        eprintln!("note: {staleness}");
+    }
+    let mut writer = netbox::NetboxWriter::begin(out)?;
+    let mut failed = None;
+    let mut randomized = 0u64;
+    query.list(&Listing::default(), &mut |view| {
+        if !netbox::exported(&view) {
+            randomized += 1;
+            return true;
+        }
+        match writer.device(&view) {
+            Ok(()) => true,
+            Err(error) => {
+                failed = Some(error);
+                false
+            }
+        }
+    })?;
+    if let Some(error) = failed {
+        return Err(error.into());
+    }
+    let report = writer.finish()?;
+    println!(
+        "{} devices written to {} as NetBox import files; import them in this order:",
+        report.devices(),
+        out.display()
+    );
+    for ((name, model, _), rows) in netbox::FILES.iter().zip(report.rows) {
+        println!("  {name}  ({model}, {rows} rows)");
+    }
+    if randomized > 0 {
+        println!("{randomized} unregistered devices with a randomized MAC were left out");
     }
     Ok(())
 }

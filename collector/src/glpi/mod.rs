@@ -91,4 +91,4 @@ pub fn spawn_scheduled(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -71,11 +71,12 @@ pub(crate) fn assert_valid(validator: &jsonschema::Validator, body: &[u8]) -> Va
     document
 }
 
-fn mac(n: u64) -> MacAddr {
+pub(crate) fn mac(n: u64) -> MacAddr {
     MacAddr::from_u64(0x0009_5c00_0000 + n)
 }
 
-fn view(n: u64, category: Category, kind: &str, managed: bool) -> AssetView {
+/// A seen device `n` (two current addresses, older ones, an identity), registered or not.
+pub(crate) fn view(n: u64, category: Category, kind: &str, managed: bool) -> AssetView {
     let ips: Vec<IpAddr> = vec![
         "198.18.0.10".parse().unwrap(),
         "fe80::209:5cff:fe00:1".parse().unwrap(),
@@ -121,7 +122,7 @@ fn context() -> DocumentContext {
 }
 
 /// Every category with every kind of the default rules, and kinds no rule names.
-fn pairs() -> Vec<(Category, String)> {
+pub(crate) fn pairs() -> Vec<(Category, String)> {
     let mut pairs: Vec<(Category, String)> = Vec::new();
     let kinds = [
         "patient_monitor",
