@@ -267,6 +267,24 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_glpi_example_is_valid_once_uncommented() {
+        let text = include_str!("../../../packaging/collector.toml");
+        let example = &text[text.find("# [glpi]").unwrap()..];
+        let key = regex::Regex::new(r"^# ([a-z_]+ = .*|\[glpi(\.oauth)?\])$").unwrap();
+        let uncommented: Vec<&str> = example
+            .lines()
+            .filter_map(|line| key.captures(line).and_then(|found| found.get(1)))
+            .map(|found| found.as_str())
+            .collect();
+        assert!(uncommented.len() > 15, "{uncommented:?}");
+        let config = CollectorConfig::from_toml(&uncommented.join("\n"), Path::new("/etc/hygie"))
+            .unwrap_or_else(|error| panic!("{error}\n{}", uncommented.join("\n")));
+        let glpi = config.glpi.unwrap();
+        assert_eq!(glpi.inventory_endpoint().to_string(), "https://glpi.chu.example/front/inventory.php");
+        assert!(glpi.oauth.is_some());
+    }
+
+    #[test]
     fn bad_glpi_settings_are_refused_with_what_to_do() {
         let refused = |text: &str| parse(text).unwrap_err().to_string();
         assert_eq!(
