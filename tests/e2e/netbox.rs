@@ -65,7 +65,7 @@ fn export_netbox_writes_files_an_empty_netbox_imports_and_the_same_files_again()
     );
     let order: Vec<&str> = stdout
         .lines()
-        .filter_map(|line| line.trim().split_whitespace().next())
+        .filter_map(|line| line.split_whitespace().next())
         .filter(|word| word.ends_with(".csv"))
         .collect();
     assert_eq!(order, FILES, "the import order is printed");

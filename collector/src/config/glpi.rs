@@ -280,7 +280,10 @@ mod tests {
         let config = CollectorConfig::from_toml(&uncommented.join("\n"), Path::new("/etc/hygie"))
             .unwrap_or_else(|error| panic!("{error}\n{}", uncommented.join("\n")));
         let glpi = config.glpi.unwrap();
-        assert_eq!(glpi.inventory_endpoint().to_string(), "https://glpi.chu.example/front/inventory.php");
+        assert_eq!(
+            glpi.inventory_endpoint().to_string(),
+            "https://glpi.chu.example/front/inventory.php"
+        );
         assert!(glpi.oauth.is_some());
     }
 

@@ -197,10 +197,10 @@ impl NetboxWriter {
         let mut row = device_row(view);
         self.reference(&row)?;
         if !row.asset_tag.is_empty() {
-            let fresh = self.work.execute(
-                "INSERT OR IGNORE INTO asset_tags (tag) VALUES (?1)",
-                [&row.asset_tag],
-            )?;
+            let fresh = self
+                .work
+                .prepare_cached("INSERT OR IGNORE INTO asset_tags (tag) VALUES (?1)")?
+                .execute([&row.asset_tag])?;
             if fresh == 0 {
                 // NetBox keeps asset tags unique: the first device (in MAC order) keeps it.
                 row.description = crate::safe::record_field(
@@ -231,13 +231,14 @@ impl NetboxWriter {
         let last_seen = view.last_seen.map_or(i64::MIN, |at| at.as_microsecond());
         let mac = i64::try_from(row.mac.to_u64()).unwrap_or(i64::MAX);
         for ip in &row.addresses {
-            self.work.execute(
-                "INSERT INTO addresses (address, device, mac, last_seen) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (address) DO UPDATE SET device = excluded.device, mac = excluded.mac,
-                     last_seen = excluded.last_seen
-                 WHERE excluded.last_seen > addresses.last_seen",
-                params![host_address(*ip), row.name, mac, last_seen],
-            )?;
+            self.work
+                .prepare_cached(
+                    "INSERT INTO addresses (address, device, mac, last_seen) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (address) DO UPDATE SET device = excluded.device,
+                         mac = excluded.mac, last_seen = excluded.last_seen
+                     WHERE excluded.last_seen > addresses.last_seen",
+                )?
+                .execute(params![host_address(*ip), row.name, mac, last_seen])?;
         }
         self.report.rows[4] += 1;
         self.report.rows[5] += 1;
@@ -306,7 +307,7 @@ impl NetboxWriter {
         for role in &self.roles {
             roles.write_record([role.name, role.slug, role.color])?;
         }
-        self.report.rows[2] = self.roles.len() as u64;
+        self.report.rows[2] = u64::try_from(self.roles.len()).unwrap_or(u64::MAX);
         let mut types = writer(&staging.join(FILES[3].0)).map_err(io(&self.out))?;
         types.write_record(FILES[3].2)?;
         self.report.rows[3] = each(
