@@ -583,3 +583,47 @@ fn serve_pushes_to_glpi_on_its_schedule() {
     drop(agent);
     site.collector.stop();
 }
+
+#[test]
+fn glpi_push_pages_through_an_inventory_larger_than_a_page() {
+    const DEVICES: u32 = 700;
+    let mut site = Site::new("");
+    site.collector.start().unwrap();
+    let file = site.path("observations.jsonl");
+    let start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    append_jsonl(
+        &file,
+        &hygie_tests::observations::devices(0, DEVICES, start),
+    )
+    .unwrap();
+    let agent = site.agent("ward-3", vec![(file, false)]);
+    site.wait_for_history(u64::from(DEVICES), Duration::from_secs(60), &agent);
+    drop(agent);
+    site.collector.stop();
+    let glpi = FakeGlpi::start(|_| Answer::ok());
+    let config = config_with(
+        &site,
+        "push.toml",
+        &format!("[glpi]\nurl = \"{}\"\nconcurrency = 8\n", glpi.url("glpi")),
+    );
+    let output = collector(&config, &["glpi", "push"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let sent = glpi.take();
+    let ids: BTreeSet<String> = sent
+        .iter()
+        .map(|request| request.json()["deviceid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        (sent.len(), ids.len()),
+        (DEVICES as usize, DEVICES as usize),
+        "each device exactly once across the pages"
+    );
+    let output = collector(&config, &["glpi", "push"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("700 devices selected: 700 unchanged"),
+        "{}",
+        text(&output)
+    );
+    assert!(glpi.take().is_empty());
+}

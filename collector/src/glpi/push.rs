@@ -15,7 +15,7 @@ use super::client::GlpiClient;
 use super::document::{Document, DocumentContext, build};
 use super::retry::{Breaker, Delivery, Next, Outcome, RetryPolicy};
 use super::sent::{Delivered, SentState};
-use super::settings::GlpiSettings;
+use super::settings::{GlpiSettings, Selection};
 use crate::store::listing::{Cursor, Listing};
 use crate::store::{InventoryReader, SqliteStore};
 
@@ -102,10 +102,13 @@ impl std::fmt::Display for PushReport {
     }
 }
 
-/// The inventory and the state, carried into blocking tasks and back.
+/// The inventory, the state and what to read, carried into blocking tasks and back.
 struct Sources {
     store: SqliteStore,
     sent: SentState,
+    selection: Selection,
+    context: DocumentContext,
+    mode: Mode,
     after: Option<Cursor>,
 }
 
@@ -118,14 +121,9 @@ struct Batch {
 }
 
 impl Sources {
-    fn next_batch(
-        &mut self,
-        settings: &GlpiSettings,
-        context: &DocumentContext,
-        mode: Mode,
-    ) -> Result<Batch, GlpiError> {
+    fn next_batch(&mut self) -> Result<Batch, GlpiError> {
         let listing = Listing {
-            filter: settings.selection.prefilter(),
+            filter: self.selection.prefilter(),
             after: self.after,
             limit: Some(PAGE),
         };
@@ -142,12 +140,14 @@ impl Sources {
         };
         self.after = page.next;
         for view in views {
-            if !settings.selection.accepts(&view) {
+            if !self.selection.accepts(&view) {
                 continue;
             }
             batch.selected += 1;
-            let document = build(&view, context);
-            if mode == Mode::Changed && self.sent.digest(document.mac)? == Some(document.digest) {
+            let document = build(&view, &self.context);
+            if self.mode == Mode::Changed
+                && self.sent.digest(document.mac)? == Some(document.digest)
+            {
                 batch.unchanged += 1;
             } else {
                 batch.documents.push(document);
@@ -200,103 +200,58 @@ pub async fn push(
     shutdown: &CancellationToken,
     now: impl Fn() -> Timestamp,
 ) -> Result<PushReport, GlpiError> {
-    let context = DocumentContext::this_build(settings.tag.clone());
     let database = database.to_owned();
-    let state_file = settings.state_file.clone();
-    let target_url = settings.target();
-    let mut sources = Some(
-        blocking(move || -> Result<Sources, GlpiError> {
-            Ok(Sources {
-                store: SqliteStore::open_reader(&database)?,
-                sent: SentState::open(&state_file, &target_url)?,
-                after: None,
-            })
-        })
-        .await??,
+    let (state_file, target_url) = (settings.state_file.clone(), settings.target());
+    let (selection, context) = (
+        settings.selection.clone(),
+        DocumentContext::this_build(settings.tag.clone()),
     );
+    let mut sources = blocking(move || -> Result<Sources, GlpiError> {
+        Ok(Sources {
+            store: SqliteStore::open_reader(&database)?,
+            sent: SentState::open(&state_file, &target_url)?,
+            selection,
+            context,
+            mode,
+            after: None,
+        })
+    })
+    .await??;
     let mut report = PushReport::default();
     let mut breaker = Breaker::default();
-    let policy = settings.retry;
     loop {
         if shutdown.is_cancelled() {
             report.stopped = Some("the collector is stopping".into());
             break;
         }
-        let Some(mut taken) = sources.take() else {
-            break;
-        };
-        let (settings_copy, context_copy) = (settings.clone(), context.clone());
         let (taken, batch) = blocking(move || {
-            let batch = taken.next_batch(&settings_copy, &context_copy, mode);
-            (taken, batch)
+            let batch = sources.next_batch();
+            (sources, batch)
         })
         .await?;
         let batch = batch?;
         report.selected += batch.selected;
         report.unchanged += batch.unchanged;
-        let mut delivered = Vec::new();
-        match &mut target {
+        let delivered = match &mut target {
             Target::DryRun(sink) => {
                 for document in &batch.documents {
                     sink(document).map_err(GlpiError::DryRun)?;
-                    *report
-                        .delivered
-                        .entry(document.glpi.itemtype.as_str())
-                        .or_default() += 1;
+                    report.count_delivered(document);
                 }
+                Vec::new()
             }
             Target::Glpi(client) => {
-                let client: &GlpiClient = client;
-                let deliveries: Vec<_> = batch
-                    .documents
-                    .iter()
-                    .map(|document| deliver(client, document, &policy, shutdown))
-                    .collect();
-                let mut outcomes =
-                    futures::stream::iter(deliveries).buffer_unordered(settings.concurrency.max(1));
-                while let Some((document, outcome)) = outcomes.next().await {
-                    let mac = document.mac;
-                    match &outcome {
-                        Outcome::Delivered => {
-                            *report
-                                .delivered
-                                .entry(document.glpi.itemtype.as_str())
-                                .or_default() += 1;
-                            delivered.push(Delivered {
-                                mac,
-                                digest: document.digest,
-                                itemtype: document.glpi.itemtype,
-                            });
-                        }
-                        Outcome::Refused { status, message } => {
-                            report.refused += 1;
-                            tracing::warn!(%mac, status, %message, "GLPI refused a device's document; it is tried again at the next push");
-                        }
-                        Outcome::GaveUp { reason } => {
-                            report.failed += 1;
-                            tracing::warn!(%mac, %reason, "a device's document could not be delivered; it is tried again at the next push");
-                        }
-                        Outcome::Fatal { message } => {
-                            report.failed += 1;
-                            report.stopped = Some(message.clone());
-                        }
-                    }
-                    if breaker.record(&policy, &outcome) {
-                        if report.stopped.is_none() {
-                            report.stopped = Some(format!(
-                                "{} documents in a row could not be delivered (last: {}); GLPI looks unreachable",
-                                policy.give_up_after,
-                                match &outcome {
-                                    Outcome::GaveUp { reason } => reason.as_str(),
-                                    _ => "",
-                                }
-                            ));
-                        }
-                        break;
-                    }
-                }
+                let deliveries = Deliveries {
+                    client,
+                    policy: settings.retry,
+                    concurrency: settings.concurrency,
+                    shutdown,
+                };
+                deliveries
+                    .run(&batch.documents, &mut breaker, &mut report)
+                    .await
             }
-        }
+        };
         let stamp = now();
         let (taken, recorded) = blocking(move || {
             let mut taken = taken;
@@ -308,9 +263,89 @@ pub async fn push(
         if report.stopped.is_some() || !batch.more {
             break;
         }
-        sources = Some(taken);
+        sources = taken;
     }
     Ok(report)
+}
+
+impl PushReport {
+    fn count_delivered(&mut self, document: &Document) {
+        *self
+            .delivered
+            .entry(document.glpi.itemtype.as_str())
+            .or_default() += 1;
+    }
+
+    /// Takes note of how `document` ended; returns it if GLPI accepted it.
+    fn note(&mut self, document: &Document, outcome: &Outcome) -> Option<Delivered> {
+        let mac = document.mac;
+        match outcome {
+            Outcome::Delivered => {
+                self.count_delivered(document);
+                return Some(Delivered {
+                    mac,
+                    digest: document.digest,
+                    itemtype: document.glpi.itemtype,
+                });
+            }
+            Outcome::Refused { status, message } => {
+                self.refused += 1;
+                tracing::warn!(%mac, status, %message, "GLPI refused a device's document; it is tried again at the next push");
+            }
+            Outcome::GaveUp { reason } => {
+                self.failed += 1;
+                tracing::warn!(%mac, %reason, "a device's document could not be delivered; it is tried again at the next push");
+            }
+            Outcome::Fatal { message } => {
+                self.failed += 1;
+                self.stopped = Some(message.clone());
+            }
+        }
+        None
+    }
+}
+
+/// One page's documents delivered a few at a time.
+struct Deliveries<'a> {
+    client: &'a GlpiClient,
+    policy: RetryPolicy,
+    concurrency: usize,
+    shutdown: &'a CancellationToken,
+}
+
+impl Deliveries<'_> {
+    /// Delivers `documents` until done or the breaker opens (documents still in flight are
+    /// dropped: not recorded, so sent again next time); returns those GLPI accepted.
+    async fn run(
+        &self,
+        documents: &[Document],
+        breaker: &mut Breaker,
+        report: &mut PushReport,
+    ) -> Vec<Delivered> {
+        let pending: Vec<_> = documents
+            .iter()
+            .map(|document| deliver(self.client, document, &self.policy, self.shutdown))
+            .collect();
+        let mut outcomes = futures::stream::iter(pending).buffer_unordered(self.concurrency.max(1));
+        let mut delivered = Vec::new();
+        while let Some((document, outcome)) = outcomes.next().await {
+            delivered.extend(report.note(document, &outcome));
+            if breaker.record(&self.policy, &outcome) {
+                if report.stopped.is_none() {
+                    let last = match &outcome {
+                        Outcome::GaveUp { reason } => reason.as_str(),
+                        _ => "",
+                    };
+                    report.stopped = Some(format!(
+                        "{} documents in a row could not be delivered (last: {last}); GLPI looks unreachable",
+                        self.policy.give_up_after
+                    ));
+                }
+                break;
+            }
+        }
+        delivered
+    }
 }
 
 /// How long after start the first scheduled push comes: the collector is serving by then, and
