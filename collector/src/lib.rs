@@ -17,6 +17,7 @@ pub mod config;
 pub mod cursor;
 pub mod export;
 pub mod files;
+pub mod glpi;
 pub mod grpc;
 pub mod identity;
 pub mod ingest;

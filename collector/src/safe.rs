@@ -29,6 +29,24 @@ pub fn csv_cell(text: &str) -> String {
     }
 }
 
+/// A value written into another tool's records (a GLPI inventory, a NetBox import): people read
+/// it in that tool's pages and export it to spreadsheets, so it gets both defences. Control
+/// characters (tab, carriage return and line feed included) and direction overrides become
+/// U+FFFD, a leading `=`, `+`, `-` or `@` gets an apostrophe as in [`csv_cell`], and the value is
+/// cut to `max` characters (the apostrophe counted) so it fits the tool's column.
+pub fn record_field(text: &str, max: usize) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| if dangerous(c) { '\u{fffd}' } else { c })
+        .collect();
+    let defused = if cleaned.starts_with(FORMULA_STARTS) {
+        format!("'{cleaned}")
+    } else {
+        cleaned
+    };
+    defused.chars().take(max).collect()
+}
+
 /// HTML text or attribute content.
 pub fn html(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
@@ -104,6 +122,23 @@ mod tests {
         ] {
             assert_eq!(csv_cell(input), expected);
         }
+    }
+
+    #[test]
+    fn record_fields_lose_controls_and_formulas_and_fit_their_column() {
+        for (input, expected) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("-1", "'-1"),
+            ("@cmd", "'@cmd"),
+            ("a\tb\r\nc", "a\u{fffd}b\u{fffd}\u{fffd}c"),
+            ("\tcmd", "\u{fffd}cmd"),
+            ("x\u{202e}gpj.exe", "x\u{fffd}gpj.exe"),
+            ("infusion-pump-3", "infusion-pump-3"),
+        ] {
+            assert_eq!(record_field(input, 64), expected);
+        }
+        assert_eq!(record_field("=abcdef", 4), "'=ab");
+        assert_eq!(record_field("éééé", 2), "éé");
     }
 
     #[test]

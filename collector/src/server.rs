@@ -260,6 +260,7 @@ pub async fn serve(
     if let Some(listener) = metrics_listener {
         tokio::spawn(listener.serve(exposition(metrics), stopping.clone()));
     }
+    let _glpi_push = crate::glpi::spawn_scheduled(&config, &stopping);
     let door = FrontDoor::new(tls, revoked, limits.front_door);
     let (admitted, incoming) = mpsc::channel(64);
     let accepting = tokio::spawn(door.clone().run(listener, admitted, stopping.clone()));

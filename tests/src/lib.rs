@@ -8,6 +8,7 @@
 pub mod bins;
 pub mod facility;
 pub mod fleet;
+pub mod glpi;
 pub mod measure;
 pub mod netns;
 pub mod observations;

@@ -6,6 +6,7 @@ mod alerts;
 mod at;
 mod backup;
 mod ca;
+mod glpi;
 mod inventory;
 mod open;
 mod output;
@@ -97,6 +98,9 @@ enum Command {
     /// Alerts to the SIEM: each sink's delivery status, or a test message through each.
     #[command(subcommand)]
     Alerts(alerts::AlertsCommand),
+    /// Pushes to GLPI through its native inventory protocol ([glpi] in the configuration).
+    #[command(subcommand)]
+    Glpi(glpi::GlpiCommand),
 }
 
 /// Runs one command.
@@ -135,5 +139,6 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Backup(args) => backup::backup(args, &config()?),
         Command::Restore(args) => backup::restore(args, &config()?, now),
         Command::Alerts(command) => alerts::alerts(command, &config()?),
+        Command::Glpi(command) => glpi::glpi(command, &config()?),
     }
 }

@@ -7,9 +7,9 @@ use clap::ValueEnum;
 use hygie_collector::audit;
 use hygie_collector::config::CollectorConfig;
 use hygie_collector::export::signing::{self, Verifier25519};
-use hygie_collector::export::verify;
+use hygie_collector::export::{netbox, verify};
 use hygie_collector::store::InventoryReader;
-use hygie_collector::store::listing::VerdictStatus;
+use hygie_collector::store::listing::{Listing, VerdictStatus};
 use jiff::Timestamp;
 
 use super::open::{DatabaseArg, load_signer, open_query, open_reader};
@@ -20,6 +20,8 @@ pub(crate) enum ExportFormat {
     Json,
     Csv,
     Html,
+    /// The CSV files NetBox 4.x bulk import takes, in the directory --out names.
+    Netbox,
 }
 
 #[derive(Debug, clap::Args)]
@@ -27,7 +29,7 @@ pub(crate) struct ExportArgs {
     /// Snapshot format.
     #[arg(long, value_enum)]
     format: ExportFormat,
-    /// File to write.
+    /// File to write (with --format netbox: the directory to write the files in).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
     /// The inventory as it stood at this time (2026-03-01T14:30:00Z) or date (2026-03-01:
@@ -45,6 +47,14 @@ pub(crate) fn export(args: ExportArgs, config: &CollectorConfig, now: Timestamp)
         at,
         database,
     } = args;
+    if matches!(format, ExportFormat::Netbox) {
+        if at.is_some() {
+            bail!(
+                "--at is not available with --format netbox: NetBox imports the present inventory"
+            );
+        }
+        return netbox(&out, config, &database);
+    }
     if let Some(at) = at {
         return super::at::export(&at, format, &out, config, &database, now);
     }
@@ -69,6 +79,46 @@ pub(crate) fn export(args: ExportArgs, config: &CollectorConfig, now: Timestamp)
             out.display(),
             signing::public_key_path(&config.signing_key).display()
         );
+    }
+    Ok(())
+}
+
+/// `export --format netbox`: the files written as the read port hands out the devices.
+fn netbox(out: &Path, config: &CollectorConfig, database: &DatabaseArg) -> Result<()> {
+    let query = open_query(config, database)?;
+    if let VerdictStatus::Previous(staleness) = query.verdict_status()? {
+        eprintln!("note: {staleness}");
+    }
+    let mut writer = netbox::NetboxWriter::begin(out)?;
+    let mut failed = None;
+    let mut randomized = 0u64;
+    query.list(&Listing::default(), &mut |view| {
+        if !netbox::exported(&view) {
+            randomized += 1;
+            return true;
+        }
+        match writer.device(&view) {
+            Ok(()) => true,
+            Err(error) => {
+                failed = Some(error);
+                false
+            }
+        }
+    })?;
+    if let Some(error) = failed {
+        return Err(error.into());
+    }
+    let report = writer.finish()?;
+    println!(
+        "{} devices written to {} as NetBox import files; import them in this order:",
+        report.devices(),
+        out.display()
+    );
+    for ((name, model, _), rows) in netbox::FILES.iter().zip(report.rows) {
+        println!("  {name}  ({model}, {rows} rows)");
+    }
+    if randomized > 0 {
+        println!("{randomized} unregistered devices with a randomized MAC were left out");
     }
     Ok(())
 }

@@ -39,6 +39,11 @@ pub(super) fn write_snapshot(
                 let meta = feed(&mut sink)?;
                 sink.finish(&meta, &mut output)?
             }
+            ExportFormat::Netbox => {
+                return Err(std::io::Error::other(
+                    "NetBox files are not a snapshot: written apart",
+                ));
+            }
             ExportFormat::Html => {
                 let mut sink = SectionSink::default();
                 let meta = feed(&mut sink)?;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod glpi;
 mod limits;
 mod policy;
 
@@ -76,6 +77,7 @@ struct File {
     alerts: crate::alerts::AlertsSection,
     #[serde(default)]
     metrics: hygie_metrics::MetricsSection,
+    glpi: Option<glpi::GlpiSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,6 +169,8 @@ pub struct CollectorConfig {
     pub alerts: crate::alerts::AlertSettings,
     /// The Prometheus endpoint: on loopback unless configured otherwise or turned off.
     pub metrics: hygie_metrics::MetricsSettings,
+    /// Pushes to GLPI (`[glpi]`), if configured.
+    pub glpi: Option<crate::glpi::GlpiSettings>,
 }
 
 impl CollectorConfig {
@@ -271,6 +275,10 @@ impl CollectorConfig {
                 key: error.key,
                 reason: error.reason,
             })?;
+        let glpi = file
+            .glpi
+            .map(|section| section.validate(&data_dir))
+            .transpose()?;
 
         Ok(CollectorConfig {
             listen,
@@ -288,6 +296,7 @@ impl CollectorConfig {
             limits,
             alerts,
             metrics,
+            glpi,
         })
     }
 }

@@ -20,6 +20,7 @@
 pub mod csv_format;
 pub mod html;
 pub mod json;
+pub mod netbox;
 pub mod signing;
 pub mod verify;
 mod verify_json;
