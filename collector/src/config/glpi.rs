@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn bad_glpi_settings_are_refused_with_what_to_do() {
-        let refused = |text: &str| parse(text).unwrap_err().to_string();
+        let refused = |text: &str| hygie_proto::error_chain(&parse(text).unwrap_err());
         assert_eq!(
             refused("[glpi]\nurl = \"ftp://glpi\""),
             "glpi.url: \"ftp://glpi\" must start with https:// (or http://)"
