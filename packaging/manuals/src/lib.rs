@@ -171,7 +171,10 @@ mod tests {
         let page = fs::read_to_string(&written.pages[0]).unwrap();
         assert!(page.contains("Hygie 1.2.3"), "{page}");
         assert!(page.contains("A sample program."), "{page}");
-        assert!(!page.contains("Hidden."), "hidden subcommands stay out: {page}");
+        assert!(
+            !page.contains("Hidden."),
+            "hidden subcommands stay out: {page}"
+        );
         let completions: Vec<String> = written
             .completions
             .iter()
@@ -193,7 +196,10 @@ mod tests {
             Some(PathBuf::from("out"))
         );
         assert_eq!(requested(args(&["hygie-agent", TRIGGER])), None);
-        assert_eq!(requested(args(&["hygie-agent", TRIGGER, "out", "more"])), None);
+        assert_eq!(
+            requested(args(&["hygie-agent", TRIGGER, "out", "more"])),
+            None
+        );
         assert_eq!(requested(args(&["hygie-agent", "run", "out"])), None);
         assert_eq!(requested(args(&["hygie-agent"])), None);
     }
