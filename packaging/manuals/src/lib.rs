@@ -10,7 +10,7 @@
 //!
 //! Layout written under `DIR`: `man/NAME.1` and one page per visible subcommand
 //! (`man/NAME-SUB.1`, `man/NAME-SUB-SUBSUB.1`), `completions/NAME.bash`, `completions/_NAME`
-//! (zsh) and `completions/NAME.fish`. cargo-deb gzips the pages when it packs them.
+//! (zsh) and `completions/NAME.fish`. build-debs.sh gzips the pages before cargo-deb packs them.
 
 use std::ffi::OsString;
 use std::fs;
