@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs all of Hygie's tests: unit tests, end-to-end tests with the real binaries, and (as root)
-# the simulated-facility tests in network namespaces.
+# the simulated-facility tests in network namespaces and the Debian packages' test
+# (tests/packaging.sh: a release build, dpkg -i, upgrade, purge; HYGIE_SKIP_PACKAGING=1 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/setup.sh
@@ -14,3 +15,6 @@ else
 fi
 cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"
+if [[ $(id -u) -eq 0 && -z ${HYGIE_SKIP_PACKAGING:-} ]]; then
+  tests/packaging.sh
+fi

@@ -4,8 +4,11 @@
 #                            tshark (the decoders' oracle), and the daemons the simulated
 #                            facility's devices run: dnsmasq (DHCP server), udhcpc (DHCP
 #                            clients), lldpd (LLDP-MED), radvd (IPv6 router advertisements),
-#                            and the Prometheus project's OpenMetrics parser (python3-
-#                            prometheus-client), the metrics endpoints' oracle
+#                            the Prometheus project's OpenMetrics parser (python3-
+#                            prometheus-client), the metrics endpoints' oracle; and what
+#                            tests/packaging.sh builds and checks packages with:
+#                            dpkg-dev (dpkg-shlibdeps), binutils (strip, readelf), systemd
+#                            (systemd-analyze, systemd-sysusers), sqlite3
 #   tests/setup.sh bench     also what benchmarks compare against (arp-scan)
 # Needs root (or sudo) only when something is missing.
 #
@@ -14,7 +17,7 @@
 # service starts are refused during the installation (policy-rc.d, the Debian mechanism).
 set -euo pipefail
 
-packages=(iproute2 tcpdump tshark dnsmasq udhcpc lldpd radvd python3-prometheus-client)
+packages=(iproute2 tcpdump tshark dnsmasq udhcpc lldpd radvd python3-prometheus-client dpkg-dev binutils systemd sqlite3)
 if [[ ${1:-} == bench ]]; then
   packages+=(arp-scan)
 fi

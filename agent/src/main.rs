@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use hygie_agent::config::AgentConfig;
 use hygie_agent::discovery::live::{self, SweepEvent, SweepListener};
 use hygie_agent::discovery::settings::{self, DiscoverySettings};
@@ -129,6 +129,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // packaging/build-debs.sh: the man pages and completions of this very binary.
+    if let Some(dir) = hygie_manuals::requested(std::env::args_os()) {
+        return hygie_manuals::main(Cli::command(), env!("CARGO_PKG_VERSION"), &dir);
+    }
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Run { .. } => "info",
@@ -140,7 +144,7 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Colours for a person at a terminal; none in the journal or a log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

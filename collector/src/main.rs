@@ -9,12 +9,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use hygie_collector::report;
 
 fn main() -> ExitCode {
+    // packaging/build-debs.sh: the man pages and completions of this very binary.
+    if let Some(dir) = hygie_manuals::requested(std::env::args_os()) {
+        return hygie_manuals::main(cli::Cli::command(), env!("CARGO_PKG_VERSION"), &dir);
+    }
     let cli = cli::Cli::parse();
     init_logging(if cli.is_serve() { "info" } else { "warn" });
     match cli::run(cli) {
@@ -37,6 +42,6 @@ fn init_logging(default_level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Colours for a person at a terminal; none in the journal or a log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
