@@ -90,6 +90,8 @@ pub(super) fn https_client(settings: &GlpiSettings) -> Result<Https, ClientError
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(settings.timeout));
+    // Request, reply, next request: no reason to let Nagle hold a segment back.
+    http.set_nodelay(true);
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
