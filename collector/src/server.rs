@@ -58,6 +58,8 @@ pub enum ServeError {
     Lock(#[from] crate::lock::LockError),
     #[error("cannot load the classification rules")]
     Rules(#[from] crate::classify::RulesError),
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
 }
 
 /// Validity of a CA created on first start.
@@ -174,6 +176,11 @@ pub async fn serve(
     // first. Held until serve returns, after the writer has drained.
     let _lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
     let first_server_certificate = ensure_pki(&config)?;
+    // The web console, when configured: bound now, so that a bad setting stops serve here.
+    let console = match &config.console {
+        Some(settings) => Some(crate::console::Console::bind(&config, settings).await?),
+        None => None,
+    };
     fit_descriptor_limit(&mut config.limits);
     let limits = config.limits;
     // Revocations apply from the first handshake, and are reloaded while serving.
@@ -233,6 +240,9 @@ pub async fn serve(
     );
 
     let stopping = CancellationToken::new();
+    if let Some(console) = console {
+        tokio::spawn(console.run(stopping.clone()));
+    }
     let door = FrontDoor::new(tls, revoked, limits.front_door);
     let (admitted, incoming) = mpsc::channel(64);
     let accepting = tokio::spawn(door.clone().run(listener, admitted, stopping.clone()));

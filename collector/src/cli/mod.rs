@@ -14,6 +14,7 @@ mod serve;
 mod snapshot;
 #[cfg(test)]
 mod test_support;
+mod user;
 
 use std::path::PathBuf;
 
@@ -85,6 +86,9 @@ enum Command {
     /// Copy the inventory database while the collector runs (without holding up ingest), then
     /// check the copy: SQLite's integrity check and the sealed event chain.
     Backup(backup::BackupArgs),
+    /// The web console's accounts: add, change the password or role, remove, list.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Put a backup in place of the inventory database: refused while the collector serves;
     /// the backup is checked first and the replaced database is kept beside it.
     Restore(backup::RestoreArgs),
@@ -118,5 +122,6 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => snapshot::verify(args, config),
         Command::Backup(args) => backup::backup(args, &config()?),
         Command::Restore(args) => backup::restore(args, &config()?, now),
+        Command::User(command) => user::user(command, &config()?, now),
     }
 }

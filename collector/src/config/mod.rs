@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod console;
 mod limits;
 mod policy;
 
@@ -66,6 +67,7 @@ struct File {
     limits: limits::LimitsSection,
     #[serde(default)]
     policy: policy::PolicySection,
+    console: Option<console::ConsoleSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,6 +155,8 @@ pub struct CollectorConfig {
     pub signing_key: PathBuf,
     /// What agents can make the collector hold.
     pub limits: Limits,
+    /// The web console, when `[console]` is configured.
+    pub console: Option<crate::console::ConsoleSettings>,
 }
 
 impl CollectorConfig {
@@ -250,7 +254,12 @@ impl CollectorConfig {
         let limits = file.limits.validate()?;
         writer.quotas = limits.quotas;
 
+        let console = file
+            .console
+            .map(|section| section.validate(&data_dir))
+            .transpose()?;
         Ok(CollectorConfig {
+            console,
             listen,
             database: within(file.database.path, data_dir.join("inventory.sqlite")),
             durability: file.database.durability.unwrap_or_default(),

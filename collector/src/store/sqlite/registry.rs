@@ -37,6 +37,14 @@ pub enum RegistryChange {
         /// Sets or clears do-not-probe; `None` keeps it.
         do_not_probe: Option<bool>,
     },
+    /// Sets every field of one entry to exactly these, empty ones included (the console's
+    /// edit form), creating it if needed.
+    Replace {
+        /// The device.
+        mac: MacAddr,
+        /// The entry's fields.
+        fields: RegistryFields,
+    },
     /// Removes an entry.
     Remove {
         /// The device.
@@ -66,6 +74,18 @@ pub(super) fn generation(connection: &Connection) -> Result<i64, StoreError> {
         )
         .map_err(StoreError::sqlite("reading the registry generation"))
 }
+
+/// Every field, as import columns: a replace sets them all.
+const ALL_COLUMNS: [&str; 8] = [
+    "asset_tag",
+    "name",
+    "category",
+    "location",
+    "owner",
+    "criticality",
+    "site",
+    "do_not_probe",
+];
 
 fn text_or_none(text: Option<String>) -> Option<String> {
     text.filter(|text| !text.is_empty())
@@ -215,6 +235,10 @@ fn write(
 #[derive(Serialize)]
 struct Details<'a> {
     source: &'a str,
+    /// Who made the change (a console user); absent from changes made on the command line
+    /// and from every event written before the console, so older chains hash as they did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     before: Option<&'a RegistryFields>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -226,6 +250,17 @@ impl SqliteStore {
     pub fn change_registry(
         &mut self,
         change: RegistryChange,
+        now: Timestamp,
+    ) -> Result<RegistryOutcome, StoreError> {
+        self.change_registry_by(change, None, now)
+    }
+
+    /// Applies a registry change made by `by` (a console user), recorded in its events'
+    /// details and so covered by the hash chain.
+    pub fn change_registry_by(
+        &mut self,
+        change: RegistryChange,
+        by: Option<&str>,
         now: Timestamp,
     ) -> Result<RegistryOutcome, StoreError> {
         let context = "changing the registry";
@@ -277,6 +312,7 @@ impl SqliteStore {
                 kind,
                 &Details {
                     source,
+                    by,
                     before: before.as_ref(),
                     after: Some(&after),
                 },
@@ -298,6 +334,10 @@ impl SqliteStore {
                 fields,
                 do_not_probe,
             } => upsert(mac, fields, "approve", None, do_not_probe)?,
+            RegistryChange::Replace { mac, fields } => {
+                let do_not_probe = Some(fields.do_not_probe);
+                upsert(mac, fields, "edit", Some(&ALL_COLUMNS), do_not_probe)?;
+            }
             RegistryChange::Remove { mac } => {
                 let before = stored(&transaction, mac)?.ok_or(StoreError::NotRegistered(mac))?;
                 transaction
@@ -310,6 +350,7 @@ impl SqliteStore {
                     EventKind::RegistryRemoved,
                     &Details {
                         source: "remove",
+                        by,
                         before: Some(&before),
                         after: None,
                     },
