@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::{Form, FromRequestParts, Query, State as Shared};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::accounts::{Capability, Role, decoy_hash, verify_password};
@@ -233,10 +233,10 @@ pub(crate) async fn login(
             tracing::info!(user = %record.name, role = %role, %address, "console: signed in");
             let lifetime = state.settings.session_lifetime.as_secs();
             (
-                [
+                AppendHeaders([
                     (header::SET_COOKIE, set_cookie(SESSION_COOKIE, &cookie, lifetime)),
                     (header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0)),
-                ],
+                ]),
                 Redirect::to("/"),
             )
                 .into_response()

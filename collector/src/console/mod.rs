@@ -155,3 +155,6 @@ impl Console {
         listener::serve(self.listener, self.tls, app, stop).await;
     }
 }
+
+#[cfg(test)]
+mod tests;
