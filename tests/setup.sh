@@ -3,7 +3,8 @@
 #   tests/setup.sh           what tests and the demo need: iproute2 (namespaces), tcpdump,
 #                            tshark (the decoders' oracle), and the daemons the simulated
 #                            facility's devices run: dnsmasq (DHCP server), udhcpc (DHCP
-#                            clients), lldpd (LLDP-MED), radvd (IPv6 router advertisements)
+#                            clients), lldpd (LLDP-MED), radvd (IPv6 router advertisements),
+#                            and chromium + chromium-driver (the console's browser tests)
 #   tests/setup.sh bench     also what benchmarks compare against (arp-scan)
 # Needs root (or sudo) only when something is missing.
 #
@@ -12,7 +13,7 @@
 # service starts are refused during the installation (policy-rc.d, the Debian mechanism).
 set -euo pipefail
 
-packages=(iproute2 tcpdump tshark dnsmasq udhcpc lldpd radvd)
+packages=(iproute2 tcpdump tshark dnsmasq udhcpc lldpd radvd chromium chromium-driver)
 if [[ ${1:-} == bench ]]; then
   packages+=(arp-scan)
 fi

@@ -2,6 +2,7 @@
 //! TLS. Run `cargo build --workspace --bins` first (tests/run.sh does).
 
 mod audit;
+mod console;
 mod backup;
 mod facility;
 mod faults;

@@ -6,6 +6,7 @@
 //! temporary directory, so a failing test leaves nothing behind.
 
 pub mod bins;
+pub mod browser;
 pub mod facility;
 pub mod fleet;
 pub mod measure;

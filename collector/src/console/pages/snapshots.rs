@@ -61,44 +61,49 @@ pub(crate) async fn public_key(
         .into_response())
 }
 
-/// Feeds a snapshot to a JSON or CSV writer as rows are read.
-enum Sink<'a> {
-    Json {
-        out: Option<&'a mut ChunkWriter>,
-        writer: Option<json::JsonWriter<'a, &'a mut ChunkWriter>>,
-        signer: &'a Signer25519,
-    },
-    Csv {
-        spool: Option<std::fs::File>,
-        writer: Option<csv_format::CsvWriter<'a, std::fs::File>>,
-        signer: &'a Signer25519,
-    },
+/// Feeds a snapshot to the JSON writer as rows are read.
+struct JsonSink<'a> {
+    out: Option<&'a mut ChunkWriter>,
+    writer: Option<json::JsonWriter<'a, &'a mut ChunkWriter>>,
+    signer: &'a Signer25519,
 }
 
-impl SnapshotSink for Sink<'_> {
+/// Feeds a snapshot to the CSV writer, which stages its rows in a spool file.
+struct CsvSink<'a> {
+    spool: Option<std::fs::File>,
+    writer: Option<csv_format::CsvWriter<'a, std::fs::File>>,
+    signer: &'a Signer25519,
+}
+
+fn begun_once() -> std::io::Error {
+    std::io::Error::other("a snapshot begins once")
+}
+
+fn not_begun() -> std::io::Error {
+    std::io::Error::other("a row before the snapshot began")
+}
+
+impl SnapshotSink for JsonSink<'_> {
     fn begin(&mut self, meta: &SnapshotMeta) -> std::io::Result<()> {
-        let twice = || std::io::Error::other("a snapshot begins once");
-        match self {
-            Sink::Json {
-                out,
-                writer,
-                signer,
-            } => *writer = Some(json::JsonWriter::begin(out.take().ok_or_else(twice)?, meta, signer)?),
-            Sink::Csv {
-                spool,
-                writer,
-                signer,
-            } => *writer = Some(csv_format::CsvWriter::begin(spool.take().ok_or_else(twice)?, meta, signer)),
-        }
+        let out = self.out.take().ok_or_else(begun_once)?;
+        self.writer = Some(json::JsonWriter::begin(out, meta, self.signer)?);
         Ok(())
     }
 
     fn row(&mut self, view: AssetView) -> std::io::Result<()> {
-        let early = || std::io::Error::other("a row before the snapshot began");
-        match self {
-            Sink::Json { writer, .. } => writer.as_mut().ok_or_else(early)?.row(&view),
-            Sink::Csv { writer, .. } => writer.as_mut().ok_or_else(early)?.row(&view),
-        }
+        self.writer.as_mut().ok_or_else(not_begun)?.row(&view)
+    }
+}
+
+impl SnapshotSink for CsvSink<'_> {
+    fn begin(&mut self, meta: &SnapshotMeta) -> std::io::Result<()> {
+        let spool = self.spool.take().ok_or_else(begun_once)?;
+        self.writer = Some(csv_format::CsvWriter::begin(spool, meta, self.signer));
+        Ok(())
+    }
+
+    fn row(&mut self, view: AssetView) -> std::io::Result<()> {
+        self.writer.as_mut().ok_or_else(not_begun)?.row(&view)
     }
 }
 
@@ -114,36 +119,25 @@ fn snapshot(state: &Arc<State>, csv: bool) -> Response {
     };
     download::stream(&state.readers, content_type, file_name, move |query, out| {
         let failed = |error: &dyn std::fmt::Display| error.to_string();
+        let nothing = || "the snapshot wrote nothing".to_owned();
         if csv {
             let spool = tempfile::tempfile_in(&spool_dir).map_err(|e| failed(&e))?;
-            let mut sink = Sink::Csv {
+            let mut sink = CsvSink {
                 spool: Some(spool),
                 writer: None,
                 signer: &signer,
             };
             query.snapshot(now, hostname, &mut sink).map_err(|e| failed(&e))?;
-            let Sink::Csv {
-                writer: Some(writer),
-                ..
-            } = sink
-            else {
-                return Err("the snapshot wrote nothing".into());
-            };
+            let writer = sink.writer.ok_or_else(nothing)?;
             writer.finish(&mut *out).map_err(|e| failed(&e))?;
         } else {
-            let mut sink = Sink::Json {
+            let mut sink = JsonSink {
                 out: Some(&mut *out),
                 writer: None,
                 signer: &signer,
             };
             query.snapshot(now, hostname, &mut sink).map_err(|e| failed(&e))?;
-            let Sink::Json {
-                writer: Some(writer),
-                ..
-            } = sink
-            else {
-                return Err("the snapshot wrote nothing".into());
-            };
+            let writer = sink.writer.ok_or_else(nothing)?;
             writer.finish().map_err(|e| failed(&e))?;
         }
         out.flush().map_err(|e| failed(&e))

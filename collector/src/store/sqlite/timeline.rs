@@ -76,6 +76,9 @@ fn per_bucket(
     Ok(())
 }
 
+/// Adds a count to the field of a bucket its query counts.
+type AddCount = fn(&mut TimelineBucket, u64);
+
 impl SqliteStore {
     /// `buckets` buckets of `width` from `start`.
     pub(super) fn read_timeline(
@@ -87,7 +90,7 @@ impl SqliteStore {
         let width_micros = i64::try_from(width.as_micros()).unwrap_or(i64::MAX).max(1);
         let mut counts = vec![TimelineBucket::default(); buckets];
         let start_micros = micros(start);
-        let conditions: [(&str, fn(&mut TimelineBucket, u64)); 3] = [
+        let conditions: [(&str, AddCount); 3] = [
             ("kind = 'asset_new'", |b, n| b.new_assets += n),
             (
                 "kind = 'flag_raised' AND details = '{\"flag\":\"unmanaged\"}'",
