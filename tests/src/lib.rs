@@ -13,6 +13,7 @@ pub mod measure;
 pub mod netns;
 pub mod observations;
 pub mod pki;
+pub mod relay;
 pub mod process;
 pub mod stream;
 pub mod tally;

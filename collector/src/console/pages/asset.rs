@@ -65,20 +65,39 @@ fn flag_rows(page: &AssetPage, raised: &[crate::audit::Event]) -> Vec<FlagRow> {
         .flags
         .iter()
         .map(|flag| {
-            let details = format!("{{\"flag\":\"{}\"}}", flag.as_str());
-            let event = raised.iter().rev().find(|event| {
-                event.kind == crate::audit::EventKind::FlagRaised.as_str() && event.details == details
-            });
             FlagRow {
                 flag: flag.as_str(),
                 meaning: meaning(flag),
-                raised: event.map_or_else(
-                    || "raised at reading time (no event recorded)".to_owned(),
-                    |event| format!("raised {} (event #{})", when(event.at), event.id),
-                ),
+                raised: raised_by(flag, raised),
             }
         })
         .collect()
+}
+
+/// The latest event that raised `flag`: a `flag_raised`, or the `asset_new` that listed it.
+fn raised_by(flag: Flag, events: &[crate::audit::Event]) -> String {
+    use crate::audit::EventKind;
+    let details = format!("{{\"flag\":\"{}\"}}", flag.as_str());
+    let listed = |event: &crate::audit::Event| {
+        serde_json::from_str::<serde_json::Value>(&event.details).is_ok_and(|details| {
+            details["flags"]
+                .as_array()
+                .is_some_and(|flags| flags.iter().any(|name| name == flag.as_str()))
+        })
+    };
+    let event = events.iter().rev().find(|event| {
+        (event.kind == EventKind::FlagRaised.as_str() && event.details == details)
+            || (event.kind == EventKind::AssetNew.as_str() && listed(event))
+    });
+    match event {
+        Some(event) if event.kind == EventKind::AssetNew.as_str() => format!(
+            "raised when first seen, {} (event #{})",
+            when(event.at),
+            event.id
+        ),
+        Some(event) => format!("raised {} (event #{})", when(event.at), event.id),
+        None => "raised when read: its event is older than the asset's last 500".to_owned(),
+    }
 }
 
 fn vendor_line(page: &AssetPage) -> String {
