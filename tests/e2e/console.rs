@@ -65,12 +65,21 @@ fn cli(config: &Path, args: &[&str], stdin: Option<&str>) -> String {
         .arg("--config")
         .arg(config)
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = command.spawn().unwrap();
     if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     let output = child.wait_with_output().unwrap();
     let text = format!(
@@ -129,11 +138,18 @@ fn the_console_in_a_real_browser() {
         ("ada", "auditor"),
         ("root", "admin"),
     ] {
-        let added = cli(&config, &["user", "add", name, "--role", role], Some(&format!("{PASSWORD}\n")));
+        let added = cli(
+            &config,
+            &["user", "add", name, "--role", role],
+            Some(&format!("{PASSWORD}\n")),
+        );
         assert!(added.contains("added"), "{added}");
     }
     // Hospital IT's registry: what nobody registered stands out.
-    let registry = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/examples/registry.csv");
+    let registry = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../packaging/examples/registry.csv"
+    );
     cli(&config, &["registry", "import", registry], None);
 
     let agent_dir = dir.path().join("agent");
@@ -160,12 +176,19 @@ fn the_console_in_a_real_browser() {
             })
         })
     });
-    assert!(found, "the facility did not reach the inventory:\n{}", std::fs::read_to_string(&agent_log).unwrap_or_default());
+    assert!(
+        found,
+        "the facility did not reach the inventory:\n{}",
+        std::fs::read_to_string(&agent_log).unwrap_or_default()
+    );
 
     let namespace = facility.agent.namespace.clone();
-    let _driver =
-        browser::start_driver(&mut facility.lan, &namespace, &dir.path().join("chromedriver.log"))
-            .unwrap();
+    let _driver = browser::start_driver(
+        &mut facility.lan,
+        &namespace,
+        &dir.path().join("chromedriver.log"),
+    )
+    .unwrap();
     let paths = Paths {
         database,
         downloads: dir.path().join("downloads"),
@@ -199,7 +222,11 @@ async fn scenario(paths: &Paths) -> anyhow::Result<()> {
     let outcome = steps(&client, paths).await;
     if outcome.is_err() {
         let _ = screenshot(&client, &screenshots_dir(), "failure").await;
-        let url = client.current_url().await.map(|url| url.to_string()).unwrap_or_default();
+        let url = client
+            .current_url()
+            .await
+            .map(|url| url.to_string())
+            .unwrap_or_default();
         let source = client.source().await.unwrap_or_default();
         eprintln!("the browser was at {url}:\n{source}");
     }
@@ -216,7 +243,10 @@ async fn steps(client: &Client, paths: &Paths) -> anyhow::Result<()> {
     // Every role signs in and sees the overview.
     for user in ["vera", "iris", "ada", "root"] {
         sign_in(client, BASE, user, PASSWORD).await?;
-        anyhow::ensure!(body(client).await?.contains("Unmanaged"), "{user} sees the overview");
+        anyhow::ensure!(
+            body(client).await?.contains("Unmanaged"),
+            "{user} sees the overview"
+        );
         sign_out(client).await?;
     }
 
@@ -226,17 +256,41 @@ async fn steps(client: &Client, paths: &Paths) -> anyhow::Result<()> {
     let link = format!("#unmanaged + table a[href=\"/assets/{OXIMETER}\"]");
     browser::click_then(client, &link, "#evidence").await?;
     let evidence = client.find(Locator::Css("#evidence")).await?.text().await?;
-    anyhow::ensure!(evidence.to_lowercase().contains("masimo"), "evidence: {evidence}");
-    anyhow::ensure!(client.find(Locator::Css("#flags")).await?.text().await?.contains("unmanaged"));
+    anyhow::ensure!(
+        evidence.to_lowercase().contains("masimo"),
+        "evidence: {evidence}"
+    );
+    anyhow::ensure!(
+        client
+            .find(Locator::Css("#flags"))
+            .await?
+            .text()
+            .await?
+            .contains("unmanaged")
+    );
     screenshot(client, &shots, "asset").await?;
-    client.find(Locator::Css("#registry-form input[name=asset_tag]")).await?.send_keys("BIO-01203").await?;
-    client.find(Locator::Css("#registry-form input[name=name]")).await?.send_keys("Masimo Root ICU bed 3").await?;
+    client
+        .find(Locator::Css("#registry-form input[name=asset_tag]"))
+        .await?
+        .send_keys("BIO-01203")
+        .await?;
+    client
+        .find(Locator::Css("#registry-form input[name=name]"))
+        .await?
+        .send_keys("Masimo Root ICU bed 3")
+        .await?;
     browser::click_then(client, "#approve", "#registry").await?;
     // The writer takes the change in within a tick or two: the flag clears.
     let mut cleared = false;
     for _ in 0..40 {
         client.goto(&format!("{BASE}/assets/{OXIMETER}")).await?;
-        if !client.find(Locator::Css("#flags")).await?.text().await?.contains("unmanaged") {
+        if !client
+            .find(Locator::Css("#flags"))
+            .await?
+            .text()
+            .await?
+            .contains("unmanaged")
+        {
             cleared = true;
             break;
         }
@@ -247,11 +301,22 @@ async fn steps(client: &Client, paths: &Paths) -> anyhow::Result<()> {
     // The hostile device: its text is shown, nothing of it runs.
     client.goto(&format!("{BASE}/assets/{HOSTILE}")).await?;
     let page = body(client).await?;
-    anyhow::ensure!(page.contains(HOSTILE_NAME), "the host name is shown as text: {page}");
+    anyhow::ensure!(
+        page.contains(HOSTILE_NAME),
+        "the host name is shown as text: {page}"
+    );
     anyhow::ensure!(page.contains(HOSTILE_TXT), "the TXT value is shown as text");
-    let pwned = client.execute("return window.hygiePwned === undefined && window.hygiepwned === undefined", vec![]).await?;
+    let pwned = client
+        .execute(
+            "return window.hygiePwned === undefined && window.hygiepwned === undefined",
+            vec![],
+        )
+        .await?;
     anyhow::ensure!(pwned == serde_json::json!(true), "a hostile script ran");
-    anyhow::ensure!(client.find_all(Locator::Css("main img")).await?.is_empty(), "an injected image");
+    anyhow::ensure!(
+        client.find_all(Locator::Css("main img")).await?.is_empty(),
+        "an injected image"
+    );
 
     // A CMMS file with errors: the errors are listed, nothing changes before the confirmation.
     let before = SqliteStore::open_reader(&paths.database)?.registry()?.len();
@@ -263,18 +328,38 @@ async fn steps(client: &Client, paths: &Paths) -> anyhow::Result<()> {
         .await?;
     browser::click_then(client, "#review", "#import-lines").await?;
     let errors = client.find_all(Locator::Css("#import-errors li")).await?;
-    anyhow::ensure!(errors.len() == 2, "two invalid lines listed, got {}", errors.len());
-    anyhow::ensure!(SqliteStore::open_reader(&paths.database)?.registry()?.len() == before, "nothing changed yet");
-    client.find(Locator::Css("input[name=skip_invalid]")).await?.click().await?;
+    anyhow::ensure!(
+        errors.len() == 2,
+        "two invalid lines listed, got {}",
+        errors.len()
+    );
+    anyhow::ensure!(
+        SqliteStore::open_reader(&paths.database)?.registry()?.len() == before,
+        "nothing changed yet"
+    );
+    client
+        .find(Locator::Css("input[name=skip_invalid]"))
+        .await?
+        .click()
+        .await?;
     browser::click_then(client, "#apply", "#import-result").await?;
-    let result = client.find(Locator::Css("#import-result")).await?.text().await?;
+    let result = client
+        .find(Locator::Css("#import-result"))
+        .await?
+        .text()
+        .await?;
     anyhow::ensure!(result.contains("1 valid line(s)"), "{result}");
     sign_out(client).await?;
 
     // A viewer has no form, and the server refuses the change anyway.
     sign_in(client, BASE, "vera", PASSWORD).await?;
     client.goto(&format!("{BASE}/assets/{HOSTILE}")).await?;
-    anyhow::ensure!(client.find_all(Locator::Css("#registry-form")).await?.is_empty());
+    anyhow::ensure!(
+        client
+            .find_all(Locator::Css("#registry-form"))
+            .await?
+            .is_empty()
+    );
     client
         .execute(
             "const f = document.createElement('form'); f.method = 'post'; \
@@ -291,10 +376,16 @@ async fn steps(client: &Client, paths: &Paths) -> anyhow::Result<()> {
         .for_element(Locator::Css("main.narrow h1"))
         .await?;
     let refused = body(client).await?;
-    anyhow::ensure!(refused.contains("Not allowed"), "viewer approval: {refused}");
+    anyhow::ensure!(
+        refused.contains("Not allowed"),
+        "viewer approval: {refused}"
+    );
     let hostile: MacAddr = HOSTILE.parse()?;
     let entry = SqliteStore::open_reader(&paths.database)?.registry_entry(hostile)?;
-    anyhow::ensure!(entry.is_none(), "the viewer changed nothing (its import line was invalid)");
+    anyhow::ensure!(
+        entry.is_none(),
+        "the viewer changed nothing (its import line was invalid)"
+    );
     client.goto(&format!("{BASE}/")).await?;
     sign_out(client).await?;
 
@@ -306,15 +397,31 @@ async fn steps(client: &Client, paths: &Paths) -> anyhow::Result<()> {
     let chain = client.find(Locator::Css("#chain")).await?.text().await?;
     anyhow::ensure!(chain.contains("event chain: OK"), "{chain}");
     client.goto(&format!("{BASE}/snapshots")).await?;
-    client.find(Locator::Css("#snapshot-json")).await?.click().await?;
+    client
+        .find(Locator::Css("#snapshot-json"))
+        .await?
+        .click()
+        .await?;
     let snapshot = downloaded(&paths.downloads, "hygie-snapshot.json").await?;
-    client.find(Locator::Css("#public-key")).await?.click().await?;
+    client
+        .find(Locator::Css("#public-key"))
+        .await?
+        .click()
+        .await?;
     let key = downloaded(&paths.downloads, "hygie-signing-key.pub").await?;
     let verified = cli(
         &paths.config,
-        &["verify", &snapshot.to_string_lossy(), "--key", &key.to_string_lossy()],
+        &[
+            "verify",
+            &snapshot.to_string_lossy(),
+            "--key",
+            &key.to_string_lossy(),
+        ],
         None,
     );
-    anyhow::ensure!(verified.contains("OK") || verified.contains("verified"), "{verified}");
+    anyhow::ensure!(
+        verified.contains("OK") || verified.contains("verified"),
+        "{verified}"
+    );
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! TLS. Run `cargo build --workspace --bins` first (tests/run.sh does).
 
 mod audit;
-mod console;
 mod backup;
+mod console;
 mod facility;
 mod faults;
 mod fleet;

@@ -74,9 +74,18 @@ pub async fn open(profile: &Path, downloads: &Path) -> anyhow::Result<Client> {
 }
 
 /// Signs in on the console's login page.
-pub async fn sign_in(client: &Client, base: &str, user: &str, password: &str) -> anyhow::Result<()> {
+pub async fn sign_in(
+    client: &Client,
+    base: &str,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<()> {
     client.goto(&format!("{base}/login")).await?;
-    client.find(Locator::Css("input[name=user]")).await?.send_keys(user).await?;
+    client
+        .find(Locator::Css("input[name=user]"))
+        .await?
+        .send_keys(user)
+        .await?;
     client
         .find(Locator::Css("input[name=password]"))
         .await?
@@ -135,5 +144,8 @@ pub async fn downloaded(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(anyhow::anyhow!("{name} was not downloaded into {}", dir.display()))
+    Err(anyhow::anyhow!(
+        "{name} was not downloaded into {}",
+        dir.display()
+    ))
 }

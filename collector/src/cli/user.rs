@@ -62,7 +62,9 @@ pub(crate) fn user(command: UserCommand, config: &CollectorConfig, now: Timestam
             store.add_user(&name, role.as_str(), &hash, now)?;
             println!("{name} added ({role}).");
             if config.console.is_none() {
-                eprintln!("note: the console is off: add a [console] section to the configuration.");
+                eprintln!(
+                    "note: the console is off: add a [console] section to the configuration."
+                );
             }
             Ok(())
         }

@@ -33,7 +33,11 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-fn span(key: &'static str, value: Option<Duration>, default: Duration) -> Result<Duration, ConfigError> {
+fn span(
+    key: &'static str,
+    value: Option<Duration>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     match value {
         None => Ok(default),
         Some(value) if value < Duration::from_secs(1) => Err(invalid(key, "must be at least 1s")),
@@ -67,7 +71,11 @@ impl ConsoleSection {
                 ));
             }
         };
-        let session_idle = span("console.session_idle", self.session_idle, defaults.session_idle)?;
+        let session_idle = span(
+            "console.session_idle",
+            self.session_idle,
+            defaults.session_idle,
+        )?;
         let session_lifetime = span(
             "console.session_lifetime",
             self.session_lifetime,
@@ -82,7 +90,10 @@ impl ConsoleSection {
         let max_import = match self.max_import {
             None => defaults.max_import,
             Some(size) if size.as_u64() < 1024 || size.as_u64() > 64 * 1024 * 1024 => {
-                return Err(invalid("console.max_import", "must be between 1KiB and 64MiB"));
+                return Err(invalid(
+                    "console.max_import",
+                    "must be between 1KiB and 64MiB",
+                ));
             }
             Some(size) => usize::try_from(size.as_u64()).unwrap_or(defaults.max_import),
         };

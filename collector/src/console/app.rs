@@ -137,7 +137,10 @@ pub(crate) fn router(state: Arc<State>) -> axum::Router {
     };
     axum::Router::new()
         .route("/", get(pages::overview::show))
-        .route("/login", get(super::auth::login_page).post(super::auth::login))
+        .route(
+            "/login",
+            get(super::auth::login_page).post(super::auth::login),
+        )
         .route("/logout", post(super::auth::logout))
         .route("/assets", get(pages::assets::list))
         .route("/assets.csv", get(pages::assets::csv))
@@ -146,14 +149,20 @@ pub(crate) fn router(state: Arc<State>) -> axum::Router {
         .route("/assets/{mac}/approve", post(pages::registry::approve))
         .route("/assets/{mac}/edit", post(pages::registry::edit))
         .route("/assets/{mac}/remove", post(pages::registry::remove))
-        .route("/import", get(pages::import::form).post(pages::import::review))
+        .route(
+            "/import",
+            get(pages::import::form).post(pages::import::review),
+        )
         .route("/import/apply", post(pages::import::apply))
         .route("/events", get(pages::events::list))
         .route("/events/verify", get(pages::events::verify))
         .route("/snapshots", get(pages::snapshots::show))
         .route("/snapshots/snapshot.json", get(pages::snapshots::json))
         .route("/snapshots/snapshot.csv", get(pages::snapshots::csv))
-        .route("/snapshots/signing-key.pub", get(pages::snapshots::public_key))
+        .route(
+            "/snapshots/signing-key.pub",
+            get(pages::snapshots::public_key),
+        )
         .route("/static/console.css", get(stylesheet))
         .fallback(|| async { PageError::NotFound })
         .layer(axum::middleware::from_fn(same_origin_changes))

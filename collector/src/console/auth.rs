@@ -180,7 +180,9 @@ pub(crate) struct LoginForm {
 
 impl std::fmt::Debug for LoginForm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginForm").field("user", &self.user).finish_non_exhaustive()
+        f.debug_struct("LoginForm")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
     }
 }
 
@@ -196,10 +198,15 @@ pub(crate) async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let fresh_form = |status, message: &str, user: &str| login_form(status, message.into(), user.into());
+    let fresh_form =
+        |status, message: &str, user: &str| login_form(status, message.into(), user.into());
     // The login form's own token: a page of another site cannot sign a browser in.
     if cookie(&headers, LOGIN_COOKIE).is_none_or(|token| !csrf_matches(token, &form.token)) {
-        return fresh_form(StatusCode::FORBIDDEN, "The form expired: sign in again.", &form.user);
+        return fresh_form(
+            StatusCode::FORBIDDEN,
+            "The form expired: sign in again.",
+            &form.user,
+        );
     }
     let address = client_ip(&extensions);
     let name: String = form.user.trim().chars().take(64).collect();
@@ -220,7 +227,11 @@ pub(crate) async fn login(
         Ok(Some(record)) => {
             lock(&state.throttle).succeeded(address, &name);
             let Ok(role) = record.role.parse::<Role>() else {
-                return fresh_form(StatusCode::FORBIDDEN, "This account has no known role.", &name);
+                return fresh_form(
+                    StatusCode::FORBIDDEN,
+                    "This account has no known role.",
+                    &name,
+                );
             };
             let (cookie, _) = lock(&state.sessions).open(
                 now,
@@ -234,7 +245,10 @@ pub(crate) async fn login(
             let lifetime = state.settings.session_lifetime.as_secs();
             (
                 AppendHeaders([
-                    (header::SET_COOKIE, set_cookie(SESSION_COOKIE, &cookie, lifetime)),
+                    (
+                        header::SET_COOKIE,
+                        set_cookie(SESSION_COOKIE, &cookie, lifetime),
+                    ),
                     (header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0)),
                 ]),
                 Redirect::to("/"),
@@ -244,7 +258,11 @@ pub(crate) async fn login(
         Ok(None) => {
             lock(&state.throttle).failed(now, address, &name);
             tracing::warn!(user = %hygie_proto::text::terminal_safe(&name, 64), %address, "console: failed sign-in");
-            fresh_form(StatusCode::UNAUTHORIZED, "Wrong user name or password.", &name)
+            fresh_form(
+                StatusCode::UNAUTHORIZED,
+                "Wrong user name or password.",
+                &name,
+            )
         }
         Err(error) => error.into_response(),
     }
@@ -307,12 +325,20 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
-            "x__Host-hygie-session=bad; __Host-hygie-session=good".parse().unwrap(),
+            "x__Host-hygie-session=bad; __Host-hygie-session=good"
+                .parse()
+                .unwrap(),
         );
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("good"));
         assert_eq!(cookie(&headers, LOGIN_COOKIE), None);
         let set = set_cookie(SESSION_COOKIE, "abc", 60);
-        for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=60"] {
+        for attribute in [
+            "Secure",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=60",
+        ] {
             assert!(set.contains(attribute), "{set}");
         }
     }

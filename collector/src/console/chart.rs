@@ -22,16 +22,19 @@ pub(crate) struct Cached {
 
 /// The count at the end of each bucket, worked back from the counts now: `assets_now` seen
 /// assets and `unmanaged_now` unmanaged ones.
-pub(crate) fn series(timeline: &Timeline, assets_now: u64, unmanaged_now: u64) -> (Vec<u64>, Vec<u64>) {
+pub(crate) fn series(
+    timeline: &Timeline,
+    assets_now: u64,
+    unmanaged_now: u64,
+) -> (Vec<u64>, Vec<u64>) {
     let count = timeline.buckets.len();
     let mut assets = Vec::with_capacity(count);
     let mut unmanaged = Vec::with_capacity(count);
     for index in 0..count {
         let after = timeline.since(index + 1);
         assets.push(assets_now.saturating_sub(after.new_assets));
-        unmanaged.push(
-            (unmanaged_now + after.unmanaged_cleared).saturating_sub(after.unmanaged_raised),
-        );
+        unmanaged
+            .push((unmanaged_now + after.unmanaged_cleared).saturating_sub(after.unmanaged_raised));
     }
     (assets, unmanaged)
 }
@@ -50,12 +53,21 @@ fn polyline(values: &[u64], top: u64, class: &str) -> String {
         let y = TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - *value as f64 / top.max(1) as f64);
         let _ = write!(points, "{x:.1},{y:.1} ");
     }
-    format!("<polyline class=\"{class}\" points=\"{}\"/>", points.trim_end())
+    format!(
+        "<polyline class=\"{class}\" points=\"{}\"/>",
+        points.trim_end()
+    )
 }
 
 /// The SVG of both series, the first bucket ending at `first` and the last at `last`.
 pub(crate) fn svg(first: Timestamp, last: Timestamp, assets: &[u64], unmanaged: &[u64]) -> String {
-    let top = assets.iter().chain(unmanaged).copied().max().unwrap_or(0).max(1);
+    let top = assets
+        .iter()
+        .chain(unmanaged)
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let baseline = HEIGHT - BOTTOM;
     let mut out = format!(
         "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" \

@@ -84,7 +84,9 @@ impl Readers {
             .map_err(|_| E::from(DbError::Join))?;
         let readers = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let query = readers.take().map_err(|error| E::from(DbError::from(error)))?;
+            let query = readers
+                .take()
+                .map_err(|error| E::from(DbError::from(error)))?;
             let result = read(&query);
             readers.give_back(query);
             result

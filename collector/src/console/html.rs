@@ -46,7 +46,11 @@ pub(crate) fn unmask_token(field: &str) -> Option<String> {
     }
     let pad = hex::decode(&field[..64]).ok()?;
     let masked = hex::decode(&field[64..]).ok()?;
-    let token: Vec<u8> = masked.iter().zip(&pad).map(|(byte, pad)| byte ^ pad).collect();
+    let token: Vec<u8> = masked
+        .iter()
+        .zip(&pad)
+        .map(|(byte, pad)| byte ^ pad)
+        .collect();
     Some(hex::encode(token))
 }
 
@@ -100,7 +104,10 @@ mod tests {
     fn hostile_text_is_inert() {
         let mut out = String::new();
         Escaper
-            .write_escaped_str(&mut out, "<script>alert(1)</script>\"><img src=x onerror=y>\u{202e}")
+            .write_escaped_str(
+                &mut out,
+                "<script>alert(1)</script>\"><img src=x onerror=y>\u{202e}",
+            )
             .unwrap();
         assert_eq!(
             out,

@@ -152,10 +152,17 @@ mod tests {
     #[test]
     fn invariant_1_only_the_hash_of_the_id_is_kept() {
         let mut sessions = table();
-        let (cookie, session) = sessions.open(at(0), "alice", Role::Biomed, at(-5), [7; 32], [9; 32]);
+        let (cookie, session) =
+            sessions.open(at(0), "alice", Role::Biomed, at(-5), [7; 32], [9; 32]);
         assert_eq!(cookie, "07".repeat(32));
         assert!(!format!("{sessions:?}").contains(&cookie));
-        assert_eq!(sessions.get(at(1), &cookie), Some(Session { last_used: at(1), ..session }));
+        assert_eq!(
+            sessions.get(at(1), &cookie),
+            Some(Session {
+                last_used: at(1),
+                ..session
+            })
+        );
         assert_eq!(sessions.get(at(1), &"08".repeat(32)), None);
     }
 
@@ -198,7 +205,10 @@ mod tests {
         assert!(sessions.get(at(3), &first).is_some());
         let (fourth, _) = sessions.open(at(4), "d", Role::Viewer, at(0), [4; 32], [0; 32]);
         assert_eq!(sessions.len(), 3);
-        assert!(sessions.get(at(5), &second).is_none(), "least recently used");
+        assert!(
+            sessions.get(at(5), &second).is_none(),
+            "least recently used"
+        );
         for cookie in [&first, &third, &fourth] {
             assert!(sessions.get(at(5), cookie).is_some());
         }

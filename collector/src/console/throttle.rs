@@ -223,17 +223,27 @@ mod tests {
             throttle.failed(at(0), address, "alice");
         }
         assert!(throttle.check(at(899), address, "alice").is_err());
-        assert!(throttle.check(at(900), address, "alice").is_ok(), "at most MAX_DELAY");
+        assert!(
+            throttle.check(at(900), address, "alice").is_ok(),
+            "at most MAX_DELAY"
+        );
         // An hour after the last failure, the count starts again.
         throttle.failed(at(3600), address, "alice");
-        assert!(throttle.check(at(3600), address, "alice").is_ok(), "counted anew");
+        assert!(
+            throttle.check(at(3600), address, "alice").is_ok(),
+            "counted anew"
+        );
     }
 
     #[test]
     fn invariant_4_ipv6_counts_by_64() {
         let mut throttle = LoginThrottle::new();
         for index in 0..FREE_FAILURES {
-            throttle.failed(at(0), ip(&format!("2001:db8::{index:x}")), &format!("u{index}"));
+            throttle.failed(
+                at(0),
+                ip(&format!("2001:db8::{index:x}")),
+                &format!("u{index}"),
+            );
         }
         assert!(throttle.check(at(0), ip("2001:db8::ffff"), "x").is_err());
         assert!(throttle.check(at(0), ip("2001:db8:0:1::1"), "x").is_ok());

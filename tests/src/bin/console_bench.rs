@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use hygie_tests::bins::binary;
 use hygie_tests::{free_port, wait_until};
+use hyper::body::Bytes;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::TlsConnector;
@@ -75,7 +75,10 @@ impl Browser {
         let start = form.body.find(marker).context("no login form")? + marker.len();
         let token = &form.body[start..start + 64];
         let login_cookie = format!("__Host-hygie-login={token}");
-        let body = format!("user=bench&password={}&token={token}", PASSWORD.replace(' ', "+"));
+        let body = format!(
+            "user=bench&password={}&token={token}",
+            PASSWORD.replace(' ', "+")
+        );
         let request = hyper::Request::post("/login")
             .header("host", "localhost")
             .header("cookie", login_cookie)
@@ -89,10 +92,18 @@ impl Browser {
 
 fn start_console(dir: &Path, port: u16) -> Result<(Child, PathBuf)> {
     let collector_dir = dir.join("collector");
-    let base = std::fs::read_to_string(collector_dir.join("collector.toml"))
-        .with_context(|| format!("{} holds no reads-bench inventory (--keep DIR)", dir.display()))?;
+    let base =
+        std::fs::read_to_string(collector_dir.join("collector.toml")).with_context(|| {
+            format!(
+                "{} holds no reads-bench inventory (--keep DIR)",
+                dir.display()
+            )
+        })?;
     let config = collector_dir.join("console-bench.toml");
-    std::fs::write(&config, format!("{base}\n[console]\nlisten = \"127.0.0.1:{port}\"\n"))?;
+    std::fs::write(
+        &config,
+        format!("{base}\n[console]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )?;
     let bin = binary("hygie-collector")?;
     let _ = Command::new(&bin)
         .args(["--config"])
@@ -127,7 +138,10 @@ fn start_console(dir: &Path, port: u16) -> Result<(Child, PathBuf)> {
         std::fs::read_to_string(&log).is_ok_and(|text| text.contains("console serving"))
     });
     if !started {
-        bail!("the console did not start:\n{}", std::fs::read_to_string(&log)?);
+        bail!(
+            "the console did not start:\n{}",
+            std::fs::read_to_string(&log)?
+        );
     }
     Ok((child, log))
 }
@@ -193,14 +207,28 @@ async fn measure(dir: &Path, port: u16, rounds: usize) -> Result<()> {
         .and_then(|rest| rest.split('<').next())
         .unwrap_or("?")
         .to_owned();
-    println!("inventory: {total} assets; overview {} bytes", first.body.len());
+    println!(
+        "inventory: {total} assets; overview {} bytes",
+        first.body.len()
+    );
     let pages = [
         ("overview", "/".to_owned(), 200.0),
         ("first assets page (100 rows)", "/assets".to_owned(), 200.0),
-        ("unmanaged, first page", "/assets?flag=unmanaged".to_owned(), 200.0),
-        (&*format!("asset page {mac}"), format!("/assets/{mac}"), 100.0),
+        (
+            "unmanaged, first page",
+            "/assets?flag=unmanaged".to_owned(),
+            200.0,
+        ),
+        (
+            &*format!("asset page {mac}"),
+            format!("/assets/{mac}"),
+            100.0,
+        ),
     ];
-    println!("{:<34} {:>8} {:>8} {:>8}  target", "page", "median", "p95", "max");
+    println!(
+        "{:<34} {:>8} {:>8} {:>8}  target",
+        "page", "median", "p95", "max"
+    );
     for (name, path, target) in pages {
         let mut samples = Vec::with_capacity(rounds);
         for _ in 0..rounds {
@@ -213,7 +241,9 @@ async fn measure(dir: &Path, port: u16, rounds: usize) -> Result<()> {
         }
         let (median, p95, max) = summary(&mut samples);
         let verdict = if p95 <= target { "ok" } else { "OVER" };
-        println!("{name:<34} {median:>6.1}ms {p95:>6.1}ms {max:>6.1}ms  <= {target:.0} ms {verdict}");
+        println!(
+            "{name:<34} {median:>6.1}ms {p95:>6.1}ms {max:>6.1}ms  <= {target:.0} ms {verdict}"
+        );
     }
     Ok(())
 }
@@ -225,7 +255,9 @@ fn main() -> Result<()> {
         match arg.as_str() {
             "--dir" => dir = args.next().map(PathBuf::from),
             "--rounds" => rounds = args.next().context("--rounds N")?.parse()?,
-            _ => bail!("usage: console-bench --dir DIR [--rounds N] (DIR from reads-bench --keep DIR)"),
+            _ => bail!(
+                "usage: console-bench --dir DIR [--rounds N] (DIR from reads-bench --keep DIR)"
+            ),
         }
     }
     let dir = dir.context("usage: console-bench --dir DIR [--rounds N]")?;

@@ -264,10 +264,27 @@ const CONSOLE_PASSWORD: &str = "hygie-demo-console";
 
 /// Console accounts, the console's address and a login; with `--hold`, the console stays
 /// reachable from this machine's browser until Enter is pressed.
-fn console(facility: &Facility, namespace: &str, dir: &std::path::Path, bin: &std::path::Path) -> Result<()> {
-    for (user, role) in [("biomed", "biomed"), ("auditor", "auditor"), ("viewer", "viewer")] {
+fn console(
+    facility: &Facility,
+    namespace: &str,
+    dir: &std::path::Path,
+    bin: &std::path::Path,
+) -> Result<()> {
+    for (user, role) in [
+        ("biomed", "biomed"),
+        ("auditor", "auditor"),
+        ("viewer", "viewer"),
+    ] {
         let mut add = std::process::Command::new(bin)
-            .args(["--config", "collector.toml", "user", "add", user, "--role", role])
+            .args([
+                "--config",
+                "collector.toml",
+                "user",
+                "add",
+                user,
+                "--role",
+                role,
+            ])
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -287,7 +304,9 @@ fn console(facility: &Facility, namespace: &str, dir: &std::path::Path, bin: &st
         dir.join("hygie-data/pki/ca.pem").display()
     );
     if !std::env::args().any(|arg| arg == "--hold") {
-        println!("   (it lives inside the facility's namespaces: run `tests/demo.sh --hold` to browse it)");
+        println!(
+            "   (it lives inside the facility's namespaces: run `tests/demo.sh --hold` to browse it)"
+        );
         return Ok(());
     }
     let listener = std::net::TcpListener::bind(CONSOLE)

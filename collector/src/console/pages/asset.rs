@@ -64,12 +64,10 @@ fn flag_rows(page: &AssetPage, raised: &[crate::audit::Event]) -> Vec<FlagRow> {
     page.view
         .flags
         .iter()
-        .map(|flag| {
-            FlagRow {
-                flag: flag.as_str(),
-                meaning: meaning(flag),
-                raised: raised_by(flag, raised),
-            }
+        .map(|flag| FlagRow {
+            flag: flag.as_str(),
+            meaning: meaning(flag),
+            raised: raised_by(flag, raised),
         })
         .collect()
 }
@@ -145,8 +143,14 @@ pub(crate) async fn show(
         nav: user.nav(),
         vendor: vendor_line(&page),
         flags: flag_rows(&page, &events),
-        categories: Category::ALL.iter().map(|category| category.as_str()).collect(),
-        criticalities: Criticality::ALL.iter().map(|value| value.as_str()).collect(),
+        categories: Category::ALL
+            .iter()
+            .map(|category| category.as_str())
+            .collect(),
+        criticalities: Criticality::ALL
+            .iter()
+            .map(|value| value.as_str())
+            .collect(),
         page,
         entry,
         form,

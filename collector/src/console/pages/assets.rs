@@ -119,14 +119,16 @@ pub(crate) async fn list(
     };
     let (rows, page, total) = state
         .readers
-        .read(move |query| -> Result<(Vec<AssetRow>, Page, u64), DbError> {
-            let mut rows = Vec::new();
-            let page = query.list(&listing, &mut |view| {
-                rows.push(AssetRow::of(&view));
-                true
-            })?;
-            Ok((rows, page, query.store().count(&filter)?))
-        })
+        .read(
+            move |query| -> Result<(Vec<AssetRow>, Page, u64), DbError> {
+                let mut rows = Vec::new();
+                let page = query.list(&listing, &mut |view| {
+                    rows.push(AssetRow::of(&view));
+                    true
+                })?;
+                Ok((rows, page, query.store().count(&filter)?))
+            },
+        )
         .await?;
     let filter_link = form.link();
     let next = page.next.map(|cursor| {
@@ -137,7 +139,10 @@ pub(crate) async fn list(
         title: "Assets",
         nav: user.nav(),
         flags: Flag::ALL.iter().map(|flag| flag.as_str()).collect(),
-        categories: Category::ALL.iter().map(|category| category.as_str()).collect(),
+        categories: Category::ALL
+            .iter()
+            .map(|category| category.as_str())
+            .collect(),
         form,
         rows,
         total,

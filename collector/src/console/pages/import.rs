@@ -133,7 +133,11 @@ fn source_name(name: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         .take(64)
         .collect();
-    if name.is_empty() { "upload.csv".into() } else { name }
+    if name.is_empty() {
+        "upload.csv".into()
+    } else {
+        name
+    }
 }
 
 /// The upload's token and file.
@@ -173,7 +177,10 @@ async fn read_upload(
 }
 
 /// What each valid line would do to the registry now.
-fn review_lines<R: InventoryReader>(store: &R, parsed: &ParsedCsv) -> Result<Vec<ReviewLine>, DbError> {
+fn review_lines<R: InventoryReader>(
+    store: &R,
+    parsed: &ParsedCsv,
+) -> Result<Vec<ReviewLine>, DbError> {
     let mut lines = Vec::with_capacity(parsed.entries.len());
     for line in &parsed.entries {
         let outcome = match store.registry_entry(line.mac)? {
@@ -181,7 +188,11 @@ fn review_lines<R: InventoryReader>(store: &R, parsed: &ParsedCsv) -> Result<Vec
             Some(entry) => {
                 let mut after = entry.fields.clone();
                 after.replace_columns(line.fields.clone(), &parsed.columns);
-                if after == entry.fields { "unchanged" } else { "updated" }
+                if after == entry.fields {
+                    "unchanged"
+                } else {
+                    "updated"
+                }
             }
         };
         lines.push(ReviewLine {
@@ -204,7 +215,11 @@ pub(crate) async fn review(
     user.require(Capability::ChangeRegistry)?;
     let parsed = parse_csv(&bytes).map_err(|error| PageError::BadRequest(error.to_string()))?;
     let mut page = ImportPage::empty(user.nav(), state.settings.max_import);
-    page.errors = parsed.errors.iter().map(|error| (error.line, error.reason.clone())).collect();
+    page.errors = parsed
+        .errors
+        .iter()
+        .map(|error| (error.line, error.reason.clone()))
+        .collect();
     page.unknown_columns = parsed.unknown_columns.clone();
     page.lines = state
         .readers
@@ -242,9 +257,12 @@ pub(crate) async fn apply(
     let file = lock(&state.imports)
         .take(&form.token, user.session_token())
         .ok_or_else(|| {
-            PageError::BadRequest("this import expired or was applied already: upload the file again".into())
+            PageError::BadRequest(
+                "this import expired or was applied already: upload the file again".into(),
+            )
         })?;
-    let parsed = parse_csv(&file.bytes).map_err(|error| PageError::BadRequest(error.to_string()))?;
+    let parsed =
+        parse_csv(&file.bytes).map_err(|error| PageError::BadRequest(error.to_string()))?;
     if !parsed.errors.is_empty() && form.skip_invalid.is_none() {
         return Err(PageError::BadRequest(format!(
             "{} invalid line(s): nothing imported. Fix them, or tick \"skip invalid lines\" to import the {} valid line(s)",
@@ -263,7 +281,11 @@ pub(crate) async fn apply(
                 .change_registry_by(
                     RegistryChange::Upsert {
                         columns: parsed.columns,
-                        entries: parsed.entries.into_iter().map(|line| (line.mac, line.fields)).collect(),
+                        entries: parsed
+                            .entries
+                            .into_iter()
+                            .map(|line| (line.mac, line.fields))
+                            .collect(),
                         source,
                     },
                     Some(&by),
@@ -281,7 +303,11 @@ pub(crate) async fn apply(
         outcome.added,
         outcome.updated,
         outcome.unchanged,
-        if invalid == 0 { String::new() } else { format!("; {invalid} invalid line(s) skipped") }
+        if invalid == 0 {
+            String::new()
+        } else {
+            format!("; {invalid} invalid line(s) skipped")
+        }
     );
     render(&page)
 }

@@ -47,7 +47,10 @@ impl Fields {
         Fields {
             asset_tag: fields.asset_tag.clone(),
             name: fields.name.clone(),
-            category: fields.category.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+            category: fields
+                .category
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
             location: fields.location.clone(),
             owner: fields.owner.clone(),
             criticality: fields
@@ -73,7 +76,10 @@ impl Fields {
         };
         let criticality = match self.criticality.trim() {
             "" => None,
-            text => Some(text.parse::<Criticality>().map_err(|e| bad(e.to_string()))?),
+            text => Some(
+                text.parse::<Criticality>()
+                    .map_err(|e| bad(e.to_string()))?,
+            ),
         };
         RegistryFields {
             asset_tag: self.asset_tag.clone(),

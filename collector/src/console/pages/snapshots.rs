@@ -43,11 +43,7 @@ pub(crate) async fn public_key(
     user: SignedIn,
 ) -> Result<Response, PageError> {
     user.require(Capability::Audit)?;
-    let pem = state
-        .signer
-        .verifier()
-        .to_pem()
-        .map_err(PageError::Key)?;
+    let pem = state.signer.verifier().to_pem().map_err(PageError::Key)?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-pem-file"),
@@ -117,31 +113,40 @@ fn snapshot(state: &Arc<State>, csv: bool) -> Response {
     } else {
         ("application/json", "hygie-snapshot.json")
     };
-    download::stream(&state.readers, content_type, file_name, move |query, out| {
-        let failed = |error: &dyn std::fmt::Display| error.to_string();
-        let nothing = || "the snapshot wrote nothing".to_owned();
-        if csv {
-            let spool = tempfile::tempfile_in(&spool_dir).map_err(|e| failed(&e))?;
-            let mut sink = CsvSink {
-                spool: Some(spool),
-                writer: None,
-                signer: &signer,
-            };
-            query.snapshot(now, hostname, &mut sink).map_err(|e| failed(&e))?;
-            let writer = sink.writer.ok_or_else(nothing)?;
-            writer.finish(&mut *out).map_err(|e| failed(&e))?;
-        } else {
-            let mut sink = JsonSink {
-                out: Some(&mut *out),
-                writer: None,
-                signer: &signer,
-            };
-            query.snapshot(now, hostname, &mut sink).map_err(|e| failed(&e))?;
-            let writer = sink.writer.ok_or_else(nothing)?;
-            writer.finish().map_err(|e| failed(&e))?;
-        }
-        out.flush().map_err(|e| failed(&e))
-    })
+    download::stream(
+        &state.readers,
+        content_type,
+        file_name,
+        move |query, out| {
+            let failed = |error: &dyn std::fmt::Display| error.to_string();
+            let nothing = || "the snapshot wrote nothing".to_owned();
+            if csv {
+                let spool = tempfile::tempfile_in(&spool_dir).map_err(|e| failed(&e))?;
+                let mut sink = CsvSink {
+                    spool: Some(spool),
+                    writer: None,
+                    signer: &signer,
+                };
+                query
+                    .snapshot(now, hostname, &mut sink)
+                    .map_err(|e| failed(&e))?;
+                let writer = sink.writer.ok_or_else(nothing)?;
+                writer.finish(&mut *out).map_err(|e| failed(&e))?;
+            } else {
+                let mut sink = JsonSink {
+                    out: Some(&mut *out),
+                    writer: None,
+                    signer: &signer,
+                };
+                query
+                    .snapshot(now, hostname, &mut sink)
+                    .map_err(|e| failed(&e))?;
+                let writer = sink.writer.ok_or_else(nothing)?;
+                writer.finish().map_err(|e| failed(&e))?;
+            }
+            out.flush().map_err(|e| failed(&e))
+        },
+    )
 }
 
 pub(crate) async fn json(

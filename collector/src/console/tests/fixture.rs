@@ -141,11 +141,7 @@ pub(super) async fn start() -> Fixture {
     populate(&config).await;
     let mut store = SqliteStore::open_writer(&config.database, Durability::Normal).unwrap();
     let hash = hash_password(PASSWORD).unwrap();
-    for (name, role) in [
-        ("vera", "viewer"),
-        ("bruno", "biomed"),
-        ("ada", "auditor"),
-    ] {
+    for (name, role) in [("vera", "viewer"), ("bruno", "biomed"), ("ada", "auditor")] {
         store.add_user(name, role, &hash, Timestamp::now()).unwrap();
     }
     let settings = config.console.clone().unwrap();

@@ -12,7 +12,13 @@ use crate::store::InventoryReader;
 async fn no_session_redirects_to_login() {
     let fixture = start().await;
     let mut client = fixture.client();
-    for path in ["/", "/assets", &format!("/assets/{OXIMETER}"), "/events", "/snapshots/snapshot.json"] {
+    for path in [
+        "/",
+        "/assets",
+        &format!("/assets/{OXIMETER}"),
+        "/events",
+        "/snapshots/snapshot.json",
+    ] {
         let reply = client.get(path).await;
         assert_eq!(reply.status, 303, "{path}");
         assert_eq!(reply.header("location"), "/login", "{path}");
@@ -23,22 +29,42 @@ async fn no_session_redirects_to_login() {
     assert_eq!(reply.status, 303);
     let forged = client.post("/logout", &[("csrf", "x")]).await;
     assert_eq!(forged.header("location"), "/login");
-    assert!(fixture.reader().registry_entry(OXIMETER.parse().unwrap()).unwrap().is_none());
+    assert!(
+        fixture
+            .reader()
+            .registry_entry(OXIMETER.parse().unwrap())
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn headers_are_present_on_every_page() {
     let fixture = start().await;
     let mut client = fixture.signed_in("vera").await;
-    for path in ["/login", "/", "/assets", "/no-such-page", "/static/console.css"] {
+    for path in [
+        "/login",
+        "/",
+        "/assets",
+        "/no-such-page",
+        "/static/console.css",
+    ] {
         let reply = client.get(path).await;
         assert_eq!(
             reply.header("content-security-policy"),
             crate::console::app::CSP,
             "{path}"
         );
-        assert!(reply.header("content-security-policy").contains("frame-ancestors 'none'"));
-        assert_eq!(reply.header("strict-transport-security"), "max-age=31536000", "{path}");
+        assert!(
+            reply
+                .header("content-security-policy")
+                .contains("frame-ancestors 'none'")
+        );
+        assert_eq!(
+            reply.header("strict-transport-security"),
+            "max-age=31536000",
+            "{path}"
+        );
         assert_eq!(reply.header("x-content-type-options"), "nosniff", "{path}");
         assert_eq!(reply.header("x-frame-options"), "DENY", "{path}");
         assert_eq!(reply.header("referrer-policy"), "no-referrer", "{path}");
@@ -72,9 +98,17 @@ async fn hostile_host_names_are_rendered_inert() {
         assert!(!page.body.contains("<script"));
     }
     let scripted = client.get(&format!("/assets/{SCRIPTED}")).await;
-    assert!(scripted.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(
+        scripted
+            .body
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+    );
     let breaker = client.get(&format!("/assets/{BREAKER}")).await;
-    assert!(breaker.body.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"));
+    assert!(
+        breaker
+            .body
+            .contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;")
+    );
 }
 
 #[tokio::test]
@@ -85,7 +119,9 @@ async fn a_wrong_csrf_token_is_refused() {
     let page = other.get(&format!("/assets/{OXIMETER}")).await;
     let path = format!("/assets/{OXIMETER}/approve");
     for token in [String::new(), "0".repeat(128), page.csrf()] {
-        let reply = bruno.post(&path, &[("csrf", &token), ("name", "SpO2")]).await;
+        let reply = bruno
+            .post(&path, &[("csrf", &token), ("name", "SpO2")])
+            .await;
         assert_eq!(reply.status, 403, "token {token:?}: {}", reply.body);
     }
     // Another site's page posting with a stolen token is refused by the browser's own word.
@@ -101,7 +137,13 @@ async fn a_wrong_csrf_token_is_refused() {
         )
         .await;
     assert_eq!(reply.status, 403);
-    assert!(fixture.reader().registry_entry(OXIMETER.parse().unwrap()).unwrap().is_none());
+    assert!(
+        fixture
+            .reader()
+            .registry_entry(OXIMETER.parse().unwrap())
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -117,9 +159,19 @@ async fn a_viewer_cannot_change_the_registry() {
             .await;
         assert_eq!(reply.status, 403, "{action}");
     }
-    assert_eq!(vera.get("/events").await.status, 403, "events are for auditors");
+    assert_eq!(
+        vera.get("/events").await.status,
+        403,
+        "events are for auditors"
+    );
     assert_eq!(vera.get("/import").await.status, 403);
-    assert!(fixture.reader().registry_entry(OXIMETER.parse().unwrap()).unwrap().is_none());
+    assert!(
+        fixture
+            .reader()
+            .registry_entry(OXIMETER.parse().unwrap())
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -170,18 +222,31 @@ async fn approving_records_the_user_in_the_chain() {
             ..Default::default()
         })
         .unwrap();
-    let added = events.iter().find(|event| event.kind == "registry_added").unwrap();
-    assert!(added.details.contains("\"by\":\"bruno\""), "{}", added.details);
+    let added = events
+        .iter()
+        .find(|event| event.kind == "registry_added")
+        .unwrap();
+    assert!(
+        added.details.contains("\"by\":\"bruno\""),
+        "{}",
+        added.details
+    );
     assert!(store.verify_events().unwrap().is_ok());
 
     // Edit clears what the form leaves empty; remove takes it out.
     let csrf = bruno.get(&format!("/assets/{OXIMETER}")).await.csrf();
     let edited = bruno
-        .post(&format!("/assets/{OXIMETER}/edit"), &[("csrf", &csrf), ("name", "SpO2")])
+        .post(
+            &format!("/assets/{OXIMETER}/edit"),
+            &[("csrf", &csrf), ("name", "SpO2")],
+        )
         .await;
     assert_eq!(edited.status, 303);
     let entry = store.registry_entry(mac).unwrap().unwrap();
-    assert_eq!((entry.fields.name.as_str(), entry.fields.location.as_str()), ("SpO2", ""));
+    assert_eq!(
+        (entry.fields.name.as_str(), entry.fields.location.as_str()),
+        ("SpO2", "")
+    );
     let removed = bruno
         .post(&format!("/assets/{OXIMETER}/remove"), &[("csrf", &csrf)])
         .await;
@@ -201,7 +266,12 @@ async fn sessions_end_when_the_password_changes() {
     )
     .unwrap();
     store
-        .change_user("vera", Some("$argon2id$other"), None, jiff::Timestamp::now())
+        .change_user(
+            "vera",
+            Some("$argon2id$other"),
+            None,
+            jiff::Timestamp::now(),
+        )
         .unwrap();
     assert_eq!(vera.get("/").await.status, 303);
     let mut bruno = fixture.signed_in("bruno").await;
@@ -215,14 +285,19 @@ async fn an_import_is_reviewed_before_it_is_applied() {
     let fixture = start().await;
     let mut bruno = fixture.signed_in("bruno").await;
     let csrf = bruno.get("/import").await.csrf();
-    let file = format!("mac,name,criticality\n{OXIMETER},Oximeter,high\nnot-a-mac,Pump,low\n{SCRIPTED},Cam,extreme\n");
+    let file = format!(
+        "mac,name,criticality\n{OXIMETER},Oximeter,high\nnot-a-mac,Pump,low\n{SCRIPTED},Cam,extreme\n"
+    );
     let review = bruno.upload("/import", &csrf, "cmms.csv", &file).await;
     assert_eq!(review.status, 200, "{}", review.body);
     assert!(review.body.contains("cmms.csv:3:"), "{}", review.body);
     assert!(review.body.contains("cmms.csv:4:"), "{}", review.body);
     assert!(review.body.contains("Nothing has changed yet"));
     let store = fixture.reader();
-    assert!(store.registry().unwrap().is_empty(), "invariant 1: nothing before confirming");
+    assert!(
+        store.registry().unwrap().is_empty(),
+        "invariant 1: nothing before confirming"
+    );
     let marker = "name=\"token\" value=\"";
     let start = review.body.find(marker).unwrap() + marker.len();
     let token = review.body[start..start + 64].to_owned();
@@ -239,14 +314,31 @@ async fn an_import_is_reviewed_before_it_is_applied() {
     let mut other = fixture.signed_in("bruno").await;
     let other_csrf = other.get("/import").await.csrf();
     let stolen = other
-        .post("/import/apply", &[("csrf", &other_csrf), ("token", &token), ("skip_invalid", "yes")])
+        .post(
+            "/import/apply",
+            &[
+                ("csrf", &other_csrf),
+                ("token", &token),
+                ("skip_invalid", "yes"),
+            ],
+        )
         .await;
-    assert_eq!(stolen.status, 400, "invariant 2: another session cannot apply it");
+    assert_eq!(
+        stolen.status, 400,
+        "invariant 2: another session cannot apply it"
+    );
     let applied = bruno
-        .post("/import/apply", &[("csrf", &csrf), ("token", &token), ("skip_invalid", "yes")])
+        .post(
+            "/import/apply",
+            &[("csrf", &csrf), ("token", &token), ("skip_invalid", "yes")],
+        )
         .await;
     assert_eq!(applied.status, 200, "{}", applied.body);
-    assert!(applied.body.contains("1 valid line(s): 1 added"), "{}", applied.body);
+    assert!(
+        applied.body.contains("1 valid line(s): 1 added"),
+        "{}",
+        applied.body
+    );
     assert_eq!(store.registry().unwrap().len(), 1);
 }
 
@@ -258,7 +350,11 @@ async fn auditors_check_the_chain_and_download_verifiable_snapshots() {
     assert_eq!(events.status, 200);
     assert!(events.body.contains("asset_new"));
     let checked = ada.get("/events/verify").await;
-    assert!(checked.body.contains("event chain: OK."), "{}", checked.body);
+    assert!(
+        checked.body.contains("event chain: OK."),
+        "{}",
+        checked.body
+    );
     let trusted = crate::export::signing::Verifier25519::load(
         &crate::export::signing::public_key_path(&fixture.config.signing_key),
     )
@@ -266,7 +362,11 @@ async fn auditors_check_the_chain_and_download_verifiable_snapshots() {
     for path in ["/snapshots/snapshot.json", "/snapshots/snapshot.csv"] {
         let snapshot = ada.get(path).await;
         assert_eq!(snapshot.status, 200, "{path}");
-        assert!(snapshot.header("content-disposition").contains("attachment"));
+        assert!(
+            snapshot
+                .header("content-disposition")
+                .contains("attachment")
+        );
         let verified = crate::export::verify::verify(snapshot.body.as_bytes(), &trusted)
             .unwrap_or_else(|error| panic!("{path}: {error}"));
         assert_eq!(verified.header.rows, 3, "{path}");
@@ -283,8 +383,15 @@ async fn listings_filter_page_and_download() {
     let fixture = start().await;
     let mut vera = fixture.signed_in("vera").await;
     let all = vera.get("/assets?limit=2").await;
-    assert!(all.body.contains("<span id=\"total\">3</span>"), "{}", all.body);
-    let next = all.body.find("rel=\"next\" href=\"/assets?").expect("a next page");
+    assert!(
+        all.body.contains("<span id=\"total\">3</span>"),
+        "{}",
+        all.body
+    );
+    let next = all
+        .body
+        .find("rel=\"next\" href=\"/assets?")
+        .expect("a next page");
     let link = &all.body[next + 17..];
     let link = html_unescape(&link[..link.find('"').unwrap()]);
     let second = vera.get(&link).await;

@@ -75,18 +75,6 @@ pub(super) fn generation(connection: &Connection) -> Result<i64, StoreError> {
         .map_err(StoreError::sqlite("reading the registry generation"))
 }
 
-/// Every field, as import columns: a replace sets them all.
-const ALL_COLUMNS: [&str; 8] = [
-    "asset_tag",
-    "name",
-    "category",
-    "location",
-    "owner",
-    "criticality",
-    "site",
-    "do_not_probe",
-];
-
 fn text_or_none(text: Option<String>) -> Option<String> {
     text.filter(|text| !text.is_empty())
 }
@@ -336,7 +324,9 @@ impl SqliteStore {
             } => upsert(mac, fields, "approve", None, do_not_probe)?,
             RegistryChange::Replace { mac, fields } => {
                 let do_not_probe = Some(fields.do_not_probe);
-                upsert(mac, fields, "edit", Some(&ALL_COLUMNS), do_not_probe)?;
+                // Every import column but the MAC: a replace sets every field.
+                let fields_columns = &crate::registry::csv_import::COLUMNS[1..];
+                upsert(mac, fields, "edit", Some(fields_columns), do_not_probe)?;
             }
             RegistryChange::Remove { mac } => {
                 let before = stored(&transaction, mac)?.ok_or(StoreError::NotRegistered(mac))?;
@@ -403,5 +393,69 @@ impl SqliteStore {
                 .map_err(|error| StoreError::Corrupt(format!("published flag rules: {error}")))
         })
         .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Durability, EventFilter, InventoryReader};
+
+    #[test]
+    fn console_changes_name_their_user_and_command_line_ones_keep_their_old_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            SqliteStore::open_writer(&dir.path().join("inventory.sqlite"), Durability::Normal)
+                .unwrap();
+        let now: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
+        let mac: MacAddr = "00:09:5c:11:22:01".parse().unwrap();
+        let fields = RegistryFields {
+            name: "Monitor".into(),
+            location: "ICU".into(),
+            ..RegistryFields::default()
+        };
+        store
+            .change_registry(
+                RegistryChange::Approve {
+                    mac,
+                    fields: fields.clone(),
+                    do_not_probe: None,
+                },
+                now,
+            )
+            .unwrap();
+        // A replace clears what it is not given; its event names the console user.
+        let outcome = store
+            .change_registry_by(
+                RegistryChange::Replace {
+                    mac,
+                    fields: RegistryFields {
+                        name: "Monitor 2".into(),
+                        ..RegistryFields::default()
+                    },
+                },
+                Some("bruno"),
+                now,
+            )
+            .unwrap();
+        assert_eq!(outcome.updated, 1);
+        let entry = store.registry_entry(mac).unwrap().unwrap();
+        assert_eq!(
+            (entry.fields.name.as_str(), entry.fields.location.as_str()),
+            ("Monitor 2", "")
+        );
+        assert_eq!(entry.source, "edit");
+        let events = store.events(&EventFilter::default()).unwrap();
+        assert_eq!(
+            events[0].details,
+            r#"{"source":"approve","after":{"name":"Monitor","location":"ICU"}}"#,
+            "no `by` from the command line: the format of the events before the console"
+        );
+        assert!(
+            events[1]
+                .details
+                .starts_with(r#"{"source":"edit","by":"bruno","before""#)
+        );
+        assert!(store.verify_events().unwrap().is_ok());
     }
 }

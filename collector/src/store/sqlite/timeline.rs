@@ -5,7 +5,7 @@
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::Connection;
 
-use super::{micros, SqliteStore};
+use super::{SqliteStore, micros};
 use crate::store::StoreError;
 
 /// Counts of one bucket of a [`Timeline`].
@@ -68,7 +68,9 @@ fn per_bucket(
     while let Some(row) = rows.next().map_err(StoreError::sqlite(context))? {
         let bucket: i64 = row.get(0).map_err(StoreError::sqlite(context))?;
         let events: i64 = row.get(1).map_err(StoreError::sqlite(context))?;
-        let index = usize::try_from(bucket).unwrap_or(0).min(count.saturating_sub(1));
+        let index = usize::try_from(bucket)
+            .unwrap_or(0)
+            .min(count.saturating_sub(1));
         if let Some(slot) = buckets.get_mut(index) {
             each(slot, u64::try_from(events).unwrap_or(0));
         }
@@ -132,7 +134,9 @@ mod tests {
         let store = SqliteStore::open_writer(&path, crate::store::Durability::Normal).unwrap();
         let day = SignedDuration::from_hours(24);
         let start: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
-        let at = |days: i64| start + SignedDuration::from_hours(24 * days) + SignedDuration::from_secs(5);
+        let at = |days: i64| {
+            start + SignedDuration::from_hours(24 * days) + SignedDuration::from_secs(5)
+        };
         let flag = |flag: &str| serde_json::json!({ "flag": flag });
         let events = [
             NewEvent::new(at(-1), None, EventKind::AssetNew, &serde_json::json!({})),

@@ -25,7 +25,13 @@ pub struct UserRecord {
 const COLUMNS: &str = "name, role, password, created_at, changed_at";
 
 fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, i64, i64)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
 }
 
 fn record(
@@ -136,13 +142,17 @@ mod tests {
         let path = dir.path().join("inventory.sqlite");
         let mut store = SqliteStore::open_writer(&path, crate::store::Durability::Normal).unwrap();
         let t0: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
-        store.add_user("alice", "biomed", "$argon2id$x", t0).unwrap();
+        store
+            .add_user("alice", "biomed", "$argon2id$x", t0)
+            .unwrap();
         assert!(matches!(
             store.add_user("alice", "viewer", "$argon2id$y", t0),
             Err(StoreError::UserExists(_))
         ));
         // The same instant still moves changed_at: a session of that instant ends.
-        store.change_user("alice", Some("$argon2id$z"), None, t0).unwrap();
+        store
+            .change_user("alice", Some("$argon2id$z"), None, t0)
+            .unwrap();
         let reader = SqliteStore::open_reader(&path).unwrap();
         let alice = reader.user("alice").unwrap().unwrap();
         assert_eq!(alice.password, "$argon2id$z");
