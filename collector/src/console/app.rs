@@ -37,7 +37,7 @@ pub(crate) struct State {
     /// sized for the inventory).
     data_dir: PathBuf,
     pub(crate) imports: Mutex<pages::import::Pending>,
-    pub(crate) chart: Mutex<Option<super::chart::Cached>>,
+    pub(crate) summaries: super::summary::Summaries,
 }
 
 impl State {
@@ -68,7 +68,7 @@ impl State {
             hostname: hygie_proto::kernel_hostname().unwrap_or_default(),
             data_dir: config.data_dir.clone(),
             imports: Mutex::new(pages::import::Pending::default()),
-            chart: Mutex::new(None),
+            summaries: super::summary::Summaries::default(),
         })
     }
 

@@ -2,23 +2,10 @@
 //! the server (no script, no external resource). Pure: counts in, markup out. The markup holds
 //! only numbers and fixed words, never device-supplied text.
 
-use std::fmt::Write;
-use std::time::{Duration, Instant};
-
 use jiff::Timestamp;
+use std::fmt::Write;
 
 use crate::store::Timeline;
-
-/// How long a drawn chart is reused: counting a month of events at a million assets takes a
-/// noticeable fraction of a second, and the chart moves by the day.
-pub(crate) const REUSE_FOR: Duration = Duration::from_secs(300);
-
-/// A chart already drawn.
-#[derive(Debug, Clone)]
-pub(crate) struct Cached {
-    pub(crate) drawn: Instant,
-    pub(crate) svg: String,
-}
 
 /// The count at the end of each bucket, worked back from the counts now: `assets_now` seen
 /// assets and `unmanaged_now` unmanaged ones.

@@ -28,6 +28,7 @@ mod html;
 mod listener;
 mod pages;
 mod session;
+mod summary;
 mod throttle;
 
 use std::net::SocketAddr;

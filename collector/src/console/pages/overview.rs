@@ -1,8 +1,8 @@
 //! The overview: counts by category, flag and site, the unmanaged and new devices first, the
-//! agents and when each last reported, and the chart of the last days.
+//! agents and when each last reported, and the chart of the last days (the counts and the
+//! chart from [`crate::console::summary`], at most a minute or so old).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use askama::Template;
 use axum::extract::State as Shared;
@@ -11,20 +11,18 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::AssetRow;
 use crate::console::accounts::Capability;
-use crate::console::app::{PageError, State, lock, render};
+use crate::console::app::{PageError, State, render};
 use crate::console::auth::{Nav, SignedIn};
-use crate::console::chart::{self, Cached};
 use crate::console::db::DbError;
-use crate::console::html::{ago, when};
+use crate::console::html::{ago, when, when_exact};
+use crate::console::summary::Summaries;
 use crate::inventory::flags::Flag;
+use crate::store::InventoryReader;
 use crate::store::listing::{Filter, Listing, VerdictStatus};
-use crate::store::{InventoryReader, Timeline};
 use crate::views::Counts;
 
 /// Rows of each short list on the overview.
 const SHORT_LIST: u64 = 15;
-/// Days the chart covers.
-const CHART_DAYS: usize = 30;
 
 #[derive(Debug)]
 pub(crate) struct AgentRow {
@@ -45,6 +43,7 @@ struct OverviewPage {
     unmanaged_count: usize,
     new_count: usize,
     staleness: Option<String>,
+    counted_at: String,
     unmanaged: Vec<AssetRow>,
     new: Vec<AssetRow>,
     agents: Vec<AgentRow>,
@@ -52,12 +51,10 @@ struct OverviewPage {
 }
 
 struct Read {
-    counts: Counts,
     status: VerdictStatus,
     unmanaged: Vec<AssetRow>,
     new: Vec<AssetRow>,
     agents: Vec<AgentRow>,
-    timeline: Option<Timeline>,
 }
 
 fn first_of<R: InventoryReader>(store: &R, flag: Flag) -> Result<Vec<AssetRow>, DbError> {
@@ -105,26 +102,15 @@ fn agents<R: InventoryReader>(
         .collect())
 }
 
-/// The chart's first bucket: midnight UTC, `CHART_DAYS - 1` days before today's.
-fn chart_start(now: Timestamp) -> Timestamp {
-    let day = SignedDuration::from_hours(24);
-    let today = now.as_second().div_euclid(86_400) * 86_400;
-    Timestamp::from_second(today).unwrap_or(now) - day * (CHART_DAYS as i32 - 1)
-}
-
 pub(crate) async fn show(
     Shared(state): Shared<Arc<State>>,
     user: SignedIn,
 ) -> Result<Response, PageError> {
     user.require(Capability::Read)?;
     let now = state.now();
-    let cached = lock(&state.chart)
-        .as_ref()
-        .filter(|cached| cached.drawn.elapsed() < chart::REUSE_FOR)
-        .map(|cached| cached.svg.clone());
-    let need_timeline = cached.is_none();
     let silent_after =
         SignedDuration::try_from(state.settings.agent_silent_after).unwrap_or(SignedDuration::MAX);
+    let summary = Summaries::get(&state).await?;
     let read = state
         .readers
         .read(move |query| {
@@ -132,43 +118,22 @@ pub(crate) async fn show(
                 .store()
                 .consistent(|store| -> Result<Read, DbError> {
                     Ok(Read {
-                        counts: store.counts()?,
                         status: store.verdict_status()?,
                         unmanaged: first_of(store, Flag::Unmanaged)?,
                         new: first_of(store, Flag::New)?,
                         agents: agents(store, now, silent_after)?,
-                        timeline: if need_timeline {
-                            Some(store.timeline(
-                                chart_start(now),
-                                SignedDuration::from_hours(24),
-                                CHART_DAYS,
-                            )?)
-                        } else {
-                            None
-                        },
                     })
                 })
                 .map_err(DbError::from)?
         })
         .await?;
-    let flag_count = |flag: Flag| read.counts.by_flag.get(flag.as_str()).copied().unwrap_or(0);
-    let chart = match (cached, &read.timeline) {
-        (Some(svg), _) => svg,
-        (None, Some(timeline)) => {
-            let (assets, unmanaged) = chart::series(
-                timeline,
-                read.counts.seen as u64,
-                flag_count(Flag::Unmanaged) as u64,
-            );
-            let last = timeline.start + timeline.width * (CHART_DAYS as i32 - 1);
-            let svg = chart::svg(timeline.start, last, &assets, &unmanaged);
-            *lock(&state.chart) = Some(Cached {
-                drawn: Instant::now(),
-                svg: svg.clone(),
-            });
-            svg
-        }
-        (None, None) => String::new(),
+    let flag_count = |flag: Flag| {
+        summary
+            .counts
+            .by_flag
+            .get(flag.as_str())
+            .copied()
+            .unwrap_or(0)
     };
     render(&OverviewPage {
         title: "Overview",
@@ -179,24 +144,11 @@ pub(crate) async fn show(
             VerdictStatus::Current => None,
             VerdictStatus::Previous(staleness) => Some(staleness.to_string()),
         },
-        counts: read.counts,
+        counted_at: when_exact(summary.taken),
+        counts: summary.counts.clone(),
         unmanaged: read.unmanaged,
         new: read.new,
         agents: read.agents,
-        chart,
+        chart: summary.chart.clone(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_chart_starts_at_midnight_utc() {
-        let now: Timestamp = "2026-11-30T15:04:05Z".parse().unwrap();
-        assert_eq!(
-            chart_start(now),
-            "2026-11-01T00:00:00Z".parse::<Timestamp>().unwrap()
-        );
-    }
 }
