@@ -152,6 +152,7 @@ impl Console {
             listen = %self.local_addr().map_or_else(|| "?".into(), |address| address.to_string()),
             "console serving https"
         );
+        tokio::spawn(summary::Summaries::warm(std::sync::Arc::clone(&self.state)));
         let app = app::router(self.state);
         listener::serve(self.listener, self.tls, app, stop).await;
     }

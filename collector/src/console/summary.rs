@@ -85,6 +85,18 @@ async fn recount(state: &Arc<State>) -> Result<Arc<Summary>, PageError> {
 }
 
 impl Summaries {
+    /// Counts once at start, so that the first overview need not wait for it (a page asked
+    /// for before this count ends makes its own).
+    pub(crate) async fn warm(state: Arc<State>) {
+        if state.summaries.recounting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(error) = recount(&state).await {
+            tracing::warn!(error = %hygie_proto::error_chain(&error), "console: cannot count the overview");
+        }
+        state.summaries.recounting.store(false, Ordering::Release);
+    }
+
     /// The summary to show now (Invariants 1 and 2).
     pub(crate) async fn get(state: &Arc<State>) -> Result<Arc<Summary>, PageError> {
         let current = lock(&state.summaries.current).clone();
