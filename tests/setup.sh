@@ -8,7 +8,8 @@
 #                            prometheus-client), the metrics endpoints' oracle; and what
 #                            tests/packaging.sh builds and checks packages with:
 #                            dpkg-dev (dpkg-shlibdeps), binutils (strip, readelf), systemd
-#                            (systemd-analyze, systemd-sysusers), sqlite3
+#                            (systemd-analyze, systemd-sysusers), sqlite3; chromium + chromium-driver (the
+#                            console's browser tests)
 #   tests/setup.sh bench     also what benchmarks compare against (arp-scan)
 # Needs root (or sudo) only when something is missing.
 #
@@ -17,7 +18,7 @@
 # service starts are refused during the installation (policy-rc.d, the Debian mechanism).
 set -euo pipefail
 
-packages=(iproute2 tcpdump tshark dnsmasq udhcpc lldpd radvd python3-prometheus-client dpkg-dev binutils systemd sqlite3)
+packages=(iproute2 tcpdump tshark dnsmasq udhcpc lldpd radvd python3-prometheus-client dpkg-dev binutils systemd sqlite3 chromium chromium-driver)
 if [[ ${1:-} == bench ]]; then
   packages+=(arp-scan)
 fi

@@ -14,6 +14,7 @@ pub mod audit;
 pub use hygie_classify as classify;
 pub mod ca;
 pub mod config;
+pub mod console;
 pub mod cursor;
 pub mod export;
 pub mod files;

@@ -63,6 +63,8 @@ pub enum ServeError {
     Rules(#[from] crate::classify::RulesError),
     #[error(transparent)]
     Alerts(#[from] crate::alerts::AlertsError),
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
 }
 
 /// Validity of a CA created on first start.
@@ -190,6 +192,11 @@ pub async fn serve(
     let first_server_certificate = ensure_pki(&config)?;
     // Secrets and CAs of the alert sinks are read now: a mistake stops here, not at the first alert.
     let alerts = crate::alerts::prepare(&config.alerts)?;
+    // The web console, when configured: bound now, so that a bad setting stops serve here.
+    let console = match &config.console {
+        Some(settings) => Some(crate::console::Console::bind(&config, settings).await?),
+        None => None,
+    };
     fit_descriptor_limit(&mut config.limits);
     let limits = config.limits;
     // Revocations apply from the first handshake, and are reloaded while serving.
@@ -261,6 +268,9 @@ pub async fn serve(
         tokio::spawn(listener.serve(exposition(metrics), stopping.clone()));
     }
     let _glpi_push = crate::glpi::spawn_scheduled(&config, &stopping);
+    if let Some(console) = console {
+        tokio::spawn(console.run(stopping.clone()));
+    }
     let door = FrontDoor::new(tls, revoked, limits.front_door);
     let (admitted, incoming) = mpsc::channel(64);
     let accepting = tokio::spawn(door.clone().run(listener, admitted, stopping.clone()));

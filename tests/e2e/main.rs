@@ -5,6 +5,7 @@ mod alerts;
 mod asof;
 mod audit;
 mod backup;
+mod console;
 mod facility;
 mod faults;
 mod fleet;

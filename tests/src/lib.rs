@@ -6,6 +6,7 @@
 //! temporary directory, so a failing test leaves nothing behind.
 
 pub mod bins;
+pub mod browser;
 pub mod facility;
 pub mod fleet;
 pub mod glpi;
@@ -14,6 +15,7 @@ pub mod netns;
 pub mod observations;
 pub mod pki;
 pub mod process;
+pub mod relay;
 pub mod scrape;
 pub mod stream;
 pub mod tally;

@@ -17,6 +17,7 @@ mod snapshot;
 mod snapshot_out;
 #[cfg(test)]
 mod test_support;
+mod user;
 
 use std::path::PathBuf;
 
@@ -92,6 +93,9 @@ enum Command {
     /// Copy the inventory database while the collector runs (without holding up ingest), then
     /// check the copy: SQLite's integrity check and the sealed event chain.
     Backup(backup::BackupArgs),
+    /// The web console's accounts: add, change the password or role, remove, list.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Put a backup in place of the inventory database: refused while the collector serves;
     /// the backup is checked first and the replaced database is kept beside it.
     Restore(backup::RestoreArgs),
@@ -140,5 +144,6 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Restore(args) => backup::restore(args, &config()?, now),
         Command::Alerts(command) => alerts::alerts(command, &config()?),
         Command::Glpi(command) => glpi::glpi(command, &config()?),
+        Command::User(command) => user::user(command, &config()?, now),
     }
 }

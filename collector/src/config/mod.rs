@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod console;
 mod glpi;
 mod limits;
 mod policy;
@@ -78,6 +79,7 @@ struct File {
     #[serde(default)]
     metrics: hygie_metrics::MetricsSection,
     glpi: Option<glpi::GlpiSection>,
+    console: Option<console::ConsoleSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +173,8 @@ pub struct CollectorConfig {
     pub metrics: hygie_metrics::MetricsSettings,
     /// Pushes to GLPI (`[glpi]`), if configured.
     pub glpi: Option<crate::glpi::GlpiSettings>,
+    /// The web console, when `[console]` is configured.
+    pub console: Option<crate::console::ConsoleSettings>,
 }
 
 impl CollectorConfig {
@@ -280,7 +284,12 @@ impl CollectorConfig {
             .map(|section| section.validate(&data_dir))
             .transpose()?;
 
+        let console = file
+            .console
+            .map(|section| section.validate(&data_dir))
+            .transpose()?;
         Ok(CollectorConfig {
+            console,
             listen,
             database: within(file.database.path, data_dir.join("inventory.sqlite")),
             durability: file.database.durability.unwrap_or_default(),

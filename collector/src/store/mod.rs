@@ -32,7 +32,7 @@ use listing::{Filter, Listing, Page, VerdictStatus};
 
 pub use sqlite::{
     Durability, IssueOutcome, OverrideChange, OverrideOutcome, RegistryChange, RevokeOutcome,
-    RevokeTarget, SqliteStore,
+    RevokeTarget, SqliteStore, Timeline, TimelineBucket, UserRecord,
 };
 
 /// Everything that can go wrong with the database.
@@ -76,6 +76,10 @@ pub enum StoreError {
     UnknownSerial(String),
     #[error("no certificate of agent {name}{} is in force (see `ca list`)", site.as_ref().map(|site| format!(" at site {site}")).unwrap_or_default())]
     NoCertificateInForce { name: String, site: Option<String> },
+    #[error("there is already a console user named {0} (change the password with `user passwd`)")]
+    UserExists(String),
+    #[error("no console user is named {0} (see `user list`)")]
+    UnknownUser(String),
     #[error("agents named {name} exist at several sites ({}): give --site", sites.join(", "))]
     AmbiguousAgent { name: String, sites: Vec<String> },
 }
@@ -262,6 +266,8 @@ pub trait InventoryReader {
     fn verdict_status(&self) -> Result<VerdictStatus, StoreError>;
     /// Every registered agent.
     fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+    /// When each agent's last batch was committed (its last report), by agent id.
+    fn last_reports(&self) -> Result<HashMap<AgentId, Timestamp>, StoreError>;
     /// Number of observations in the history.
     fn history_len(&self) -> Result<u64, StoreError>;
     /// Every registry entry, by MAC.
@@ -300,6 +306,14 @@ pub trait InventoryReader {
     fn consistent<T>(&self, read: impl FnOnce(&Self) -> T) -> Result<T, StoreError>
     where
         Self: Sized;
+    /// Assets first seen, and `unmanaged` raised and cleared, per bucket of `width` from
+    /// `start`: one indexed count per kind over the window's events.
+    fn timeline(
+        &self,
+        start: Timestamp,
+        width: jiff::SignedDuration,
+        buckets: usize,
+    ) -> Result<Timeline, StoreError>;
     /// The most recent observations of one asset, newest first.
     fn history(
         &self,

@@ -267,6 +267,25 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX verdicts_flag_5 ON verdicts (mac) WHERE (flags & 32) != 0;
     CREATE INDEX asset_sightings_by_agent ON asset_sightings (agent_id, mac);
     "#,
+    // 9: the web console. Its local accounts (`hygie-collector user`): an argon2id hash in PHC
+    // form, a role, and `changed_at`, bumped whenever the password or role changes, which ends
+    // the sessions opened before. And the console's chart of assets and unmanaged devices over
+    // time: partial indexes holding only the times of the events it counts, so the chart
+    // reads a covering index of the events in its window and never the table.
+    r#"
+    CREATE TABLE users (
+        name       TEXT PRIMARY KEY,
+        role       TEXT NOT NULL,                    -- viewer, biomed, it, auditor, admin
+        password   TEXT NOT NULL,                    -- argon2id, PHC string
+        created_at INTEGER NOT NULL,
+        changed_at INTEGER NOT NULL
+    );
+    CREATE INDEX events_asset_new ON events (at) WHERE kind = 'asset_new';
+    CREATE INDEX events_unmanaged_raised ON events (at)
+        WHERE kind = 'flag_raised' AND details = '{"flag":"unmanaged"}';
+    CREATE INDEX events_unmanaged_cleared ON events (at)
+        WHERE kind = 'flag_cleared' AND details = '{"flag":"unmanaged"}';
+    "#,
 ];
 
 /// The schema version this build writes.

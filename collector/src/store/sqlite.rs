@@ -740,12 +740,16 @@ mod listing;
 mod policy;
 mod reader;
 mod registry;
+mod timeline;
+mod users;
 mod verdicts;
 
 pub use asof::AsOfReadError;
 pub use certificates::{IssueOutcome, RevokeOutcome, RevokeTarget};
 pub use policy::{OverrideChange, OverrideOutcome};
 pub use registry::RegistryChange;
+pub use timeline::{Timeline, TimelineBucket};
+pub use users::UserRecord;
 
 #[cfg(test)]
 mod tests;

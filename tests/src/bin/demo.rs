@@ -1,7 +1,8 @@
 //! `hygie-demo`: a simulated care facility (24 devices in network namespaces), a collector on
 //! its embedded default, an agent discovering the facility, and the resulting inventory; then
 //! the facility's registry is imported, unmanaged devices examined and approved, and a signed
-//! snapshot exported and verified.
+//! snapshot exported and verified; the web console's address and logins are printed (with
+//! `--hold` it stays reachable at https://127.0.0.1:8443 until Enter).
 //!
 //! Run it with `tests/demo.sh` (which builds the release binaries first). Needs root for the
 //! namespaces; every namespace and process it creates is gone when it exits.
@@ -67,9 +68,14 @@ fn main() -> Result<()> {
     println!(
         "\n== Starting hygie-collector on its embedded default (127.0.0.1:7443, ./hygie-data)"
     );
+    // The embedded default plus the web console on the namespace's loopback.
+    std::fs::write(
+        dir.join("collector.toml"),
+        format!("[console]\nlisten = \"{CONSOLE}\"\n"),
+    )?;
     let mut collector = facility.lan.command(&agent_namespace, &collector_bin)?;
     collector
-        .arg("serve")
+        .args(["serve", "--config", "collector.toml"])
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("collector.log"))?);
@@ -246,7 +252,73 @@ fn main() -> Result<()> {
         snapshot.display(),
         key.display()
     );
+    console(&facility, &agent_namespace, dir, &collector_bin)?;
     println!("\n== Tearing the facility down");
+    Ok(())
+}
+
+/// Where the demo's console listens, inside the agent's namespace (and, with `--hold`, on this
+/// machine's loopback too).
+const CONSOLE: &str = "127.0.0.1:8443";
+const CONSOLE_PASSWORD: &str = "hygie-demo-console";
+
+/// Console accounts, the console's address and a login; with `--hold`, the console stays
+/// reachable from this machine's browser until Enter is pressed.
+fn console(
+    facility: &Facility,
+    namespace: &str,
+    dir: &std::path::Path,
+    bin: &std::path::Path,
+) -> Result<()> {
+    for (user, role) in [
+        ("biomed", "biomed"),
+        ("auditor", "auditor"),
+        ("viewer", "viewer"),
+    ] {
+        let mut add = std::process::Command::new(bin)
+            .args([
+                "--config",
+                "collector.toml",
+                "user",
+                "add",
+                user,
+                "--role",
+                role,
+            ])
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        if let Some(mut stdin) = add.stdin.take() {
+            use std::io::Write as _;
+            writeln!(stdin, "{CONSOLE_PASSWORD}")?;
+        }
+        if !add.wait()?.success() {
+            bail!("hygie-collector user add {user} failed");
+        }
+    }
+    println!("\n== The web console: https://{CONSOLE}/");
+    println!("   sign in as biomed, auditor or viewer, password {CONSOLE_PASSWORD}");
+    println!(
+        "   its certificate is issued by the demo's CA: {}",
+        dir.join("hygie-data/pki/ca.pem").display()
+    );
+    if !std::env::args().any(|arg| arg == "--hold") {
+        println!(
+            "   (it lives inside the facility's namespaces: run `tests/demo.sh --hold` to browse it)"
+        );
+        return Ok(());
+    }
+    let listener = std::net::TcpListener::bind(CONSOLE)
+        .with_context(|| format!("cannot listen on {CONSOLE} to reach the console"))?;
+    println!("   open it in a browser on this machine now; press Enter to end the demo.");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pressed = std::sync::Arc::clone(&stop);
+    std::thread::spawn(move || {
+        let _ = std::io::stdin().read_line(&mut String::new());
+        pressed.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    hygie_tests::relay::forward(&facility.lan, namespace, &listener, CONSOLE.parse()?, &stop)?;
     Ok(())
 }
 

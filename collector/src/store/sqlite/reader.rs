@@ -54,6 +54,23 @@ impl InventoryReader for SqliteStore {
         Ok(agents)
     }
 
+    fn last_reports(
+        &self,
+    ) -> Result<std::collections::HashMap<crate::inventory::AgentId, jiff::Timestamp>, StoreError>
+    {
+        let mut reports = std::collections::HashMap::new();
+        for_each_row(
+            &self.connection,
+            "SELECT agent_id, max(committed_at) FROM outbox_cursors GROUP BY agent_id",
+            "reading the agents' last reports",
+            |row| {
+                reports.insert(row.get(0)?, from_micros(row.get(1)?)?);
+                Ok(())
+            },
+        )?;
+        Ok(reports)
+    }
+
     fn registry(&self) -> Result<Vec<RegistryEntry>, StoreError> {
         let mut entries: Vec<RegistryEntry> = registry::load(&self.connection)?
             .entries
@@ -190,6 +207,15 @@ impl InventoryReader for SqliteStore {
             rows.push(decode().map_err(|error| error.into_store("reading the history"))?);
         }
         Ok(rows)
+    }
+
+    fn timeline(
+        &self,
+        start: jiff::Timestamp,
+        width: jiff::SignedDuration,
+        buckets: usize,
+    ) -> Result<crate::store::Timeline, StoreError> {
+        self.read_timeline(start, width, buckets)
     }
 
     fn history_len(&self) -> Result<u64, StoreError> {

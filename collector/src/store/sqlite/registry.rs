@@ -37,6 +37,14 @@ pub enum RegistryChange {
         /// Sets or clears do-not-probe; `None` keeps it.
         do_not_probe: Option<bool>,
     },
+    /// Sets every field of one entry to exactly these, empty ones included (the console's
+    /// edit form), creating it if needed.
+    Replace {
+        /// The device.
+        mac: MacAddr,
+        /// The entry's fields.
+        fields: RegistryFields,
+    },
     /// Removes an entry.
     Remove {
         /// The device.
@@ -216,6 +224,10 @@ fn write(
 #[derive(Serialize)]
 struct Details<'a> {
     source: &'a str,
+    /// Who made the change (a console user); absent from changes made on the command line
+    /// and from every event written before the console, so older chains hash as they did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     before: Option<&'a RegistryFields>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -227,6 +239,17 @@ impl SqliteStore {
     pub fn change_registry(
         &mut self,
         change: RegistryChange,
+        now: Timestamp,
+    ) -> Result<RegistryOutcome, StoreError> {
+        self.change_registry_by(change, None, now)
+    }
+
+    /// Applies a registry change made by `by` (a console user), recorded in its events'
+    /// details and so covered by the hash chain.
+    pub fn change_registry_by(
+        &mut self,
+        change: RegistryChange,
+        by: Option<&str>,
         now: Timestamp,
     ) -> Result<RegistryOutcome, StoreError> {
         let context = "changing the registry";
@@ -278,6 +301,7 @@ impl SqliteStore {
                 kind,
                 &Details {
                     source,
+                    by,
                     before: before.as_ref(),
                     after: Some(&after),
                 },
@@ -299,6 +323,12 @@ impl SqliteStore {
                 fields,
                 do_not_probe,
             } => upsert(mac, fields, "approve", None, do_not_probe)?,
+            RegistryChange::Replace { mac, fields } => {
+                let do_not_probe = Some(fields.do_not_probe);
+                // Every import column but the MAC: a replace sets every field.
+                let fields_columns = &crate::registry::csv_import::COLUMNS[1..];
+                upsert(mac, fields, "edit", Some(fields_columns), do_not_probe)?;
+            }
             RegistryChange::Remove { mac } => {
                 let before = stored(&transaction, mac)?.ok_or(StoreError::NotRegistered(mac))?;
                 transaction
@@ -311,6 +341,7 @@ impl SqliteStore {
                     EventKind::RegistryRemoved,
                     &Details {
                         source: "remove",
+                        by,
                         before: Some(&before),
                         after: None,
                     },
@@ -363,5 +394,69 @@ impl SqliteStore {
                 .map_err(|error| StoreError::Corrupt(format!("published flag rules: {error}")))
         })
         .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Durability, EventFilter, InventoryReader};
+
+    #[test]
+    fn console_changes_name_their_user_and_command_line_ones_keep_their_old_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            SqliteStore::open_writer(&dir.path().join("inventory.sqlite"), Durability::Normal)
+                .unwrap();
+        let now: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
+        let mac: MacAddr = "00:09:5c:11:22:01".parse().unwrap();
+        let fields = RegistryFields {
+            name: "Monitor".into(),
+            location: "ICU".into(),
+            ..RegistryFields::default()
+        };
+        store
+            .change_registry(
+                RegistryChange::Approve {
+                    mac,
+                    fields: fields.clone(),
+                    do_not_probe: None,
+                },
+                now,
+            )
+            .unwrap();
+        // A replace clears what it is not given; its event names the console user.
+        let outcome = store
+            .change_registry_by(
+                RegistryChange::Replace {
+                    mac,
+                    fields: RegistryFields {
+                        name: "Monitor 2".into(),
+                        ..RegistryFields::default()
+                    },
+                },
+                Some("bruno"),
+                now,
+            )
+            .unwrap();
+        assert_eq!(outcome.updated, 1);
+        let entry = store.registry_entry(mac).unwrap().unwrap();
+        assert_eq!(
+            (entry.fields.name.as_str(), entry.fields.location.as_str()),
+            ("Monitor 2", "")
+        );
+        assert_eq!(entry.source, "edit");
+        let events = store.events(&EventFilter::default()).unwrap();
+        assert_eq!(
+            events[0].details,
+            r#"{"source":"approve","after":{"name":"Monitor","location":"ICU"}}"#,
+            "no `by` from the command line: the format of the events before the console"
+        );
+        assert!(
+            events[1]
+                .details
+                .starts_with(r#"{"source":"edit","by":"bruno","before""#)
+        );
+        assert!(store.verify_events().unwrap().is_ok());
     }
 }

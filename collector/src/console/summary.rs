@@ -1,0 +1,131 @@
+//! The overview's counts and chart, kept for a while. At a million assets, counting by
+//! category, flag and site reads every stored verdict (seconds on this hardware) and the chart
+//! counts a month of events, while the rest of the overview is a few indexed reads.
+//!
+//! Invariants:
+//! 1. A page never waits for a recount once one exists: it is served the last one, which says
+//!    when it was taken.
+//! 2. A summary older than [`FRESH`] starts one recount in the background; never two at once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::app::{PageError, State, lock};
+use super::chart;
+use super::db::DbError;
+use crate::inventory::flags::Flag;
+use crate::store::InventoryReader;
+use crate::views::Counts;
+
+/// How long a summary is shown before a recount starts.
+pub(crate) const FRESH: Duration = Duration::from_secs(60);
+/// Days the chart covers.
+const CHART_DAYS: usize = 30;
+
+/// Counts and the chart, as of one moment.
+#[derive(Debug)]
+pub(crate) struct Summary {
+    pub(crate) counts: Counts,
+    pub(crate) chart: String,
+    pub(crate) taken: Timestamp,
+}
+
+/// The last summary, and whether a recount runs.
+#[derive(Debug, Default)]
+pub(crate) struct Summaries {
+    current: Mutex<Option<(Instant, Arc<Summary>)>>,
+    recounting: AtomicBool,
+}
+
+/// The chart's first bucket: midnight UTC, `CHART_DAYS - 1` days before today's.
+fn chart_start(now: Timestamp) -> Timestamp {
+    let day = SignedDuration::from_hours(24);
+    let today = now.as_second().div_euclid(86_400) * 86_400;
+    Timestamp::from_second(today).unwrap_or(now) - day * (CHART_DAYS as i32 - 1)
+}
+
+fn flag_count(counts: &Counts, flag: Flag) -> u64 {
+    counts.by_flag.get(flag.as_str()).copied().unwrap_or(0) as u64
+}
+
+fn compute<R: InventoryReader>(store: &R, now: Timestamp) -> Result<Summary, DbError> {
+    let day = SignedDuration::from_hours(24);
+    let (counts, timeline) = store.consistent(|store| -> Result<_, DbError> {
+        Ok((
+            store.counts()?,
+            store.timeline(chart_start(now), day, CHART_DAYS)?,
+        ))
+    })??;
+    let (assets, unmanaged) = chart::series(
+        &timeline,
+        counts.seen as u64,
+        flag_count(&counts, Flag::Unmanaged),
+    );
+    let last = timeline.start + day * (CHART_DAYS as i32 - 1);
+    Ok(Summary {
+        chart: chart::svg(timeline.start, last, &assets, &unmanaged),
+        counts,
+        taken: now,
+    })
+}
+
+async fn recount(state: &Arc<State>) -> Result<Arc<Summary>, PageError> {
+    let now = state.now();
+    let summary = Arc::new(
+        state
+            .readers
+            .read(move |query| compute(query.store(), now))
+            .await?,
+    );
+    *lock(&state.summaries.current) = Some((Instant::now(), Arc::clone(&summary)));
+    Ok(summary)
+}
+
+impl Summaries {
+    /// Counts once at start, so that the first overview need not wait for it (a page asked
+    /// for before this count ends makes its own).
+    pub(crate) async fn warm(state: Arc<State>) {
+        if state.summaries.recounting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(error) = recount(&state).await {
+            tracing::warn!(error = %hygie_proto::error_chain(&error), "console: cannot count the overview");
+        }
+        state.summaries.recounting.store(false, Ordering::Release);
+    }
+
+    /// The summary to show now (Invariants 1 and 2).
+    pub(crate) async fn get(state: &Arc<State>) -> Result<Arc<Summary>, PageError> {
+        let current = lock(&state.summaries.current).clone();
+        let Some((computed, summary)) = current else {
+            return recount(state).await;
+        };
+        if computed.elapsed() >= FRESH && !state.summaries.recounting.swap(true, Ordering::AcqRel) {
+            let state = Arc::clone(state);
+            tokio::spawn(async move {
+                if let Err(error) = recount(&state).await {
+                    tracing::warn!(error = %hygie_proto::error_chain(&error), "console: cannot recount the overview");
+                }
+                state.summaries.recounting.store(false, Ordering::Release);
+            });
+        }
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_starts_at_midnight_utc() {
+        let now: Timestamp = "2026-11-30T15:04:05Z".parse().unwrap();
+        assert_eq!(
+            chart_start(now),
+            "2026-11-01T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
+    }
+}
