@@ -79,6 +79,7 @@ async fn populate(config: &CollectorConfig) {
         crate::classify::Rules::defaults().unwrap(),
         crate::policy::PolicyChannels::new(),
         clock,
+        crate::metrics::IngestMetrics::default(),
     )
     .unwrap();
     let outbox = OutboxId([3; 16]);
