@@ -4,7 +4,8 @@
 //!
 //! Invariants:
 //! 1. A page never waits for a recount once one exists: it is served the last one, which says
-//!    when it was taken.
+//!    when it was taken. Before the first count ends, pages wait for it (one count, not one
+//!    per page).
 //! 2. A summary older than [`FRESH`] starts one recount in the background; never two at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,6 +102,13 @@ impl Summaries {
     pub(crate) async fn get(state: &Arc<State>) -> Result<Arc<Summary>, PageError> {
         let current = lock(&state.summaries.current).clone();
         let Some((computed, summary)) = current else {
+            // The start's count is under way: wait for it rather than count twice.
+            while state.summaries.recounting.load(Ordering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if let Some((_, summary)) = lock(&state.summaries.current).clone() {
+                    return Ok(summary);
+                }
+            }
             return recount(state).await;
         };
         if computed.elapsed() >= FRESH && !state.summaries.recounting.swap(true, Ordering::AcqRel) {
