@@ -143,9 +143,7 @@ mod tests {
             }
         );
         let refused = |text: &str| {
-            CollectorConfig::from_toml(text, Path::new("."))
-                .unwrap_err()
-                .to_string()
+            hygie_proto::error_chain(&CollectorConfig::from_toml(text, Path::new(".")).unwrap_err())
         };
         assert!(refused("[console]\ncert = \"c.pem\"").contains("give both cert and key"));
         assert!(refused("[console]\nlisten = \"x\"").contains("console.listen"));
