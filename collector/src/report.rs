@@ -17,8 +17,10 @@ use crate::views::AssetView;
 
 pub use hygie_proto::text::{render_table, short_time};
 pub use policy::policy_tables;
+pub use rows::{RowFormat, RowWriter, defused_json};
 
 mod policy;
+mod rows;
 
 use hygie_proto::text::joined_cell as cell;
 

@@ -11,14 +11,14 @@ use hygie_collector::config::CollectorConfig;
 use hygie_collector::export::SnapshotMeta;
 use hygie_collector::export::signing;
 use hygie_collector::query::{AssetPage, HistoryEntry};
-use hygie_collector::report;
+use hygie_collector::report::{self, RowFormat};
 use hygie_collector::store::{InventoryReader, SqliteStore};
 use hygie_collector::views::{self, AssetView, Counts, Filter};
 use hygie_proto::MacAddr;
 use jiff::Timestamp;
 
 use super::open::{DatabaseArg, load_signer, open_reader};
-use super::output::{CsvRows, Format, JsonRows, ListFormat, print, print_json, stream_rows};
+use super::output::{Format, ListFormat, print, print_json, stream_rows};
 use super::snapshot::ExportFormat;
 use super::snapshot_out::write_snapshot;
 
@@ -90,8 +90,8 @@ pub(crate) fn assets(
             describe(anchor);
             print(&report::assets_table(&views))
         }
-        ListFormat::Json => stream_rows(JsonRows, rows).map(describe),
-        ListFormat::Csv => stream_rows(CsvRows, rows).map(describe),
+        ListFormat::Json => stream_rows(RowFormat::Json, rows).map(describe),
+        ListFormat::Csv => stream_rows(RowFormat::Csv, rows).map(describe),
     }
 }
 

@@ -5,16 +5,14 @@ use hygie_collector::classify::{self, Category};
 use hygie_collector::config::CollectorConfig;
 use hygie_collector::inventory::flags::Flag;
 use hygie_collector::query;
-use hygie_collector::report;
-use hygie_collector::store::listing::{Cursor, Filter, Listing, VerdictStatus};
+use hygie_collector::report::{self, RowFormat};
+use hygie_collector::store::listing::{Cursor, Filter, Listing, Order, VerdictStatus};
 use hygie_collector::store::{EventFilter, InventoryReader};
 use hygie_proto::MacAddr;
 use jiff::Timestamp;
 
 use super::open::{DatabaseArg, open_query};
-use super::output::{
-    CsvRows, Format, JsonRows, ListFormat, print, print_bytes, print_json, stream_rows,
-};
+use super::output::{Format, ListFormat, print, print_bytes, print_json, stream_rows};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct AssetsArgs {
@@ -41,6 +39,10 @@ pub(crate) struct AssetsArgs {
     /// asset tag, name, location or owner contain this text (case ignored).
     #[arg(long, value_name = "TEXT")]
     search: Option<String>,
+    /// Order: mac, last-seen (most recently seen first), first-seen (newest devices first),
+    /// vendor, category or kind. Devices never seen, or of unknown vendor, come last.
+    #[arg(long, value_name = "ORDER", default_value_t = Order::Mac)]
+    sort: Order,
     /// At most this many assets (a page); the next page's cursor is printed after it.
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
@@ -70,6 +72,7 @@ pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig, now: Timestamp)
         site,
         vendor,
         search,
+        sort,
         limit,
         after,
         count,
@@ -93,9 +96,9 @@ pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig, now: Timestamp)
         search,
     };
     if let Some(at) = at {
-        if limit.is_some() || after.is_some() || count {
+        if limit.is_some() || after.is_some() || count || sort != Order::Mac {
             bail!(
-                "--limit, --after and --count page the present inventory; --at lists the whole reconstruction"
+                "--sort, --limit, --after and --count page the present inventory; --at lists the whole reconstruction, in MAC order"
             );
         }
         return super::at::assets(&at, &filter, format, config, &database, now);
@@ -113,9 +116,11 @@ pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig, now: Timestamp)
     }
     let listing = Listing {
         filter,
+        order: sort,
         after,
         limit,
     };
+    listing.check()?;
     let page = match format {
         ListFormat::Table => {
             let mut views = Vec::new();
@@ -126,11 +131,16 @@ pub(crate) fn assets(args: AssetsArgs, config: &CollectorConfig, now: Timestamp)
             print(&report::assets_table(&views))?;
             page
         }
-        ListFormat::Json => stream_rows(JsonRows, |each| Ok(query.list(&listing, each)?))?,
-        ListFormat::Csv => stream_rows(CsvRows, |each| Ok(query.list(&listing, each)?))?,
+        ListFormat::Json => stream_rows(RowFormat::Json, |each| Ok(query.list(&listing, each)?))?,
+        ListFormat::Csv => stream_rows(RowFormat::Csv, |each| Ok(query.list(&listing, each)?))?,
     };
     if let Some(next) = page.next {
-        eprintln!("next page: --after {next}");
+        let sort = if sort == Order::Mac {
+            String::new()
+        } else {
+            format!("--sort {sort} ")
+        };
+        eprintln!("next page: {sort}--after {next}");
     }
     Ok(())
 }

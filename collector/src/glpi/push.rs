@@ -16,7 +16,7 @@ use super::document::{Document, DocumentContext, build};
 use super::retry::{Breaker, Delivery, Next, Outcome, RetryPolicy};
 use super::sent::{Delivered, SentState};
 use super::settings::{GlpiSettings, Selection};
-use crate::store::listing::{Cursor, Listing};
+use crate::store::listing::{Cursor, Listing, Order};
 use crate::store::{InventoryReader, SqliteStore};
 
 /// Devices read from the inventory at a time.
@@ -124,7 +124,8 @@ impl Sources {
     fn next_batch(&mut self) -> Result<Batch, GlpiError> {
         let listing = Listing {
             filter: self.selection.prefilter(),
-            after: self.after,
+            order: Order::Mac,
+            after: self.after.take(),
             limit: Some(PAGE),
         };
         let mut views = Vec::new();

@@ -80,6 +80,8 @@ pub enum StoreError {
     UserExists(String),
     #[error("no console user is named {0} (see `user list`)")]
     UnknownUser(String),
+    #[error(transparent)]
+    CursorOrder(#[from] listing::CursorOrder),
     #[error("agents named {name} exist at several sites ({}): give --site", sites.join(", "))]
     AmbiguousAgent { name: String, sites: Vec<String> },
 }

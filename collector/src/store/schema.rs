@@ -286,6 +286,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_unmanaged_cleared ON events (at)
         WHERE kind = 'flag_cleared' AND details = '{"flag":"unmanaged"}';
     "#,
+    // 10: listings sorted by last or first sighting (`assets --sort`, the console's columns)
+    // walk an index of the asset's time; its rowid, the MAC, breaks ties in the same index.
+    r#"
+    CREATE INDEX assets_by_last_seen ON assets (last_seen);
+    CREATE INDEX assets_by_first_seen ON assets (first_seen);
+    "#,
 ];
 
 /// The schema version this build writes.

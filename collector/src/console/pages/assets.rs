@@ -1,6 +1,6 @@
-//! The assets: every filter of `hygie-collector assets`, paged with the listing's keyset cursor
-//! (MAC order: the order the read port pages in without a sort; another order would need an
-//! index and a cursor per column), and CSV/JSON downloads of the current filter, streamed.
+//! The assets: every filter and order of `hygie-collector assets`, paged with the listing's
+//! keyset cursor (each order has its index, so a deep page costs what the first does), the
+//! sortable columns as links, and CSV/JSON downloads of the current filter and order, streamed.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -19,8 +19,9 @@ use crate::console::auth::{Nav, SignedIn};
 use crate::console::db::DbError;
 use crate::console::html::query_string;
 use crate::inventory::flags::Flag;
+use crate::report::{RowFormat, RowWriter};
 use crate::store::InventoryReader;
-use crate::store::listing::{Cursor, Filter, Listing, Page};
+use crate::store::listing::{Cursor, Filter, Listing, Order, Page};
 
 /// Rows per page unless asked otherwise; most asked.
 const PAGE_ROWS: u64 = 100;
@@ -41,6 +42,8 @@ pub(crate) struct FilterQuery {
     vendor: String,
     #[serde(default)]
     search: String,
+    #[serde(default)]
+    sort: String,
     #[serde(default)]
     after: String,
     #[serde(default)]
@@ -71,6 +74,28 @@ impl FilterQuery {
         })
     }
 
+    fn order(&self) -> Result<Order, PageError> {
+        Ok(text(&self.sort)
+            .map(|sort| sort.parse::<Order>())
+            .transpose()
+            .map_err(|error| PageError::BadRequest(error.to_string()))?
+            .unwrap_or_default())
+    }
+
+    /// The listing it asks for (a page of it when `limit` is given).
+    fn listing(&self, limit: Option<u64>) -> Result<Listing, PageError> {
+        let listing = Listing {
+            filter: self.filter()?,
+            order: self.order()?,
+            after: self.cursor()?,
+            limit,
+        };
+        listing
+            .check()
+            .map_err(|error| PageError::BadRequest(error.to_string()))?;
+        Ok(listing)
+    }
+
     fn cursor(&self) -> Result<Option<Cursor>, PageError> {
         text(&self.after)
             .map(|after| after.parse::<Cursor>())
@@ -78,8 +103,8 @@ impl FilterQuery {
             .map_err(|error| PageError::BadRequest(error.to_string()))
     }
 
-    /// The query string of this filter, without paging.
-    fn link(&self) -> String {
+    /// The query string of this filter in `sort` order, without paging.
+    fn link_sorted(&self, sort: &str) -> String {
         query_string(&[
             ("flag", &self.flag),
             ("category", &self.category),
@@ -87,8 +112,76 @@ impl FilterQuery {
             ("site", &self.site),
             ("vendor", &self.vendor),
             ("search", &self.search),
+            ("sort", sort),
         ])
     }
+
+    /// The query string of this filter and order, without paging.
+    fn link(&self) -> String {
+        self.link_sorted(&self.sort)
+    }
+}
+
+/// How a person reads an order.
+fn order_label(order: Order) -> &'static str {
+    match order {
+        Order::Mac => "MAC",
+        Order::LastSeen => "last seen, most recent first",
+        Order::FirstSeen => "first seen, newest first",
+        Order::Vendor => "vendor",
+        Order::Category => "category",
+        Order::Kind => "kind",
+    }
+}
+
+/// A column heading of the listing; sortable ones link to the listing in their order.
+struct Column {
+    label: &'static str,
+    /// The query string sorting by it; empty when it does not sort.
+    href: String,
+    /// `aria-sort` of the current order's column; empty otherwise.
+    aria: &'static str,
+    marker: &'static str,
+}
+
+fn columns(form: &FilterQuery, current: Order) -> Vec<Column> {
+    let heading = |label: &'static str, order: Option<Order>| {
+        let Some(order) = order else {
+            return Column {
+                label,
+                href: String::new(),
+                aria: "",
+                marker: "",
+            };
+        };
+        let descending = matches!(order, Order::LastSeen | Order::FirstSeen);
+        let (aria, marker) = match (order == current, descending) {
+            (false, _) => ("", ""),
+            (true, true) => ("descending", " \u{25bc}"),
+            (true, false) => ("ascending", " \u{25b2}"),
+        };
+        Column {
+            label,
+            href: form.link_sorted(if order == Order::Mac {
+                ""
+            } else {
+                order.as_str()
+            }),
+            aria,
+            marker,
+        }
+    };
+    vec![
+        heading("MAC", Some(Order::Mac)),
+        heading("Addresses", None),
+        heading("Host name", None),
+        heading("Vendor", Some(Order::Vendor)),
+        heading("Category / kind", Some(Order::Category)),
+        heading("Model", None),
+        heading("Registry name", None),
+        heading("Flags", None),
+        heading("Last seen", Some(Order::LastSeen)),
+    ]
 }
 
 #[derive(Template)]
@@ -103,6 +196,10 @@ struct AssetsPage {
     total: u64,
     next: Option<String>,
     filter_link: String,
+    sort: &'static str,
+    sort_label: &'static str,
+    orders: Vec<(&'static str, &'static str)>,
+    columns: Vec<Column>,
 }
 
 pub(crate) async fn list(
@@ -111,12 +208,11 @@ pub(crate) async fn list(
     Query(form): Query<FilterQuery>,
 ) -> Result<Response, PageError> {
     user.require(Capability::Read)?;
-    let filter = form.filter()?;
-    let listing = Listing {
-        filter: filter.clone(),
-        after: form.cursor()?,
-        limit: Some(form.limit.unwrap_or(PAGE_ROWS).clamp(1, MAX_PAGE_ROWS)),
-    };
+    let listing = form.listing(Some(
+        form.limit.unwrap_or(PAGE_ROWS).clamp(1, MAX_PAGE_ROWS),
+    ))?;
+    let order = listing.order;
+    let filter = listing.filter.clone();
     let (rows, page, total) = state
         .readers
         .read(
@@ -131,13 +227,35 @@ pub(crate) async fn list(
         )
         .await?;
     let filter_link = form.link();
+    // The next page keeps the filter, the order and the page size.
     let next = page.next.map(|cursor| {
         let separator = if filter_link.is_empty() { "" } else { "&" };
-        format!("{filter_link}{separator}after={cursor}")
+        let size = form
+            .limit
+            .map_or_else(String::new, |limit| format!("&limit={limit}"));
+        format!("{filter_link}{separator}after={cursor}{size}")
     });
     render(&AssetsPage {
         title: "Assets",
         nav: user.nav(),
+        sort: if order == Order::Mac {
+            ""
+        } else {
+            order.as_str()
+        },
+        sort_label: order_label(order),
+        orders: Order::ALL
+            .iter()
+            .map(|order| {
+                let value = if *order == Order::Mac {
+                    ""
+                } else {
+                    order.as_str()
+                };
+                (value, order_label(*order))
+            })
+            .collect(),
+        columns: columns(&form, order),
         flags: Flag::ALL.iter().map(|flag| flag.as_str()).collect(),
         categories: Category::ALL
             .iter()
@@ -158,67 +276,52 @@ pub(crate) async fn csv(
     Query(form): Query<FilterQuery>,
 ) -> Result<Response, PageError> {
     user.require(Capability::Read)?;
-    let filter = form.filter()?;
+    let listing = form.listing(None)?;
     Ok(download::stream(
         &state.readers,
         "text/csv; charset=utf-8",
         "hygie-assets.csv",
-        move |query, out| {
-            out.write_all(&crate::report::assets_csv_header())
-                .map_err(|error| error.to_string())?;
-            each_view(query, filter, |view| {
-                out.write_all(&crate::report::assets_csv_row(view))
-            })
-        },
+        move |query, out| write_listing(query, &listing, RowFormat::Csv, out),
     ))
 }
 
-/// Every asset of the filter, as a JSON array (one asset a line).
+/// Every asset of the filter, as a JSON array (one asset a line), as `assets --format json`
+/// writes them.
 pub(crate) async fn json(
     Shared(state): Shared<Arc<State>>,
     user: SignedIn,
     Query(form): Query<FilterQuery>,
 ) -> Result<Response, PageError> {
     user.require(Capability::Read)?;
-    let filter = form.filter()?;
+    let listing = form.listing(None)?;
     Ok(download::stream(
         &state.readers,
         "application/json",
         "hygie-assets.json",
-        move |query, out| {
-            let mut first = true;
-            out.write_all(b"[").map_err(|error| error.to_string())?;
-            each_view(query, filter, |view| {
-                out.write_all(if first { b"\n" } else { b",\n" })?;
-                first = false;
-                serde_json::to_writer(&mut *out, view).map_err(std::io::Error::other)
-            })?;
-            out.write_all(b"\n]\n").map_err(|error| error.to_string())
-        },
+        move |query, out| write_listing(query, &listing, RowFormat::Json, out),
     ))
 }
 
-/// Hands each view of `filter` to `each`, stopping at its first error.
-fn each_view(
+/// Writes every view of `listing` in `format`, stopping at the first error.
+fn write_listing(
     query: &crate::query::Query<crate::store::SqliteStore>,
-    filter: Filter,
-    mut each: impl FnMut(&crate::views::AssetView) -> std::io::Result<()>,
+    listing: &Listing,
+    format: RowFormat,
+    out: &mut impl Write,
 ) -> Result<(), String> {
+    let mut writer = RowWriter::new(format, out);
     let mut failed = None;
     query
-        .list(
-            &Listing {
-                filter,
-                ..Listing::default()
-            },
-            &mut |view| match each(&view) {
-                Ok(()) => true,
-                Err(error) => {
-                    failed = Some(error.to_string());
-                    false
-                }
-            },
-        )
+        .list(listing, &mut |view| match writer.row(&view) {
+            Ok(()) => true,
+            Err(error) => {
+                failed = Some(error.to_string());
+                false
+            }
+        })
         .map_err(|error| hygie_proto::error_chain(&error))?;
-    failed.map_or(Ok(()), Err)
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    writer.finish().map(drop).map_err(|error| error.to_string())
 }

@@ -18,7 +18,7 @@ use crate::console::html::{ago, when, when_exact};
 use crate::console::summary::Summaries;
 use crate::inventory::flags::Flag;
 use crate::store::InventoryReader;
-use crate::store::listing::{Filter, Listing, VerdictStatus};
+use crate::store::listing::{Filter, Listing, Order, VerdictStatus};
 use crate::views::Counts;
 
 /// Rows of each short list on the overview.
@@ -57,7 +57,9 @@ struct Read {
     agents: Vec<AgentRow>,
 }
 
-fn first_of<R: InventoryReader>(store: &R, flag: Flag) -> Result<Vec<AssetRow>, DbError> {
+/// The devices with `flag` that were first seen last: what someone opening the console looks
+/// for first.
+fn newest_of<R: InventoryReader>(store: &R, flag: Flag) -> Result<Vec<AssetRow>, DbError> {
     let mut rows = Vec::new();
     store.list(
         &Listing {
@@ -65,6 +67,7 @@ fn first_of<R: InventoryReader>(store: &R, flag: Flag) -> Result<Vec<AssetRow>, 
                 flag: Some(flag),
                 ..Filter::default()
             },
+            order: Order::FirstSeen,
             after: None,
             limit: Some(SHORT_LIST),
         },
@@ -119,8 +122,8 @@ pub(crate) async fn show(
                 .consistent(|store| -> Result<Read, DbError> {
                     Ok(Read {
                         status: store.verdict_status()?,
-                        unmanaged: first_of(store, Flag::Unmanaged)?,
-                        new: first_of(store, Flag::New)?,
+                        unmanaged: newest_of(store, Flag::Unmanaged)?,
+                        new: newest_of(store, Flag::New)?,
                         agents: agents(store, now, silent_after)?,
                     })
                 })

@@ -412,3 +412,47 @@ async fn listings_filter_page_and_download() {
 fn html_unescape(text: &str) -> String {
     text.replace("&amp;", "&")
 }
+
+#[tokio::test]
+async fn listings_sort_by_a_column_across_pages_and_downloads() {
+    let fixture = start().await;
+    let mut vera = fixture.signed_in("vera").await;
+    let json = vera.get("/assets.json?sort=vendor").await;
+    let rows: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    let expected: Vec<String> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["mac"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(expected.len(), 3);
+    // One row a page, following each page's next link: the download's order, every device once.
+    let mut paged = Vec::new();
+    let mut page = vera.get("/assets?sort=vendor&limit=1").await;
+    assert!(
+        page.body
+            .contains("aria-sort=\"ascending\"><a href=\"/assets?sort=vendor\">Vendor</a>"),
+        "the current column says so: {}",
+        page.body
+    );
+    // A full last page still links to a next one, which is empty.
+    while let Some(mac_at) = page.body.find("<td class=\"mono mac\"><a href=\"/assets/") {
+        paged.push(page.body[mac_at + 38..mac_at + 38 + 17].to_owned());
+        let Some(next) = page.body.find("rel=\"next\" href=\"/assets?") else {
+            break;
+        };
+        let link = &page.body[next + 17..];
+        let link = html_unescape(&link[..link.find('"').unwrap()]);
+        assert!(link.contains("sort=vendor"), "{link}");
+        page = vera.get(&link).await;
+    }
+    assert_eq!(paged, expected);
+    let csv = vera.get("/assets.csv?sort=last-seen").await;
+    assert_eq!(csv.body.lines().count(), 4, "{}", csv.body);
+    assert_eq!(vera.get("/assets?sort=sideways").await.status, 400);
+    let mac_cursor = format!("c1.{}", OXIMETER.replace(':', ""));
+    let mismatched = vera
+        .get(&format!("/assets?sort=vendor&after={mac_cursor}"))
+        .await;
+    assert_eq!(mismatched.status, 400, "a cursor pages its own order only");
+}

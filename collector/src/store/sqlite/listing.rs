@@ -18,24 +18,19 @@ use crate::inventory::AgentId;
 use crate::inventory::flags::{Flag, FlagSet};
 use crate::inventory::verdict::VerdictState;
 use crate::store::StoreError;
-use crate::store::listing::{Cursor, Filter, Listing, Page, Staleness, VerdictStatus};
+use crate::store::listing::{
+    Cursor, Filter, Listing, Order, Page, SortKey, Staleness, VerdictStatus,
+};
 use crate::views::{AssetView, Counts};
 
 /// The `WHERE` clause of `filter` (on `verdicts v`) and its parameters.
-fn conditions(filter: &Filter, after: Option<Cursor>) -> (String, Vec<Value>) {
+fn conditions(filter: &Filter) -> (String, Vec<Value>) {
     let mut clauses: Vec<String> = vec!["1".to_owned()];
     let mut values: Vec<Value> = Vec::new();
     let mut bind = |clauses: &mut Vec<String>, clause: &str, value: Value| {
         values.push(value);
         clauses.push(clause.replace('?', &format!("?{}", values.len())));
     };
-    if let Some(cursor) = after {
-        bind(
-            &mut clauses,
-            "v.mac > ?",
-            Value::Integer(mac_key(cursor.mac())),
-        );
-    }
     if let Some(flag) = filter.flag {
         // A literal bit, so the planner can use the flag's partial index.
         let mut set = FlagSet::EMPTY;
@@ -78,6 +73,148 @@ fn conditions(filter: &Filter, after: Option<Cursor>) -> (String, Vec<Value>) {
     (clauses.join(" AND "), values)
 }
 
+/// Every listed device with its asset row, if it was seen.
+const ALL_DEVICES: &str = "verdicts v LEFT JOIN assets a ON a.mac = v.mac";
+
+/// One part of an order: which of the listed devices it holds and how it walks them. An
+/// order is one or two parts, the devices with no sort key (never seen, unknown vendor) last.
+struct Part {
+    /// The tables (`verdicts v`, `assets a`), joined so that an index serves the order.
+    from: &'static str,
+    /// Which devices this part holds.
+    holds: &'static str,
+    /// The sort key's column; `None`: by MAC alone.
+    key: Option<&'static str>,
+    /// The MAC column beside it (the one the key's index carries).
+    mac: &'static str,
+    /// Key and MAC descending (newest first).
+    descending: bool,
+    /// Whether a long listing walks the joined tables beside it (a part in MAC order with
+    /// many devices) rather than seeking them.
+    merge: bool,
+}
+
+impl Part {
+    const BY_MAC: Part = Part {
+        from: ALL_DEVICES,
+        holds: "1",
+        key: None,
+        mac: "v.mac",
+        descending: false,
+        merge: true,
+    };
+
+    /// Registered devices never seen, walked through the registry (few, beside a large
+    /// inventory): no merge, which would walk every table for them.
+    const NEVER_SEEN: Part = Part {
+        from: "registry r JOIN verdicts v ON v.mac = r.mac LEFT JOIN assets a ON a.mac = r.mac",
+        holds: "a.mac IS NULL",
+        key: None,
+        mac: "r.mac",
+        descending: false,
+        merge: false,
+    };
+
+    /// Seen devices by a time of their asset row, newest first (`assets_by_*` indexes).
+    const fn newest(key: &'static str) -> Part {
+        Part {
+            from: "assets a JOIN verdicts v ON v.mac = a.mac",
+            holds: "1",
+            key: Some(key),
+            mac: "a.mac",
+            descending: true,
+            merge: false,
+        }
+    }
+
+    /// Devices by a verdict column, then MAC (`verdicts_by_*` indexes).
+    const fn by(key: &'static str, holds: &'static str) -> Part {
+        Part {
+            from: ALL_DEVICES,
+            holds,
+            key: Some(key),
+            mac: "v.mac",
+            descending: false,
+            merge: false,
+        }
+    }
+
+    /// The rest, by MAC: the devices `holds` names.
+    const fn rest(holds: &'static str) -> Part {
+        Part {
+            holds,
+            ..Part::BY_MAC
+        }
+    }
+
+    /// The parts of `order`, in order; each device is in exactly one.
+    fn of(order: Order) -> &'static [Part] {
+        const MAC: &[Part] = &[Part::BY_MAC];
+        const LAST_SEEN: &[Part] = &[Part::newest("a.last_seen"), Part::NEVER_SEEN];
+        const FIRST_SEEN: &[Part] = &[Part::newest("a.first_seen"), Part::NEVER_SEEN];
+        const VENDOR: &[Part] = &[
+            Part::by("v.vendor", "v.vendor IS NOT NULL"),
+            Part::rest("v.vendor IS NULL"),
+        ];
+        const CATEGORY: &[Part] = &[Part::by("v.category", "1")];
+        const KIND: &[Part] = &[Part::by("v.kind", "1")];
+        match order {
+            Order::Mac => MAC,
+            Order::LastSeen => LAST_SEEN,
+            Order::FirstSeen => FIRST_SEEN,
+            Order::Vendor => VENDOR,
+            Order::Category => CATEGORY,
+            Order::Kind => KIND,
+        }
+    }
+
+    /// The query of this part's devices passing `filter` after `after`, and its parameters
+    /// (the last one the limit).
+    fn query(&self, filter: &Filter, after: Option<&Cursor>, limit: i64) -> (String, Vec<Value>) {
+        let (clause, mut values) = conditions(filter);
+        let mut bind = |value: Value| {
+            values.push(value);
+            format!("?{}", values.len())
+        };
+        let comparison = if self.descending { "<" } else { ">" };
+        let keyset = match (after, self.key) {
+            (None, _) => "1".to_owned(),
+            (Some(cursor), Some(key)) => {
+                let value = match cursor.key() {
+                    Some(SortKey::Integer(value)) => Value::Integer(*value),
+                    Some(SortKey::Text(text)) => Value::Text(text.clone()),
+                    None => Value::Null,
+                };
+                let key_value = bind(value);
+                let mac_value = bind(Value::Integer(mac_key(cursor.mac())));
+                // A row value, which SQLite turns into a range on the key's index.
+                format!(
+                    "({key}, {}) {comparison} ({key_value}, {mac_value})",
+                    self.mac
+                )
+            }
+            (Some(cursor), None) => {
+                let mac_value = bind(Value::Integer(mac_key(cursor.mac())));
+                format!("{} {comparison} {mac_value}", self.mac)
+            }
+        };
+        let direction = if self.descending { " DESC" } else { "" };
+        let order_by = match self.key {
+            Some(key) => format!("{key}{direction}, {}{direction}", self.mac),
+            None => format!("{}{direction}", self.mac),
+        };
+        let limit_value = bind(Value::Integer(limit));
+        let query = format!(
+            "SELECT v.mac, v.flags, v.classification, a.first_seen, a.last_seen, {}
+             FROM {} WHERE {} AND {clause} AND {keyset} ORDER BY {order_by} LIMIT {limit_value}",
+            self.key.unwrap_or("NULL"),
+            self.from,
+            self.holds,
+        );
+        (query, values)
+    }
+}
+
 /// Rows of a listing read with one seek per joined table before it walks the joined tables
 /// beside the verdicts instead (a listing that has this many rows left, too): a page or a
 /// sparse filter pays a few seeks, a long listing reads each table once.
@@ -87,83 +224,128 @@ const MERGE_AFTER: u64 = 2_000;
 #[cfg(test)]
 const MERGE_AFTER: u64 = 3;
 
-/// Hands each view of `listing` to `each`, in MAC order, until `each` returns false or the
+/// A listing under way, across the parts of its order.
+struct Walk<'a> {
+    connection: &'a Connection,
+    names: HashMap<AgentId, String>,
+    limit: Option<u64>,
+    page: Page,
+    /// The sort key and MAC of the last device handed out.
+    last: Option<(Option<SortKey>, MacAddr)>,
+}
+
+impl Walk<'_> {
+    fn full(&self) -> bool {
+        self.limit.is_some_and(|limit| self.page.rows >= limit)
+    }
+
+    /// Hands out the devices of `part` after `after`; false when `each` asked to stop.
+    fn part(
+        &mut self,
+        part: &Part,
+        filter: &Filter,
+        after: Option<&Cursor>,
+        each: &mut dyn FnMut(AssetView) -> bool,
+    ) -> Result<bool, StoreError> {
+        let context = "listing assets";
+        let left = self.limit.map(|limit| limit.saturating_sub(self.page.rows));
+        let (query, values) = part.query(
+            filter,
+            after,
+            left.map_or(-1, |left| i64::try_from(left).unwrap_or(i64::MAX)),
+        );
+        let mut statement = self
+            .connection
+            .prepare(&query)
+            .map_err(StoreError::sqlite(context))?;
+        let mut rows = statement
+            .query(params_from_iter(values))
+            .map_err(StoreError::sqlite(context))?;
+        let mut emit = |walk: &mut Self, row: ListingRow, children: Result<Children, RowError>| {
+            let mac = row.verdict.mac;
+            let view = children
+                .and_then(|children| view_of(row.verdict, children))
+                .map_err(|error| error.into_store(context))?;
+            walk.last = Some((row.key, mac));
+            walk.page.rows += 1;
+            Ok::<_, StoreError>(each(view))
+        };
+        // A page, or the start of a listing: one seek per joined table. Only a part in MAC
+        // order can walk the joined tables (kept in MAC order) beside it.
+        let long = part.merge && left.is_none_or(|left| left > 2 * MERGE_AFTER);
+        let mut lookups = 0;
+        let mut from = -1;
+        while !long || lookups < MERGE_AFTER {
+            let Some(row) = rows.next().map_err(StoreError::sqlite(context))? else {
+                return Ok(true);
+            };
+            lookups += 1;
+            let row = ListingRow::decode(row).map_err(|error| error.into_store(context))?;
+            let verdict = &row.verdict;
+            from = mac_key(verdict.mac);
+            let children = children::lookup(
+                self.connection,
+                verdict.mac,
+                verdict.first_seen.is_some(),
+                &self.names,
+            );
+            if !emit(self, row, children)? {
+                return Ok(false);
+            }
+        }
+        // The rest of a long listing: every joined table walked once beside the verdicts.
+        let mut statements =
+            ScanStatements::prepare(self.connection).map_err(|error| error.into_store(context))?;
+        let mut scans = statements
+            .start(from)
+            .map_err(|error| error.into_store(context))?;
+        while let Some(row) = rows.next().map_err(StoreError::sqlite(context))? {
+            let row = ListingRow::decode(row).map_err(|error| error.into_store(context))?;
+            let children = scans.take(row.verdict.mac, &self.names);
+            if !emit(self, row, children)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Hands each view of `listing` to `each`, in its order, until `each` returns false or the
 /// limit is reached.
 pub(super) fn list(
     connection: &Connection,
     listing: &Listing,
     each: &mut dyn FnMut(AssetView) -> bool,
 ) -> Result<Page, StoreError> {
-    let context = "listing assets";
-    let (clause, mut values) = conditions(&listing.filter, listing.after);
-    let limit = listing
-        .limit
-        .map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
-    values.push(Value::Integer(limit));
-    let query = format!(
-        "SELECT v.mac, v.flags, v.classification, a.first_seen, a.last_seen
-         FROM verdicts v LEFT JOIN assets a ON a.mac = v.mac
-         WHERE {clause} ORDER BY v.mac LIMIT ?{}",
-        values.len()
-    );
-    let names = agent_names(connection)?;
-    let mut statement = connection
-        .prepare(&query)
-        .map_err(StoreError::sqlite(context))?;
-    let mut rows = statement
-        .query(params_from_iter(values))
-        .map_err(StoreError::sqlite(context))?;
-    let mut page = Page::default();
-    let mut last = None;
-    let mut emit = |verdict: VerdictRow, children: Result<Children, RowError>| {
-        let mac = verdict.mac;
-        let view = children
-            .and_then(|children| view_of(verdict, children))
-            .map_err(|error| error.into_store(context))?;
-        last = Some(mac);
-        page.rows += 1;
-        Ok::<_, StoreError>(each(view))
+    listing.check()?;
+    let parts = Part::of(listing.order);
+    // A cursor without a key is in the last part (the only one, in MAC order).
+    let first = match &listing.after {
+        Some(cursor) if cursor.key().is_none() => parts.len() - 1,
+        _ => 0,
     };
-    // A page, or the start of a listing: one seek per joined table.
-    let long = listing.limit.is_none_or(|limit| limit > 2 * MERGE_AFTER);
-    let mut lookups = 0;
-    let mut from = -1;
-    while !long || lookups < MERGE_AFTER {
-        let Some(row) = rows.next().map_err(StoreError::sqlite(context))? else {
+    let mut walk = Walk {
+        connection,
+        names: agent_names(connection)?,
+        limit: listing.limit,
+        page: Page::default(),
+        last: None,
+    };
+    let mut after = listing.after.as_ref();
+    for part in &parts[first..] {
+        if walk.full() {
             break;
-        };
-        lookups += 1;
-        let verdict = VerdictRow::decode(row).map_err(|error| error.into_store(context))?;
-        from = mac_key(verdict.mac);
-        let children = children::lookup(
-            connection,
-            verdict.mac,
-            verdict.first_seen.is_some(),
-            &names,
-        );
-        if !emit(verdict, children)? {
-            return Ok(page);
+        }
+        if !walk.part(part, &listing.filter, after.take(), each)? {
+            return Ok(walk.page);
         }
     }
-    // The rest of a long listing: every joined table walked once beside the verdicts.
-    if long && lookups == MERGE_AFTER {
-        let mut statements =
-            ScanStatements::prepare(connection).map_err(|error| error.into_store(context))?;
-        let mut scans = statements
-            .start(from)
-            .map_err(|error| error.into_store(context))?;
-        while let Some(row) = rows.next().map_err(StoreError::sqlite(context))? {
-            let verdict = VerdictRow::decode(row).map_err(|error| error.into_store(context))?;
-            let children = scans.take(verdict.mac, &names);
-            if !emit(verdict, children)? {
-                return Ok(page);
-            }
-        }
+    if walk.full() {
+        walk.page.next = walk
+            .last
+            .map(|(key, mac)| Cursor::at(listing.order, key, mac));
     }
-    if listing.limit.is_some_and(|limit| page.rows >= limit) {
-        page.next = last.map(Cursor::after);
-    }
-    Ok(page)
+    Ok(walk.page)
 }
 
 /// The view of one device, seen or only registered.
@@ -173,6 +355,7 @@ pub(super) fn one(connection: &Connection, mac: MacAddr) -> Result<Option<AssetV
         connection,
         &Listing {
             filter: Filter::default(),
+            order: Order::Mac,
             after: mac
                 .to_u64()
                 .checked_sub(1)
@@ -220,7 +403,7 @@ fn decode_classification(mac: MacAddr, text: &str) -> Result<Classification, Sto
 
 /// How many devices pass `filter`.
 pub(super) fn count(connection: &Connection, filter: &Filter) -> Result<u64, StoreError> {
-    let (clause, values) = conditions(filter, None);
+    let (clause, values) = conditions(filter);
     let count: i64 = connection
         .query_row(
             &format!("SELECT count(*) FROM verdicts v WHERE {clause}"),
@@ -357,6 +540,26 @@ impl VerdictRow {
             classification: decode_classification(mac, &row.get::<_, String>(2)?)?,
             first_seen: row.get(3)?,
             last_seen: row.get(4)?,
+        })
+    }
+}
+
+/// A listing's row: the verdict columns and the sort key (`NULL` in MAC order).
+struct ListingRow {
+    verdict: VerdictRow,
+    key: Option<SortKey>,
+}
+
+impl ListingRow {
+    fn decode(row: &rusqlite::Row<'_>) -> Result<Self, RowError> {
+        let key = match row.get::<_, Value>(5)? {
+            Value::Integer(value) => Some(SortKey::Integer(value)),
+            Value::Text(text) => Some(SortKey::Text(text)),
+            Value::Null | Value::Real(_) | Value::Blob(_) => None,
+        };
+        Ok(ListingRow {
+            verdict: VerdictRow::decode(row)?,
+            key,
         })
     }
 }

@@ -12,7 +12,7 @@ use crate::identity::AgentIdentity;
 use crate::inventory::flags::{Flag, FlagRules};
 use crate::inventory::{AgentId, Dirty, Inventory, assess, verdict};
 use crate::registry::RegistryFields;
-use crate::store::listing::{Cursor, Filter, Listing};
+use crate::store::listing::{Cursor, Filter, Listing, Order, SortKey};
 use crate::store::{
     Commit, Durability, InventoryReader, InventoryWriter, RegistryChange, SqliteStore,
 };
@@ -162,6 +162,11 @@ fn list(store: &SqliteStore, listing: &Listing) -> (Vec<AssetView>, Option<Curso
 
 /// Every page of `filter`, `size` rows at a time.
 fn paged(store: &SqliteStore, filter: &Filter, size: u64) -> Vec<AssetView> {
+    paged_in(store, filter, Order::Mac, size)
+}
+
+/// Every page of `filter` in `order`, `size` rows at a time.
+fn paged_in(store: &SqliteStore, filter: &Filter, order: Order, size: u64) -> Vec<AssetView> {
     let mut all = Vec::new();
     let mut after = None;
     loop {
@@ -169,6 +174,7 @@ fn paged(store: &SqliteStore, filter: &Filter, size: u64) -> Vec<AssetView> {
             store,
             &Listing {
                 filter: filter.clone(),
+                order,
                 after,
                 limit: Some(size),
             },
@@ -316,63 +322,164 @@ fn invariant_2_every_filter_selects_what_the_view_filter_accepts() {
 
 #[test]
 fn invariant_1_paging_under_concurrent_inserts_skips_and_repeats_nothing() {
-    let mut bed = bed();
-    let batch = |from: u64, count: u64| -> Vec<(usize, Observation)> {
-        (from..from + count)
-            .map(|n| (0, observation(0x0009_5c00_0000 + n * 2, 1, None)))
-            .collect()
-    };
-    bed.ingest(&batch(0, 50));
-    let before: BTreeSet<MacAddr> = bed.inventory.assets().map(|asset| asset.mac).collect();
-    let reader = bed.reader();
-    let mut seen = Vec::new();
-    let mut after = None;
-    let mut round = 0u64;
-    loop {
-        let (views, next) = list(
-            &reader,
-            &Listing {
-                filter: Filter::default(),
-                after,
-                limit: Some(7),
-            },
-        );
-        seen.extend(views.iter().map(|view| view.mac));
-        // Between pages, the writer commits devices before, among and after those listed.
-        let mut inserts: Vec<(usize, Observation)> = (0..3)
-            .map(|k| {
-                (
-                    1,
-                    observation(0x0009_5c00_0001 + (round * 3 + k) * 2, 2, None),
-                )
-            })
-            .collect();
-        inserts.push((
-            0,
-            observation(0x0009_5c00_0000 + round * 2, 9, Some("moved")),
-        ));
-        bed.ingest(&inserts);
-        round += 1;
-        match next {
-            Some(next) => after = Some(next),
-            None => break,
+    // Every order whose keys stay put while devices are seen again (the last sighting moves).
+    for order in [Order::Mac, Order::FirstSeen, Order::Vendor, Order::Category] {
+        let mut bed = bed();
+        let batch = |from: u64, count: u64| -> Vec<(usize, Observation)> {
+            (from..from + count)
+                .map(|n| {
+                    let mut seen = observation(0x0009_5c00_0000 + n * 2, 1, None);
+                    seen.seen_at =
+                        now() - jiff::SignedDuration::from_secs(i64::try_from(n % 5).unwrap());
+                    if n % 4 == 0 {
+                        seen.mac = MacAddr::from_u64(0x0200_0000_0000 + n * 2);
+                    }
+                    (0, seen)
+                })
+                .collect()
+        };
+        bed.ingest(&batch(0, 50));
+        let before: BTreeSet<MacAddr> = bed.inventory.assets().map(|asset| asset.mac).collect();
+        let reader = bed.reader();
+        let mut seen: Vec<AssetView> = Vec::new();
+        let mut after = None;
+        let mut round = 0u64;
+        loop {
+            let (views, next) = list(
+                &reader,
+                &Listing {
+                    filter: Filter::default(),
+                    order,
+                    after,
+                    limit: Some(7),
+                },
+            );
+            seen.extend(views);
+            // Between pages, the writer commits devices before, among and after those listed.
+            let mut inserts: Vec<(usize, Observation)> = (0..3)
+                .map(|k| {
+                    (
+                        1,
+                        observation(0x0009_5c00_0001 + (round * 3 + k) * 2, 2, None),
+                    )
+                })
+                .collect();
+            inserts.push((
+                0,
+                observation(0x0009_5c00_0000 + round * 2, 9, Some("moved")),
+            ));
+            bed.ingest(&inserts);
+            round += 1;
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
         }
+        let unique: BTreeSet<MacAddr> = seen.iter().map(|view| view.mac).collect();
+        assert_eq!(unique.len(), seen.len(), "{order}: no device repeated");
+        assert!(
+            before.is_subset(&unique),
+            "{order}: no device present throughout skipped"
+        );
+        assert!(
+            seen.windows(2)
+                .all(|pair| order.compare(&pair[0], &pair[1]).is_lt()),
+            "{order}: in order"
+        );
     }
-    let unique: BTreeSet<MacAddr> = seen.iter().copied().collect();
-    assert_eq!(unique.len(), seen.len(), "no device repeated");
-    assert!(
-        before.is_subset(&unique),
-        "no device present throughout skipped"
-    );
-    assert!(seen.windows(2).all(|pair| pair[0] < pair[1]), "MAC order");
 }
 
 #[test]
 fn invariant_1_cursors_are_opaque_and_checked() {
-    let cursor = Cursor::after("00:09:5c:00:00:01".parse().unwrap());
+    let mac: MacAddr = "00:09:5c:00:00:01".parse().unwrap();
+    let cursor = Cursor::after(mac);
+    assert_eq!(
+        cursor.to_string(),
+        "c1.00095c000001",
+        "MAC cursors keep their form"
+    );
     assert_eq!(cursor.to_string().parse::<Cursor>(), Ok(cursor));
     assert!("00:09:5c:00:00:01".parse::<Cursor>().is_err());
     assert!("c1.zz".parse::<Cursor>().is_err());
+    let cursors = [
+        Cursor::at(
+            Order::LastSeen,
+            Some(SortKey::Integer(1_764_000_000_000_000)),
+            mac,
+        ),
+        Cursor::at(Order::LastSeen, None, mac),
+        Cursor::at(Order::FirstSeen, Some(SortKey::Integer(-5)), mac),
+        Cursor::at(
+            Order::Vendor,
+            Some(SortKey::Text("Lexmark. Int'l \u{202e}é".into())),
+            mac,
+        ),
+        Cursor::at(Order::Vendor, None, mac),
+        Cursor::at(
+            Order::Category,
+            Some(SortKey::Text("biomedical".into())),
+            mac,
+        ),
+        Cursor::at(Order::Kind, Some(SortKey::Text(String::new())), mac),
+    ];
+    for cursor in cursors {
+        let text = cursor.to_string();
+        assert!(
+            text.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')),
+            "{text} is URL- and shell-safe"
+        );
+        assert_eq!(text.parse::<Cursor>(), Ok(cursor));
+    }
+    for bad in [
+        "c2.mac.-.00095c000001",
+        "c2.category.-.00095c000001",
+        "c2.last-seen.tab.00095c000001",
+        "c2.vendor.i5.00095c000001",
+        "c2.vendor.tzz.00095c000001",
+        "c2.vendor.tff.00095c000001",
+        "c2.vendor.t61",
+        "c2.sideways.-.00095c000001",
+        "c2.vendor.t61.00095c000001.x",
+    ] {
+        assert!(bad.parse::<Cursor>().is_err(), "{bad} refused");
+    }
+    // A cursor pages its own order only.
+    let bed = facility();
+    let listing = Listing {
+        order: Order::Vendor,
+        after: Some(Cursor::after(mac)),
+        ..Listing::default()
+    };
+    assert!(listing.check().is_err());
+    assert!(bed.reader().list(&listing, &mut |_| true).is_err());
+}
+
+#[test]
+fn invariant_2_every_order_sorts_as_its_comparison_does() {
+    let bed = facility();
+    let reader = bed.reader();
+    let all = paged(&reader, &Filter::default(), 1000);
+    for order in Order::ALL {
+        let mut expected = all.clone();
+        expected.sort_by(|a, b| order.compare(a, b));
+        for size in [1, 2, 1000] {
+            assert_eq!(
+                macs(&paged_in(&reader, &Filter::default(), order, size)),
+                macs(&expected),
+                "{order} in pages of {size}"
+            );
+        }
+    }
+    // Devices never seen come after the seen ones by last sighting; unknown vendors last.
+    let by_last_seen = paged_in(&reader, &Filter::default(), Order::LastSeen, 2);
+    assert_eq!(
+        by_last_seen.last().unwrap().mac.to_string(),
+        "00:09:5c:00:00:99"
+    );
+    let by_vendor = paged_in(&reader, &Filter::default(), Order::Vendor, 2);
+    assert!(by_vendor.last().unwrap().vendor.is_none());
+    assert!(by_vendor.first().unwrap().vendor.is_some());
 }
 
 #[test]
@@ -398,13 +505,15 @@ proptest! {
     /// paged, is the filter applied to the full inventory computed in memory.
     #[test]
     fn invariant_2_a_listing_is_the_filter_over_the_whole_inventory(
-        devices in proptest::collection::vec((0u64..40, 0u8..6, 0usize..2, proptest::option::of(0u8..4)), 1..40),
+        devices in proptest::collection::vec((0u64..40, 0u8..6, 0usize..2, proptest::option::of(0u8..4), 0i64..4), 1..40),
         registered in proptest::collection::btree_set(0u64..48, 0..8),
         flag in proptest::option::of(0usize..6),
         site in proptest::option::of(0usize..2),
         search in proptest::option::of(0u8..4),
         page in 1u64..12,
+        order in 0usize..6,
     ) {
+        let order = Order::ALL[order];
         let mut bed = bed();
         let mac = |n: u64| MacAddr::from_u64(if n.is_multiple_of(3) { 0x0200_0000_0000 } else { 0x0009_5c00_0000 } + n);
         for n in &registered {
@@ -412,9 +521,10 @@ proptest! {
         }
         let observations: Vec<(usize, Observation)> = devices
             .iter()
-            .map(|(n, ip, agent, host)| {
+            .map(|(n, ip, agent, host, minutes_ago)| {
                 let mut o = observation(0, *ip, None);
                 o.mac = mac(*n);
+                o.seen_at = now() - jiff::SignedDuration::from_mins(*minutes_ago);
                 o.hostname = host.map(|h| format!("host-{h}"));
                 (*agent, o)
             })
@@ -426,12 +536,13 @@ proptest! {
             search: search.map(|s| ["host-1", "owner-2", "198.18.0.3", "5c"][usize::from(s)].to_owned()),
             ..Filter::default()
         };
-        let expected: Vec<AssetView> = bed.reference().into_iter().filter(|v| filter.accepts(v)).collect();
+        let mut expected: Vec<AssetView> = bed.reference().into_iter().filter(|v| filter.accepts(v)).collect();
+        expected.sort_by(|a, b| order.compare(a, b));
         let reader = bed.reader();
         // Pages of more than twice the merge threshold, and the whole listing, join the
         // per-device tables by walking them; shorter pages seek them.
-        let whole = list(&reader, &Listing { filter: filter.clone(), after: None, limit: None }).0;
+        let whole = list(&reader, &Listing { filter: filter.clone(), order, after: None, limit: None }).0;
         prop_assert_eq!(&whole, &expected);
-        prop_assert_eq!(paged(&reader, &filter, page), expected);
+        prop_assert_eq!(paged_in(&reader, &filter, order, page), expected);
     }
 }
