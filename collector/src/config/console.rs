@@ -9,7 +9,7 @@ use bytesize::ByteSize;
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::console::{ConsoleSettings, ConsoleTls};
+use crate::console::{ConsoleSettings, ConsoleTls, ProxyTrust};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +24,76 @@ pub(super) struct ConsoleSection {
     #[serde(default, with = "humantime_serde")]
     agent_silent_after: Option<Duration>,
     max_import: Option<ByteSize>,
+    proxy: Option<ProxySection>,
+}
+
+/// `[console.proxy]`: single sign-on through a reverse proxy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProxySection {
+    header: String,
+    from: Vec<String>,
+}
+
+/// Headers clients and browsers send themselves: never a proxy's user header.
+const CLIENT_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "host",
+    "user-agent",
+    "referer",
+    "origin",
+    "content-type",
+    "accept",
+];
+
+impl ProxySection {
+    fn validate(self) -> Result<ProxyTrust, ConfigError> {
+        let header = self
+            .header
+            .trim()
+            .parse::<axum::http::HeaderName>()
+            .ok()
+            .filter(|name| !CLIENT_HEADERS.contains(&name.as_str()))
+            .ok_or_else(|| {
+                invalid(
+                    "console.proxy.header",
+                    format!(
+                        "{:?} is not a header a proxy can set for the user (such as X-Remote-User)",
+                        self.header
+                    ),
+                )
+            })?;
+        if self.from.is_empty() {
+            return Err(invalid(
+                "console.proxy.from",
+                "give the proxy's addresses (the header is believed from them only)",
+            ));
+        }
+        let from = self
+            .from
+            .iter()
+            .map(|text| {
+                let net = text
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        invalid(
+                            "console.proxy.from",
+                            format!("{text:?} is not an address or network such as 10.0.0.5 or 10.0.0.0/30"),
+                        )
+                    })?;
+                if net.prefix_len() == 0 {
+                    return Err(invalid(
+                        "console.proxy.from",
+                        format!("{text} would believe anyone's header: give the proxy's addresses"),
+                    ));
+                }
+                Ok(net)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ProxyTrust { header, from })
+    }
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -108,6 +178,7 @@ impl ConsoleSection {
                 defaults.agent_silent_after,
             )?,
             max_import,
+            proxy: self.proxy.map(ProxySection::validate).transpose()?,
         })
     }
 }
@@ -148,6 +219,29 @@ mod tests {
         assert!(refused("[console]\ncert = \"c.pem\"").contains("give both cert and key"));
         assert!(refused("[console]\nlisten = \"x\"").contains("console.listen"));
         assert!(refused("[console]\nsession_idle = \"2days\"").contains("session_lifetime"));
+        let proxy = |body: &str| refused(&format!("[console]\n[console.proxy]\n{body}"));
+        assert!(proxy("header = \"X-Remote-User\"").contains("from"));
+        assert!(
+            proxy("header = \"Cookie\"\nfrom = [\"10.0.0.5\"]").contains("console.proxy.header")
+        );
+        assert!(proxy("header = \"X-Remote-User\"\nfrom = []").contains("console.proxy.from"));
+        assert!(proxy("header = \"X-Remote-User\"\nfrom = [\"0.0.0.0/0\"]").contains("anyone"));
+        assert!(
+            proxy("header = \"X-Remote-User\"\nfrom = [\"proxy.local\"]")
+                .contains("not an address")
+        );
+        assert!(
+            proxy("header = \"X-User\"\nfrom = [\"10.0.0.5\"]\nrole = \"admin\"").contains("role")
+        );
+        let config = CollectorConfig::from_toml(
+            "[console]\n[console.proxy]\nheader = \"X-Remote-User\"\nfrom = [\"10.0.0.5\", \"fd00::/64\"]",
+            Path::new("."),
+        )
+        .unwrap();
+        let trust = config.console.unwrap().proxy.unwrap();
+        assert_eq!(trust.header.as_str(), "x-remote-user");
+        assert_eq!(trust.from.len(), 2);
+        assert!(trust.from[0].contains(&"10.0.0.5".parse::<std::net::IpAddr>().unwrap()));
         assert!(refused("[console]\nport = 1").contains("unknown field `port`"));
     }
 }

@@ -27,6 +27,8 @@ pub(crate) struct State {
     pub(crate) readers: Arc<Readers>,
     pub(crate) changes: Arc<Changes>,
     pub(crate) sessions: Mutex<Sessions>,
+    /// The sessions of users a sign-on proxy names (locked after `sessions`).
+    pub(crate) proxy_sessions: Mutex<super::proxy::ProxySessions>,
     pub(crate) throttle: Mutex<LoginThrottle>,
     /// Password hashes being checked at once: argon2id costs 19 MiB and tens of ms each.
     pub(crate) hashing: Semaphore,
@@ -61,6 +63,7 @@ impl State {
                 span(settings.session_lifetime),
                 MAX_SESSIONS,
             )),
+            proxy_sessions: Mutex::default(),
             throttle: Mutex::new(LoginThrottle::new()),
             hashing: Semaphore::new(2),
             signer: Arc::new(Signer25519::load(&config.signing_key)?),

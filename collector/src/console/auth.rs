@@ -15,6 +15,7 @@ use super::app::{PageError, State, lock};
 use super::db::DbError;
 use super::html::{mask_token, unmask_token};
 use super::listener::ClientAddress;
+use super::proxy::Proxied;
 use super::session::csrf_matches;
 
 const SESSION_COOKIE: &str = "__Host-hygie-session";
@@ -102,6 +103,17 @@ impl FromRequestParts<Arc<State>> for SignedIn {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<State>) -> Result<Self, PageError> {
+        if let Some(proxy) = &state.settings.proxy {
+            match proxy.user(client_ip(&parts.extensions), &parts.headers) {
+                Proxied::No => {}
+                Proxied::BadName => {
+                    return Err(PageError::Forbidden(
+                        "the sign-on proxy named no valid console account: check its user header",
+                    ));
+                }
+                Proxied::User(name) => return proxied(state, name).await,
+            }
+        }
         let cookie = cookie(&parts.headers, SESSION_COOKIE)
             .ok_or(PageError::SignIn)?
             .to_owned();
@@ -128,6 +140,59 @@ impl FromRequestParts<Arc<State>> for SignedIn {
             csrf: session.csrf,
         })
     }
+}
+
+/// The user a trusted sign-on proxy named, with the session kept for them (Invariants 2 and 3
+/// of [`super::proxy`]).
+async fn proxied(state: &Arc<State>, name: String) -> Result<SignedIn, PageError> {
+    let lookup = name.clone();
+    let record = state
+        .readers
+        .read(move |query| query.store().user(&lookup).map_err(DbError::from))
+        .await?;
+    let Some(record) = record else {
+        tracing::warn!(user = %name, "console: the sign-on proxy names a user without an account");
+        return Err(PageError::Forbidden(
+            "the sign-on proxy names a user who has no console account: an admin adds it with `hygie-collector user add NAME --role ROLE`",
+        ));
+    };
+    let Ok(role) = record.role.parse::<Role>() else {
+        return Err(PageError::Forbidden("this account has no known role"));
+    };
+    let now = state.now();
+    let mut sessions = lock(&state.sessions);
+    let mut kept = lock(&state.proxy_sessions);
+    if let Some(cookie) = kept.cookie(&record.name).map(str::to_owned) {
+        match sessions.get(now, &cookie) {
+            Some(session)
+                if session.user_changed_at == record.changed_at && session.role == role =>
+            {
+                return Ok(SignedIn {
+                    user: session.user,
+                    role,
+                    csrf: session.csrf,
+                });
+            }
+            // The account changed since: that session ends, as a cookie's would.
+            Some(_) => sessions.close(&cookie),
+            None => {}
+        }
+    }
+    let (cookie, session) = sessions.open(
+        now,
+        &record.name,
+        role,
+        record.changed_at,
+        rand::random(),
+        rand::random(),
+    );
+    kept.keep(&record.name, cookie);
+    tracing::info!(user = %record.name, role = %role, "console: signed in through the sign-on proxy");
+    Ok(SignedIn {
+        user: session.user,
+        role: session.role,
+        csrf: session.csrf,
+    })
 }
 
 #[derive(Template)]

@@ -17,7 +17,8 @@
 //!
 //! Accounts are local (`hygie-collector user`), with roles ([`Role`]); passwords are argon2id
 //! hashes; sessions live in memory ([`session`]), login attempts are slowed per address and
-//! per account ([`throttle`]).
+//! per account ([`throttle`]). A reverse proxy doing single sign-on may name the user in a
+//! header, believed from its addresses only ([`proxy`]).
 
 mod accounts;
 mod app;
@@ -27,6 +28,7 @@ mod db;
 mod html;
 mod listener;
 mod pages;
+mod proxy;
 mod session;
 mod summary;
 mod throttle;
@@ -42,6 +44,7 @@ pub use accounts::{
     AccountError, Capability, MIN_PASSWORD_CHARS, Role, UnknownRole, check_name, check_password,
     hash_password, verify_password,
 };
+pub use proxy::ProxyTrust;
 
 use crate::config::CollectorConfig;
 
@@ -76,6 +79,8 @@ pub struct ConsoleSettings {
     pub agent_silent_after: Duration,
     /// Largest CMMS file accepted for review, in bytes.
     pub max_import: usize,
+    /// A reverse proxy whose user header signs people in (single sign-on), if any.
+    pub proxy: Option<ProxyTrust>,
 }
 
 impl Default for ConsoleSettings {
@@ -87,6 +92,7 @@ impl Default for ConsoleSettings {
             session_lifetime: Duration::from_secs(12 * 3600),
             agent_silent_after: Duration::from_secs(3600),
             max_import: 4 * 1024 * 1024,
+            proxy: None,
         }
     }
 }

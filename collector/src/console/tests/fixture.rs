@@ -118,10 +118,15 @@ async fn populate(config: &CollectorConfig) {
 }
 
 pub(super) async fn start() -> Fixture {
+    start_with("").await
+}
+
+/// A console whose `[console]` section also has `console_toml`.
+pub(super) async fn start_with(console_toml: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = CollectorConfig::from_toml(
         &format!(
-            "data_dir = \"{}\"\n[console]\nlisten = \"127.0.0.1:0\"",
+            "data_dir = \"{}\"\n[console]\nlisten = \"127.0.0.1:0\"\n{console_toml}",
             dir.path().join("data").display()
         ),
         std::path::Path::new("/"),

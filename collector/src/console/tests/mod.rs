@@ -4,7 +4,9 @@
 mod client;
 mod fixture;
 
-use fixture::{BREAKER, HOSTILE_ATTRIBUTE, HOSTILE_SCRIPT, OXIMETER, PASSWORD, SCRIPTED, start};
+use fixture::{
+    BREAKER, HOSTILE_ATTRIBUTE, HOSTILE_SCRIPT, OXIMETER, PASSWORD, SCRIPTED, start, start_with,
+};
 
 use crate::store::InventoryReader;
 
@@ -455,4 +457,64 @@ async fn listings_sort_by_a_column_across_pages_and_downloads() {
         .get(&format!("/assets?sort=vendor&after={mac_cursor}"))
         .await;
     assert_eq!(mismatched.status, 400, "a cursor pages its own order only");
+}
+
+#[tokio::test]
+async fn a_trusted_sign_on_proxy_names_the_user_and_only_it_may() {
+    let proxy = "[console.proxy]\nheader = \"X-Remote-User\"\nfrom = [\"127.0.0.1\"]";
+    let fixture = start_with(proxy).await;
+    let mut browser = fixture.client();
+    let as_bruno = [("x-remote-user", "bruno")];
+    let page = browser
+        .send(
+            "GET",
+            &format!("/assets/{OXIMETER}"),
+            None,
+            Vec::new(),
+            &as_bruno,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("bruno"), "signed in as the proxy says");
+    // Changes still need the page's token, and the chain names the proxied user.
+    let path = format!("/assets/{OXIMETER}/approve");
+    let form = |csrf: &str| client::form_body(&[("csrf", csrf), ("name", "Radical-7")]);
+    let content = Some("application/x-www-form-urlencoded");
+    let forged = browser
+        .send("POST", &path, content, form("x"), &as_bruno)
+        .await;
+    assert_eq!(forged.status, 403);
+    let approved = browser
+        .send("POST", &path, content, form(&page.csrf()), &as_bruno)
+        .await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    let events = fixture
+        .reader()
+        .events(&crate::store::EventFilter::default())
+        .unwrap();
+    let added = events
+        .iter()
+        .find(|event| event.kind == "registry_added")
+        .expect("the approval's event");
+    assert!(
+        added.details.contains("\"by\":\"bruno\""),
+        "{}",
+        added.details
+    );
+    // A name without an account, or that cannot be one, is refused, never given a role.
+    for nobody in ["mallory", "a b"] {
+        let refused = browser
+            .send("GET", "/", None, Vec::new(), &[("x-remote-user", nobody)])
+            .await;
+        assert_eq!(refused.status, 403, "{nobody}: {}", refused.body);
+    }
+    // Without the header the proxy's requests sign in as usual.
+    assert_eq!(browser.get("/").await.status, 303);
+
+    // From an address that is not the proxy's, the header is ignored.
+    let elsewhere =
+        start_with("[console.proxy]\nheader = \"X-Remote-User\"\nfrom = [\"198.18.0.1\"]").await;
+    let mut direct = elsewhere.client();
+    let ignored = direct.send("GET", "/", None, Vec::new(), &as_bruno).await;
+    assert_eq!(ignored.status, 303, "sent to the login page");
 }
