@@ -318,6 +318,20 @@ async fn steps(client: &Client, paths: &Paths) -> anyhow::Result<()> {
         "an injected image"
     );
 
+    // The listing sorts by a column heading.
+    client.goto(&format!("{BASE}/assets")).await?;
+    browser::click_then(
+        client,
+        "thead a[href*=\"sort=last-seen\"]",
+        "th[aria-sort=descending]",
+    )
+    .await?;
+    let sorted = client.current_url().await?;
+    anyhow::ensure!(
+        sorted.as_str().contains("sort=last-seen"),
+        "sorted by last sighting: {sorted}"
+    );
+
     // A CMMS file with errors: the errors are listed, nothing changes before the confirmation.
     let before = SqliteStore::open_reader(&paths.database)?.registry()?.len();
     client.goto(&format!("{BASE}/import")).await?;
