@@ -192,11 +192,18 @@ for program in hygie-agent hygie-collector; do
     ProtectControlGroups=yes NoNewPrivileges=yes RestrictNamespaces=yes RestrictRealtime=yes \
     RestrictSUIDSGID=yes LockPersonality=yes MemoryDenyWriteExecute=yes \
     SystemCallFilter=@system-service SystemCallArchitectures=native UMask=0077 \
-    "StateDirectory=$program" "User=$program" Restart=on-failure \
-    "ExecStartPre=/usr/bin/$program validate /etc/hygie/$name.toml"; do
+    "StateDirectory=$program" "User=$program" Restart=on-failure; do
     check "$program.service: $directive" contains "$unit" "^$directive\$"
   done
 done
+check "hygie-collector.service: validates before serving" contains \
+  /usr/lib/systemd/system/hygie-collector.service \
+  '^ExecStartPre=/usr/bin/hygie-collector validate /etc/hygie/collector.toml$'
+# The agent's `run` checks its configuration itself and exits 78 on what a restart cannot fix:
+# systemd ignores RestartPreventExitStatus= for an ExecStartPre (systemd#11868).
+check "hygie-agent.service: no restart into a configuration error (78)" bash -c "
+  grep -qx 'RestartPreventExitStatus=78' /usr/lib/systemd/system/hygie-agent.service &&
+    ! grep -q '^ExecStartPre=' /usr/lib/systemd/system/hygie-agent.service"
 agent_unit=/usr/lib/systemd/system/hygie-agent.service
 collector_unit=/usr/lib/systemd/system/hygie-collector.service
 check "hygie-agent.service: address families" \
@@ -254,13 +261,15 @@ as_unit_exec() {
 }
 # as_unit UNIT COMMAND...: runs COMMAND as the unit would, and waits for it.
 as_unit() ( as_unit_exec "$@" )
-# The unit's ExecStartPre, then its ExecStart in the background; sets $daemon to its pid.
+# The unit's ExecStartPre (if any), then its ExecStart in the background; sets $daemon to its pid.
 start_unit() {
   local unit=$1 log=$2 pre start
   pre=$(directive "$unit" ExecStartPre)
   start=$(directive "$unit" ExecStart)
-  # shellcheck disable=SC2086 # the unit's command lines hold no quoting
-  as_unit "$unit" $pre >"$log.pre" 2>&1 || { echo "ExecStartPre failed:"; cat "$log.pre"; return 1; }
+  if [[ -n $pre ]]; then
+    # shellcheck disable=SC2086 # the unit's command lines hold no quoting
+    as_unit "$unit" $pre >"$log.pre" 2>&1 || { echo "ExecStartPre failed:"; cat "$log.pre"; return 1; }
+  fi
   # shellcheck disable=SC2086
   as_unit_exec "$unit" $start >"$log" 2>&1 &
   daemon=$!
@@ -372,7 +381,7 @@ check "the migrated inventory's verdicts cover the fixture's devices within 30 s
     'SELECT count(*) FROM verdicts WHERE seen = 1') -ge $fixture_assets ]]"
 
 say "the agent, with CAP_NET_RAW only, on hpa0: finds the device $device_mac"
-must "the agent starts (ExecStartPre validate, then run)" start_unit "$agent_unit" "$work/agent.log"
+must "the agent starts (run, which validates its configuration)" start_unit "$agent_unit" "$work/agent.log"
 agent=$daemon
 recorded() { [[ $(sql "SELECT count(*) FROM asset_macs WHERE mac_text = '$device_mac'") == 1 ]]; }
 check "the collector records the device within 60 s" bash -c "

@@ -1,6 +1,9 @@
 //! `hygie-agent`: the command line.
 
-use std::io::{IsTerminal, Write};
+mod exit;
+mod output;
+
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use hygie_classify::Rules;
 use hygie_proto::{MacAddr, Observation};
 use ipnet::IpNet;
 use jiff::SignedDuration;
+use output::{OutputError, note};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -148,9 +152,11 @@ fn main() -> ExitCode {
         .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // `| head` had what it wanted.
+        Err(error) if OutputError::is_closed(error.as_ref()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("hygie-agent: {error:#}");
-            ExitCode::FAILURE
+            note!("hygie-agent: {error:#}");
+            exit::status(&error)
         }
     }
 }
@@ -174,44 +180,16 @@ fn run(cli: Cli) -> Result<()> {
             let config = AgentConfig::load(&file)?;
             // Exactly what `run` does before its first connection.
             ClientTls::load(&config.collector)?.require_accepted()?;
-            println!(
-                "{} is valid; {} and {} match and are signed by the CA {}:\n{config:#?}",
+            output::print(&format!(
+                "{} is valid; {} and {} match and are signed by the CA {}:\n{config:#?}\n",
                 file.display(),
                 config.collector.cert.display(),
                 config.collector.key.display(),
                 config.collector.ca.display()
-            );
+            ))?;
             Ok(())
         }
-        Command::Outbox { config } => {
-            let config = AgentConfig::load(&config)?;
-            let outbox = Outbox::open_read_only(&config.outbox.path)?;
-            let mut stats = outbox.stats()?;
-            stats.max_bytes = config.outbox.max_bytes;
-            println!("outbox {} ({})", outbox.id(), config.outbox.path.display());
-            println!("{}", serde_json::to_string_pretty(&stats)?);
-            match read_status(&config.outbox.path) {
-                Some(status) => println!("uplink\n{}", serde_json::to_string_pretty(&status)?),
-                None => println!("uplink: no status recorded yet (the agent has not run)"),
-            }
-            let policy =
-                hygie_agent::policy::load(&hygie_agent::policy::policy_path(&config.outbox.path));
-            match policy {
-                Some(policy) => println!(
-                    "scan policy version {}: {} protected devices, {} networks{}",
-                    policy.version,
-                    policy.devices.len(),
-                    policy.networks.len(),
-                    if policy.passive_only {
-                        ", passive only"
-                    } else {
-                        ""
-                    }
-                ),
-                None => println!("scan policy: none received yet"),
-            }
-            Ok(())
-        }
+        Command::Outbox { config } => show_outbox(&AgentConfig::load(&config)?),
         Command::Scan {
             interface,
             cidrs,
@@ -276,6 +254,42 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// `hygie-agent outbox`: the outbox's figures, the uplink's state, the scan policy in force.
+fn show_outbox(config: &AgentConfig) -> Result<()> {
+    let outbox = Outbox::open_read_only(&config.outbox.path)?;
+    let mut stats = outbox.stats()?;
+    stats.max_bytes = config.outbox.max_bytes;
+    output::print(&format!(
+        "outbox {} ({})\n{}\n",
+        outbox.id(),
+        config.outbox.path.display(),
+        serde_json::to_string_pretty(&stats)?
+    ))?;
+    match read_status(&config.outbox.path) {
+        Some(status) => output::print(&format!(
+            "uplink\n{}\n",
+            serde_json::to_string_pretty(&status)?
+        ))?,
+        None => output::print("uplink: no status recorded yet (the agent has not run)\n")?,
+    }
+    let policy = hygie_agent::policy::load(&hygie_agent::policy::policy_path(&config.outbox.path));
+    match policy {
+        Some(policy) => output::print(&format!(
+            "scan policy version {}: {} protected devices, {} networks{}\n",
+            policy.version,
+            policy.devices.len(),
+            policy.networks.len(),
+            if policy.passive_only {
+                ", passive only"
+            } else {
+                ""
+            }
+        ))?,
+        None => output::print("scan policy: none received yet\n")?,
+    }
+    Ok(())
+}
+
 /// Runs discovery until the sweep and one mDNS round finish (or `duration` passes).
 async fn scan(settings: DiscoverySettings, duration: Option<Duration>) -> Result<DeviceTable> {
     let shutdown = CancellationToken::new();
@@ -289,10 +303,10 @@ async fn scan(settings: DiscoverySettings, duration: Option<Duration>) -> Result
             stats,
             remaining,
         } if terminal => {
-            eprint!(
+            output::to_stderr(format_args!(
                 "\r\x1b[Ksweeping {interface}: {} probes sent, {} answered, {remaining} to go",
                 stats.sent, stats.answered
-            );
+            ));
         }
         SweepEvent::Finished {
             interface,
@@ -300,11 +314,14 @@ async fn scan(settings: DiscoverySettings, duration: Option<Duration>) -> Result
             duration,
         } => {
             if terminal {
-                eprint!("\r\x1b[K");
+                output::to_stderr(format_args!("\r\x1b[K"));
             }
-            eprintln!(
+            note!(
                 "{interface}: swept {} addresses in {duration:.1?}: {} probes, {} answered, {} already heard",
-                stats.targets, stats.sent, stats.answered, stats.already_known
+                stats.targets,
+                stats.sent,
+                stats.answered,
+                stats.already_known
             );
             let _ = finished.send(());
         }
@@ -331,7 +348,7 @@ async fn scan(settings: DiscoverySettings, duration: Option<Duration>) -> Result
         Some(duration) => duration,
         None if active => Duration::MAX,
         None => {
-            eprintln!("passive scan: listening for 60 s (set --duration to change)");
+            note!("passive scan: listening for 60 s (set --duration to change)");
             Duration::from_secs(60)
         }
     };
@@ -381,14 +398,7 @@ fn print_devices(table: &DeviceTable, format: Format, rules: &Rules) -> Result<(
         Format::Table => table.to_table(rules),
         Format::Json | Format::Jsonl => serde_json::to_string_pretty(&table.devices(rules))? + "\n",
     };
-    write_stdout(text.as_bytes())
-}
-
-fn write_stdout(bytes: &[u8]) -> Result<()> {
-    match std::io::stdout().lock().write_all(bytes) {
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
+    Ok(output::print(&text)?)
 }
 
 fn replay(
@@ -400,33 +410,27 @@ fn replay(
 ) -> Result<()> {
     let mut observations: Vec<Observation> = Vec::new();
     let mut table = DeviceTable::new();
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut write_error = None;
+    let mut lines = output::Stream::new();
     let report = hygie_agent::replay::replay(file, shaping, |observation| {
         if send.is_some() {
             observations.push(observation);
         } else if matches!(format, Format::Jsonl) {
-            let written = serde_json::to_writer(&mut stdout, &observation)
-                .map_err(std::io::Error::from)
-                .and_then(|()| stdout.write_all(b"\n"));
-            if let Err(error) = written {
-                write_error.get_or_insert(error);
-            }
+            lines.write(|out| {
+                serde_json::to_writer(&mut *out, &observation).map_err(std::io::Error::from)?;
+                out.write_all(b"\n")
+            });
         } else {
             table.add(&observation);
         }
     })?;
-    drop(stdout);
-    match write_error {
-        Some(error) if error.kind() != std::io::ErrorKind::BrokenPipe => return Err(error.into()),
-        _ => {}
-    }
+    // The summary goes to standard error even when the reader of the lines left early.
+    let written = lines.finish();
     let decoded: Vec<String> = report
         .decoded
         .iter()
         .map(|(protocol, count)| format!("{count} {protocol}"))
         .collect();
-    eprintln!(
+    note!(
         "{}: {} frames, decoded: {}; {} other, {} on unsupported links, {} malformed{}; {} observations",
         file.display(),
         report.frames,
@@ -446,8 +450,9 @@ fn replay(
         report.observations
     );
     if let Some(reason) = &report.truncated {
-        eprintln!("the capture ends early: {reason}");
+        note!("the capture ends early: {reason}");
     }
+    written?;
     match send {
         Some(config) => send_to_collector(&AgentConfig::load(&config)?, observations),
         None => match rules {
@@ -501,7 +506,7 @@ fn send_to_collector(config: &AgentConfig, observations: Vec<Observation>) -> Re
             hygie_agent::uplink::UplinkEnd::Refused(reason) => bail!("not sent: {reason}"),
             _ if left > 0 => bail!("interrupted: {left} observations wait in the outbox"),
             _ => {
-                eprintln!("sent {count} observations to {}", config.collector.endpoint);
+                note!("sent {count} observations to {}", config.collector.endpoint);
                 Ok(())
             }
         }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aggregate::Shaper;
 use crate::config::AgentConfig;
+use crate::discovery::capture::CaptureError;
 use crate::discovery::live::{self, DiscoveryError};
 use crate::metrics::AgentMetrics;
 use crate::outbox::{Outbox, OutboxError, SharedOutbox};
@@ -31,6 +32,22 @@ pub enum RunError {
     Discovery(#[from] DiscoveryError),
     #[error(transparent)]
     Metrics(#[from] hygie_metrics::BindError),
+}
+
+impl RunError {
+    /// True if only an operator can fix it (a file to install or correct, a capability the
+    /// unit must grant): starting again would fail the same way, so the agent exits with its
+    /// configuration status, which the unit does not restart. An outbox that cannot be opened,
+    /// a metrics port in use or an interface not up yet may pass, and are retried.
+    pub fn is_configuration(&self) -> bool {
+        match self {
+            RunError::Uplink(_) => true,
+            RunError::Discovery(DiscoveryError::Capture(
+                CaptureError::NeedsCapNetRaw { .. } | CaptureError::NotEthernet(_),
+            )) => true,
+            RunError::Outbox(_) | RunError::Discovery(_) | RunError::Metrics(_) => false,
+        }
+    }
 }
 
 /// Most observations appended in one outbox transaction.

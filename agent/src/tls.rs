@@ -37,6 +37,20 @@ pub enum TlsError {
         #[source]
         source: std::io::Error,
     },
+    /// A file does not exist: the agent was not enrolled yet (or `[collector]` names the
+    /// wrong path).
+    #[error(
+        "the {what} {path} does not exist: this agent is not enrolled yet, or [collector] names \
+         the wrong file. Enrol it: on the collector, `hygie-collector ca issue-agent --name NAME \
+         --site SITE --out DIR`; install DIR's ca.pem, agent.pem and agent.key where [collector] \
+         says (docs/operator-guide.md, section 4); then `systemctl restart hygie-agent`"
+    )]
+    NotEnrolled {
+        /// `collector.ca`, `collector.cert` or `collector.key`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
     /// No PEM block of the expected kind.
     #[error(
         "the {what} {path} is not a PEM {kind}: {detail}; expected a file with a \
@@ -193,10 +207,19 @@ impl ClientTls {
 }
 
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        what,
-        path: path.to_owned(),
-        source,
+    std::fs::read(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            TlsError::NotEnrolled {
+                what,
+                path: path.to_owned(),
+            }
+        } else {
+            TlsError::Read {
+                what,
+                path: path.to_owned(),
+                source,
+            }
+        }
     })
 }
 

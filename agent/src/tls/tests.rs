@@ -215,15 +215,38 @@ fn expired_and_server_certificates_are_refused() {
 }
 
 #[test]
-fn a_missing_file_is_named() {
+fn a_missing_file_is_named_with_the_enrol_command() {
     let dir = tempfile::tempdir().unwrap();
     let mut collector = settings(dir.path(), b"", b"", b"");
     collector.key = dir.path().join("absent.key");
     let error = ClientTls::load(&collector).unwrap_err();
+    let text = error.to_string();
     assert!(
-        error
-            .to_string()
-            .starts_with("cannot read the private key (collector.key)"),
-        "{error}"
+        text.starts_with("the private key (collector.key) "),
+        "{text}"
+    );
+    assert!(
+        text.contains("absent.key does not exist: this agent is not enrolled yet"),
+        "{text}"
+    );
+    assert!(text.contains("hygie-collector ca issue-agent"), "{text}");
+}
+
+#[test]
+fn an_unreadable_file_is_named_with_its_system_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut collector = settings(dir.path(), b"", b"", b"");
+    // A directory where the key should be: it exists, but cannot be read as a file.
+    collector.key = dir.path().to_owned();
+    let error = ClientTls::load(&collector).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            TlsError::Read {
+                what: "private key (collector.key)",
+                ..
+            }
+        ),
+        "{error:?}"
     );
 }

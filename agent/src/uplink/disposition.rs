@@ -7,8 +7,12 @@
 //! - the collector refuses this agent's identity (`unauthenticated`, `permission_denied`) or its
 //!   certificate at the TLS layer (unknown CA, expired, revoked, missing);
 //! - this agent refuses the collector's certificate (wrong CA, wrong name, expired);
-//! - the collector refuses the Hello (`invalid_argument` without a batch number) or does not
-//!   speak `hygie.v1` (`unimplemented`).
+//! - the collector refuses the Hello (`invalid_argument` without a batch number, in answer to
+//!   the Hello), or later refuses a message it cannot name a batch for (the same, after its
+//!   Welcome: an incompatible version), or does not speak `hygie.v1` (`unimplemented`).
+//!
+//! Each refusal is worded by the [`Step`] of the session it came at, so an operator is not sent
+//! to look at the Hello for a refusal that came after it.
 //!
 //! A batch refused as `invalid_argument` with a batch number is set aside and the stream
 //! resumes with the next one. Everything else (collector down, network cut, database busy) is
@@ -30,8 +34,18 @@ pub enum Disposition {
     Refused(String),
 }
 
-/// Classifies a gRPC status (which may wrap a transport or TLS error).
-pub fn classify_status(status: &Status) -> Disposition {
+/// Where a session was when its stream failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The collector's answer to the Hello: the stream's response, then its Welcome.
+    Hello,
+    /// After the Welcome: batches and heartbeats out, Acks and policies in.
+    Stream,
+}
+
+/// Classifies a gRPC status (which may wrap a transport or TLS error) that ended the stream at
+/// `step`.
+pub fn classify_status(status: &Status, step: Step) -> Disposition {
     if let Some(reason) = tls_refusal(status) {
         return Disposition::Refused(reason);
     }
@@ -48,14 +62,20 @@ pub fn classify_status(status: &Status) -> Disposition {
                     sequence,
                     reason: message,
                 },
-                None => Disposition::Refused(format!(
-                    "the collector refused this agent's Hello: {message}"
-                )),
+                None => Disposition::Refused(match step {
+                    Step::Hello => format!("the collector refused this agent's Hello: {message}"),
+                    Step::Stream => format!(
+                        "the collector refused a message this agent sent after the Welcome (not one batch it could set aside): {message}"
+                    ),
+                }),
             }
         }
-        Code::Unauthenticated | Code::PermissionDenied => Disposition::Refused(format!(
-            "the collector refused this agent's identity: {message}"
-        )),
+        Code::Unauthenticated | Code::PermissionDenied => Disposition::Refused(match step {
+            Step::Hello => format!("the collector refused this agent's identity: {message}"),
+            Step::Stream => {
+                format!("the collector refused this agent's identity during the session: {message}")
+            }
+        }),
         Code::Unimplemented => Disposition::Refused(format!(
             "the endpoint does not serve {} (wrong address or port?): {message}",
             hygie_proto::CONTRACT
@@ -183,7 +203,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    classify_status(&Status::new(code, "x")),
+                    classify_status(&Status::new(code, "x"), Step::Hello),
                     Disposition::Retry(_)
                 ),
                 "{code:?}"
@@ -201,12 +221,42 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    classify_status(&Status::new(code, "x")),
+                    classify_status(&Status::new(code, "x"), Step::Hello),
                     Disposition::Refused(_)
                 ),
                 "{code:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_refusal_is_named_by_the_step_it_came_at() {
+        let refusal = |status: &Status, step| match classify_status(status, step) {
+            Disposition::Refused(reason) => reason,
+            other => panic!("{other:?}"),
+        };
+        let bad_hello = Status::invalid_argument("hello refused: hostname: too long");
+        assert_eq!(
+            refusal(&bad_hello, Step::Hello),
+            "the collector refused this agent's Hello: hello refused: hostname: too long"
+        );
+        let after =
+            Status::invalid_argument("expected an ObservationBatch or a Heartbeat after the Hello");
+        let reason = refusal(&after, Step::Stream);
+        assert!(
+            reason.starts_with("the collector refused a message this agent sent after the Welcome"),
+            "{reason}"
+        );
+        assert!(!reason.contains("refused this agent's Hello"), "{reason}");
+        let revoked = Status::permission_denied("revoked");
+        assert_eq!(
+            refusal(&revoked, Step::Stream),
+            "the collector refused this agent's identity during the session: revoked"
+        );
+        assert_eq!(
+            refusal(&revoked, Step::Hello),
+            "the collector refused this agent's identity: revoked"
+        );
     }
 
     #[test]
@@ -217,7 +267,7 @@ mod tests {
             MetadataValue::from(7u64),
         );
         assert_eq!(
-            classify_status(&status),
+            classify_status(&status, Step::Stream),
             Disposition::SetAside {
                 sequence: 7,
                 reason: "batch 7 refused: observations[0].mac: ...".into()
@@ -232,7 +282,7 @@ mod tests {
         let status = Status::from_error(Box::new(io));
         assert_eq!(find_tls_error(&status), Some(tls));
         assert!(
-            matches!(classify_status(&status), Disposition::Refused(reason) if reason.contains("UnknownCA"))
+            matches!(classify_status(&status, Step::Stream), Disposition::Refused(reason) if reason.contains("UnknownCA"))
         );
     }
 
@@ -240,7 +290,7 @@ mod tests {
     fn tls_errors_kept_only_as_text_are_recognised() {
         let fatal = |text: &'static str| {
             let io = std::io::Error::new(std::io::ErrorKind::InvalidData, text);
-            classify_status(&Status::from_error(Box::new(io)))
+            classify_status(&Status::from_error(Box::new(io)), Step::Hello)
         };
         assert!(
             matches!(fatal("received fatal alert: DecryptError"), Disposition::Refused(reason) if reason.contains("DecryptError"))

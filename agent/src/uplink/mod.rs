@@ -37,7 +37,7 @@ use crate::outbox::{OutboxError, SharedOutbox};
 use crate::policy::PolicyBoard;
 use crate::tls::ClientTls;
 use backoff::Backoff;
-use disposition::{Disposition, classify_status, classify_transport};
+use disposition::{Disposition, Step, classify_status, classify_transport};
 use session::{Fill, Next, SessionCore, SessionSettings, WelcomeVerdict, welcome_verdict};
 use status::{StatusFile, UplinkState, UplinkStatus};
 
@@ -265,7 +265,7 @@ impl Uplink {
                         reason = %reason,
                         failures,
                         retry_in = ?delay,
-                        "uplink refused: fix the certificate (on either side); retrying slowly meanwhile, nothing is sent to an unverified server, observations keep accumulating in the outbox"
+                        "uplink refused: the reason says what to fix (a certificate, on either side, or an incompatible collector); retrying slowly meanwhile, nothing is sent to an unverified server, observations keep accumulating in the outbox"
                     );
                     refusal = Some(reason.clone());
                     (Some(delay), UplinkState::Refused, Some(reason))
@@ -378,7 +378,7 @@ impl Uplink {
         };
         let mut inbound = match opened {
             Ok(Ok(response)) => response.into_inner(),
-            Ok(Err(status)) => return SessionEnd::Failed(classify_status(&status)),
+            Ok(Err(status)) => return SessionEnd::Failed(classify_status(&status, Step::Hello)),
             Err(_) => {
                 return SessionEnd::Failed(Disposition::Retry("no answer to the Hello".into()));
             }
@@ -404,7 +404,7 @@ impl Uplink {
                     "the collector closed the stream".into(),
                 ));
             }
-            Err(status) => return SessionEnd::Failed(classify_status(&status)),
+            Err(status) => return SessionEnd::Failed(classify_status(&status, Step::Hello)),
         };
         tracing::info!(
             agent = %welcome.agent_name,
@@ -505,7 +505,7 @@ impl Uplink {
                     // Messages this version does not know are ignored.
                     Ok(Some(pb::CollectorMessage { kind: None })) => {}
                     Ok(None) => return SessionEnd::Failed(Disposition::Retry("the collector closed the stream".into())),
-                    Err(status) => return SessionEnd::Failed(classify_status(&status)),
+                    Err(status) => return SessionEnd::Failed(classify_status(&status, Step::Stream)),
                 },
                 () = self.new_observations.notified(), if core.window_open() => {}
                 () = tokio::time::sleep_until(until) => {}
@@ -575,7 +575,7 @@ impl Uplink {
 
     /// Handles one message from the collector.
     async fn receive(
-        &self,
+        &mut self,
         kind: pb::collector_message::Kind,
         core: &mut SessionCore,
         acked: &mut bool,
@@ -610,6 +610,9 @@ impl Uplink {
                     if let Err(error) = self.policy.apply(policy) {
                         tracing::error!(error = %hygie_proto::error_chain(&error), "cannot save the scan policy; it applies until the agent restarts");
                     }
+                    // The status names the version in force: the policy arrives after the
+                    // Welcome, when the status already says `connected`.
+                    self.status.policy_applied(self.policy.version());
                 }
                 // Keep the policy in force: a bad one must not lift protections.
                 Err(error) => {
@@ -646,6 +649,9 @@ impl Uplink {
         }
     }
 }
+
+#[cfg(test)]
+mod server_tests;
 
 #[cfg(test)]
 mod tests {

@@ -41,7 +41,7 @@ pub struct UplinkStatus {
     /// The collector's version, once connected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collector_version: Option<String>,
-    /// The scan policy version in force.
+    /// The scan policy version in force (0: none yet), kept current as policies are applied.
     pub policy_version: u64,
 }
 
@@ -104,6 +104,19 @@ impl StatusFile {
         }
         self.last = Some(status);
     }
+
+    /// Records that the scan policy in force is now `version`; the state and its times stay.
+    pub fn policy_applied(&mut self, version: u64) {
+        if let Some(last) = &self.last
+            && last.policy_version != version
+        {
+            let status = UplinkStatus {
+                policy_version: version,
+                ..last.clone()
+            };
+            self.record(status);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +133,24 @@ mod tests {
             collector_version: None,
             policy_version: 0,
         }
+    }
+
+    #[test]
+    fn a_policy_applied_while_connected_is_recorded_without_changing_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = dir.path().join("outbox.sqlite");
+        let mut file = StatusFile::new(&outbox);
+        file.record(status(UplinkState::Connected, 0));
+        file.policy_applied(2);
+        let read = read_status(&outbox).unwrap();
+        assert_eq!(read.policy_version, 2);
+        assert_eq!(
+            read,
+            UplinkStatus {
+                policy_version: 2,
+                ..status(UplinkState::Connected, 0)
+            }
+        );
     }
 
     #[test]
