@@ -9,6 +9,7 @@ mod ca;
 mod glpi;
 mod inventory;
 mod open;
+mod operator;
 mod output;
 mod policy;
 mod registry;
