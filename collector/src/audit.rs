@@ -94,11 +94,17 @@ pub enum EventKind {
     ProbingDenied,
     /// An operator's decision about a device was removed (`policy clear`).
     ProbingOverrideCleared,
+    /// A web console account was created (`user add`).
+    AccountAdded,
+    /// A console account's password or role changed (`user passwd`).
+    AccountChanged,
+    /// A console account was deleted (`user remove`).
+    AccountRemoved,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::AssetNew,
         EventKind::AddressNew,
         EventKind::FlagRaised,
@@ -114,6 +120,9 @@ impl EventKind {
         EventKind::ProbingAllowed,
         EventKind::ProbingDenied,
         EventKind::ProbingOverrideCleared,
+        EventKind::AccountAdded,
+        EventKind::AccountChanged,
+        EventKind::AccountRemoved,
     ];
 
     /// The name stored and hashed.
@@ -134,6 +143,9 @@ impl EventKind {
             EventKind::ProbingAllowed => "probing_allowed",
             EventKind::ProbingDenied => "probing_denied",
             EventKind::ProbingOverrideCleared => "probing_override_cleared",
+            EventKind::AccountAdded => "account_added",
+            EventKind::AccountChanged => "account_changed",
+            EventKind::AccountRemoved => "account_removed",
         }
     }
 }
@@ -576,6 +588,9 @@ mod tests {
                 "probing_allowed",
                 "probing_denied",
                 "probing_override_cleared",
+                "account_added",
+                "account_changed",
+                "account_removed",
             ]
         );
         let golden = [

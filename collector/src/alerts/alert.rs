@@ -109,6 +109,26 @@ pub struct Alert {
     pub mac: Option<MacAddr>,
     /// The asset as the inventory shows it now (none for an asset it does not know).
     pub asset: Option<AssetFacts>,
+    /// For a console account's change: whose, and who made it.
+    pub account: Option<AccountFacts>,
+}
+
+/// What an account event says (never a password: the events hold none).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AccountFacts {
+    /// The account's name.
+    pub name: String,
+    /// Its role (after a change; when removed, the one it had).
+    pub role: String,
+    /// The role before a change that altered it.
+    #[serde(default)]
+    pub role_before: Option<String>,
+    /// On a change: whether the password was replaced.
+    #[serde(default)]
+    pub password_changed: bool,
+    /// Who made the change.
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 /// What the inventory knows of the asset of an alert.
@@ -188,6 +208,12 @@ impl Alert {
         let asset = view
             .map(AssetFacts::of)
             .or_else(|| registry.as_ref().map(AssetFacts::of_registry));
+        let account = matches!(
+            kind,
+            EventKind::AccountAdded | EventKind::AccountChanged | EventKind::AccountRemoved
+        )
+        .then(|| serde_json::from_str::<AccountFacts>(&event.details).ok())
+        .flatten();
         Some(Alert {
             event_id: event.id,
             event_hash: event.hash,
@@ -197,6 +223,7 @@ impl Alert {
             raised,
             mac: event.mac,
             asset,
+            account,
         })
     }
 
@@ -243,6 +270,9 @@ impl Alert {
             EventKind::RegistryAdded => format!("registry entry {mac} added"),
             EventKind::RegistryUpdated => format!("registry entry {mac} updated"),
             EventKind::RegistryRemoved => format!("registry entry {mac} removed"),
+            kind @ (EventKind::AccountAdded
+            | EventKind::AccountChanged
+            | EventKind::AccountRemoved) => self.account_text(kind),
             other => format!("{other} {mac}"),
         };
         let Some(asset) = &self.asset else {
@@ -268,6 +298,29 @@ impl Alert {
             facts.push(format!("site {site}"));
         }
         format!("{what}: {}", facts.join(", "))
+    }
+}
+
+impl Alert {
+    /// `console account bruno added (biomed) by alice (sudo)`.
+    fn account_text(&self, kind: EventKind) -> String {
+        let Some(account) = &self.account else {
+            return kind.to_string();
+        };
+        let (name, role) = (&account.name, &account.role);
+        let what = match (kind, &account.role_before) {
+            (EventKind::AccountAdded, _) => format!("added ({role})"),
+            (EventKind::AccountRemoved, _) => format!("removed (was {role})"),
+            (_, Some(before)) if account.password_changed => {
+                format!("role changed from {before} to {role}, password changed")
+            }
+            (_, Some(before)) => format!("role changed from {before} to {role}"),
+            _ => "password changed".to_owned(),
+        };
+        match &account.by {
+            Some(by) => format!("console account {name} {what} by {by}"),
+            None => format!("console account {name} {what}"),
+        }
     }
 }
 
@@ -410,6 +463,49 @@ pub(crate) mod tests {
         assert_eq!(
             alert.text(),
             "registry entry 00:30:e6:11:22:04 removed: name Ventilator, category biomedical, site chu-sud"
+        );
+    }
+
+    #[test]
+    fn account_events_say_whose_account_and_who_changed_it() {
+        let text = |kind: EventKind, details: &str| {
+            let mut stored = event(8, kind, details);
+            stored.mac = None;
+            let alert = Alert::build(&stored, None).unwrap();
+            assert_eq!((alert.mac, alert.asset.as_ref()), (None, None));
+            alert.text()
+        };
+        assert_eq!(
+            text(
+                EventKind::AccountAdded,
+                r#"{"name":"bruno","role":"biomed","by":"alice (sudo)"}"#
+            ),
+            "console account bruno added (biomed) by alice (sudo)"
+        );
+        assert_eq!(
+            text(
+                EventKind::AccountChanged,
+                r#"{"name":"bruno","role":"admin","role_before":"biomed","password_changed":true,"by":"root"}"#
+            ),
+            "console account bruno role changed from biomed to admin, password changed by root"
+        );
+        assert_eq!(
+            text(
+                EventKind::AccountChanged,
+                r#"{"name":"bruno","role":"biomed","password_changed":true,"by":"root"}"#
+            ),
+            "console account bruno password changed by root"
+        );
+        assert_eq!(
+            text(
+                EventKind::AccountRemoved,
+                r#"{"name":"bruno","role":"admin","by":"root"}"#
+            ),
+            "console account bruno removed (was admin) by root"
+        );
+        assert_eq!(
+            text(EventKind::AccountRemoved, "not json"),
+            "account_removed"
         );
     }
 

@@ -180,6 +180,26 @@ mod tests {
     }
 
     #[test]
+    fn account_events_are_selected_by_kind_though_they_have_no_asset() {
+        let accounts = [
+            EventKind::AccountAdded,
+            EventKind::AccountChanged,
+            EventKind::AccountRemoved,
+        ];
+        let rules = rule(&[], &accounts, &[], &[]);
+        for kind in accounts {
+            let mut stored = event(1, kind, r#"{"name":"bruno","role":"admin","by":"root"}"#);
+            stored.mac = None;
+            let alert = crate::alerts::alert::Alert::build(&stored, None).unwrap();
+            assert!(rules.wants(kind), "{kind}");
+            assert!(rules.selects(&alert), "{kind}");
+            // Not by default (the issue's list), and a site filter passes them by.
+            assert!(!Rules::default_rules().selects(&alert), "{kind}");
+            assert!(!rule(&[], &accounts, &[], &["chu-nord"]).selects(&alert));
+        }
+    }
+
+    #[test]
     fn any_rule_of_a_sink_selects() {
         let rules = Rules::new(vec![
             rule(&[Flag::Stale], &[], &[], &[]).0.remove(0),

@@ -1,6 +1,6 @@
 //! Reconstructions as scenario files: observations, registry changes, sweeps and pruning over
 //! days, written through the real writer path into a real SQLite file (merge, `after_merge`,
-//! `sweep`, `commit`, `change_registry`, `prune_history`), then read back `--at` each day. Each
+//! `sweep`, `commit`, `change_registry`, account changes, `prune_history`), then read back `--at` each day. Each
 //! expectation lists the whole inventory of that moment: MACs, addresses, category, flags and
 //! registry entry, nothing more and nothing less.
 
@@ -59,6 +59,10 @@ struct Step {
     register: Vec<Registration>,
     #[serde(default)]
     unregister: Vec<MacAddr>,
+    /// Console accounts added (with a role change and a removal after): events about no
+    /// asset, interleaved in the chain, that a reconstruction passes over.
+    #[serde(default)]
+    accounts: Vec<String>,
     #[serde(default)]
     sweep: bool,
     /// Keep only this many observation rows.
@@ -149,6 +153,16 @@ impl Writer {
         for mac in &step.unregister {
             let change = RegistryChange::Remove { mac: *mac };
             self.store.change_registry(change, step.at).unwrap();
+        }
+        for name in &step.accounts {
+            let store = &mut self.store;
+            store
+                .add_user(name, "biomed", "$argon2id$x", "root", step.at)
+                .unwrap();
+            store
+                .change_user(name, None, Some("admin"), "root", step.at)
+                .unwrap();
+            store.remove_user(name, "root", step.at).unwrap();
         }
         let registered = self.store.load_registry().unwrap().entries;
         if !step.observe.is_empty() {

@@ -9,6 +9,7 @@ mod ca;
 mod glpi;
 mod inventory;
 mod open;
+mod operator;
 mod output;
 mod policy;
 mod registry;
@@ -82,7 +83,7 @@ enum Command {
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
     /// The event log: new assets, address changes, flags raised and cleared, registry changes,
-    /// scan policy changes and decisions.
+    /// scan policy changes and decisions, certificates, console accounts.
     Events(inventory::EventsArgs),
     /// Write a signed snapshot of the whole inventory (JSON or CSV), or a report for people
     /// (HTML).

@@ -18,6 +18,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::open::{DatabaseArg, open_reader, open_writer};
+use super::operator::operator;
 use super::output::{Format, print, print_json};
 
 #[derive(Debug, Subcommand)]
@@ -157,21 +158,6 @@ fn still_protected_note(store: &SqliteStore, mac: MacAddr) -> Result<()> {
 
 fn pending_note() {
     eprintln!("note: a running collector applies it within a few seconds (see `policy show`).");
-}
-
-/// Who runs the command: the OS user, and the one behind sudo.
-fn operator() -> String {
-    let uid = nix::unistd::getuid();
-    let name = nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map_or_else(|| format!("uid {uid}"), |user| user.name);
-    match std::env::var("SUDO_USER") {
-        Ok(sudo) if uid.is_root() && !sudo.is_empty() && sudo != name => {
-            format!("{sudo} (sudo)")
-        }
-        _ => name,
-    }
 }
 
 #[derive(Serialize)]

@@ -1,4 +1,5 @@
-//! The approved registry: import, list, remove, and `approve` for one device.
+//! The approved registry: import, list, remove, and `approve` for one device. Changes go
+//! through the console's operation and name the operator in their events (`by`).
 
 use std::path::PathBuf;
 
@@ -14,6 +15,7 @@ use hygie_proto::MacAddr;
 use jiff::Timestamp;
 
 use super::open::{DatabaseArg, open_reader, open_writer};
+use super::operator::operator;
 use super::output::{ListFormat, print, print_bytes, print_json};
 
 #[derive(Debug, Subcommand)]
@@ -88,7 +90,7 @@ pub(crate) fn registry(
                     |name| { name.to_string_lossy().into_owned() }
                 )
             );
-            let outcome = store.change_registry(
+            let outcome = store.change_registry_by(
                 RegistryChange::Upsert {
                     columns: parsed.columns,
                     entries: parsed
@@ -98,6 +100,7 @@ pub(crate) fn registry(
                         .collect(),
                     source,
                 },
+                Some(&operator()),
                 now,
             )?;
             println!(
@@ -124,7 +127,7 @@ pub(crate) fn registry(
         }
         RegistryCommand::Remove { mac, database } => {
             let mut store = open_writer(config, &database)?;
-            store.change_registry(RegistryChange::Remove { mac }, now)?;
+            store.change_registry_by(RegistryChange::Remove { mac }, Some(&operator()), now)?;
             println!("{mac} removed from the registry.");
             Ok(())
         }
@@ -186,12 +189,13 @@ pub(crate) fn approve(args: ApproveArgs, config: &CollectorConfig, now: Timestam
     .map_err(anyhow::Error::msg)?;
     let mut store = open_writer(config, &args.database)?;
     let seen = store.seen(mac)?;
-    let outcome = store.change_registry(
+    let outcome = store.change_registry_by(
         RegistryChange::Approve {
             mac,
             fields,
             do_not_probe: args.do_not_probe,
         },
+        Some(&operator()),
         now,
     )?;
     let what = match (outcome.added, outcome.updated) {
@@ -316,5 +320,69 @@ mod tests {
         assert!(!approve_with(Some(false)));
         assert_eq!(parse_yes_no("TRUE"), Ok(true));
         assert!(parse_yes_no("si").is_err());
+    }
+
+    #[test]
+    fn registry_changes_name_the_operator_in_their_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path());
+        let file = dir.path().join("cmms.csv");
+        std::fs::write(&file, "mac,name\n00:09:5c:11:22:01,Pump ICU 9\n").unwrap();
+        import(&config, &file).unwrap();
+        approve(
+            ApproveArgs {
+                mac: "00:09:5c:11:22:01".parse().unwrap(),
+                asset_tag: Some("INV-9".into()),
+                name: None,
+                category: None,
+                location: None,
+                owner: None,
+                criticality: None,
+                site: None,
+                do_not_probe: None,
+                database: DatabaseArg::default(),
+            },
+            &config,
+            now(),
+        )
+        .unwrap();
+        registry(
+            RegistryCommand::Remove {
+                mac: "00:09:5c:11:22:01".parse().unwrap(),
+                database: DatabaseArg::default(),
+            },
+            &config,
+            now(),
+        )
+        .unwrap();
+        let store = open_reader(&config, &DatabaseArg::default()).unwrap();
+        let events = store
+            .events(&hygie_collector::store::EventFilter::default())
+            .unwrap();
+        let found: Vec<(String, String, String)> = events
+            .iter()
+            .map(|event| {
+                let details: serde_json::Value = serde_json::from_str(&event.details).unwrap();
+                (
+                    event.kind.clone(),
+                    details["source"].as_str().unwrap().to_owned(),
+                    details["by"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let by = crate::cli::operator::operator();
+        assert_eq!(
+            found,
+            [
+                (
+                    "registry_added".into(),
+                    "import:cmms.csv".into(),
+                    by.clone()
+                ),
+                ("registry_updated".into(), "approve".into(), by.clone()),
+                ("registry_removed".into(), "remove".into(), by),
+            ]
+        );
+        crate::cli::snapshot::verify_events(&config, &DatabaseArg::default(), None, None).unwrap();
     }
 }

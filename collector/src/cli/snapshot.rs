@@ -199,7 +199,7 @@ fn verify_snapshot(file: &Path, key: &Path) -> Result<()> {
     }
 }
 
-fn verify_events(
+pub(super) fn verify_events(
     config: &CollectorConfig,
     database: &DatabaseArg,
     snapshot: Option<&Path>,

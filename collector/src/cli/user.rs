@@ -10,6 +10,7 @@ use hygie_collector::console::{self, Role};
 use jiff::Timestamp;
 
 use super::open::{DatabaseArg, open_reader, open_writer};
+use super::operator::operator;
 use super::output::print;
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +51,16 @@ pub(crate) enum UserCommand {
 }
 
 pub(crate) fn user(command: UserCommand, config: &CollectorConfig, now: Timestamp) -> Result<()> {
+    run(command, config, now, read_password)
+}
+
+/// `user`, with the new password asked for by `password` (the terminal, or a test's).
+fn run(
+    command: UserCommand,
+    config: &CollectorConfig,
+    now: Timestamp,
+    password: impl Fn(&str) -> Result<String>,
+) -> Result<()> {
     match command {
         UserCommand::Add {
             name,
@@ -57,9 +68,9 @@ pub(crate) fn user(command: UserCommand, config: &CollectorConfig, now: Timestam
             database,
         } => {
             let name = console::check_name(&name)?.to_owned();
-            let hash = console::hash_password(&read_password(&name)?)?;
+            let hash = console::hash_password(&password(&name)?)?;
             let mut store = open_writer(config, &database)?;
-            store.add_user(&name, role.as_str(), &hash, now)?;
+            store.add_user(&name, role.as_str(), &hash, &operator(), now)?;
             println!("{name} added ({role}).");
             if config.console.is_none() {
                 eprintln!(
@@ -77,14 +88,14 @@ pub(crate) fn user(command: UserCommand, config: &CollectorConfig, now: Timestam
             if store.user(&name)?.is_none() {
                 bail!("no console user is named {name} (see `user list`)");
             }
-            let hash = console::hash_password(&read_password(&name)?)?;
-            store.change_user(&name, Some(&hash), role.map(Role::as_str), now)?;
+            let hash = console::hash_password(&password(&name)?)?;
+            store.change_user(&name, Some(&hash), role.map(Role::as_str), &operator(), now)?;
             println!("{name}: password changed; open sessions ended.");
             Ok(())
         }
         UserCommand::Remove { name, database } => {
             let mut store = open_writer(config, &database)?;
-            store.remove_user(&name)?;
+            store.remove_user(&name, &operator(), now)?;
             println!("{name} removed; open sessions ended.");
             Ok(())
         }
@@ -141,4 +152,100 @@ fn prompt(text: &str) -> Result<String> {
     eprintln!();
     read.context("cannot read the password")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use hygie_collector::store::{EventFilter, InventoryReader};
+
+    use super::*;
+    use crate::cli::operator::operator;
+    use crate::cli::test_support::config_in;
+
+    const PASSWORD: &str = "correct horse battery";
+
+    fn now() -> Timestamp {
+        "2026-11-25T10:00:00Z".parse().unwrap()
+    }
+
+    fn user_command(config: &CollectorConfig, command: UserCommand) -> Result<()> {
+        run(command, config, now(), |_| Ok(PASSWORD.to_owned()))
+    }
+
+    #[test]
+    fn account_commands_append_sealed_events_naming_the_operator() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path());
+        let database = DatabaseArg::default;
+        user_command(
+            &config,
+            UserCommand::Add {
+                name: "bruno".into(),
+                role: Role::Biomed,
+                database: database(),
+            },
+        )
+        .unwrap();
+        user_command(
+            &config,
+            UserCommand::Passwd {
+                name: "bruno".into(),
+                role: Some(Role::Admin),
+                database: database(),
+            },
+        )
+        .unwrap();
+        user_command(
+            &config,
+            UserCommand::Remove {
+                name: "bruno".into(),
+                database: database(),
+            },
+        )
+        .unwrap();
+        // Refused: nothing appended.
+        assert!(
+            user_command(
+                &config,
+                UserCommand::Remove {
+                    name: "bruno".into(),
+                    database: database(),
+                },
+            )
+            .is_err()
+        );
+        let store = open_reader(&config, &database()).unwrap();
+        let events = store.events(&EventFilter::default()).unwrap();
+        let found: Vec<(String, serde_json::Value)> = events
+            .iter()
+            .map(|event| {
+                assert!(!event.details.contains("argon2"), "{}", event.details);
+                (
+                    event.kind.clone(),
+                    serde_json::from_str(&event.details).unwrap(),
+                )
+            })
+            .collect();
+        let by = operator();
+        assert_eq!(
+            found,
+            [
+                (
+                    "account_added".into(),
+                    serde_json::json!({"name": "bruno", "role": "biomed", "by": by})
+                ),
+                (
+                    "account_changed".into(),
+                    serde_json::json!({"name": "bruno", "role": "admin", "role_before": "biomed",
+                        "password_changed": true, "by": by})
+                ),
+                (
+                    "account_removed".into(),
+                    serde_json::json!({"name": "bruno", "role": "admin", "by": by})
+                ),
+            ]
+        );
+        // `verify --events`: the chain and its seal.
+        crate::cli::snapshot::verify_events(&config, &database(), None, None).unwrap();
+    }
 }

@@ -145,10 +145,16 @@ pub(super) async fn start_with(console_toml: &str) -> Fixture {
     .unwrap();
     crate::export::signing::ensure_key(&config.signing_key).unwrap();
     populate(&config).await;
-    let mut store = SqliteStore::open_writer(&config.database, Durability::Normal).unwrap();
+    // Sealed, as `user add` seals its events.
+    let signer = crate::export::signing::Signer25519::load(&config.signing_key).unwrap();
+    let mut store = SqliteStore::open_writer(&config.database, Durability::Normal)
+        .unwrap()
+        .with_sealer(signer);
     let hash = hash_password(PASSWORD).unwrap();
     for (name, role) in [("vera", "viewer"), ("bruno", "biomed"), ("ada", "auditor")] {
-        store.add_user(name, role, &hash, Timestamp::now()).unwrap();
+        store
+            .add_user(name, role, &hash, "root", Timestamp::now())
+            .unwrap();
     }
     let settings = config.console.clone().unwrap();
     let console = Console::bind(&config, &settings).await.unwrap();

@@ -272,6 +272,7 @@ async fn sessions_end_when_the_password_changes() {
             "vera",
             Some("$argon2id$other"),
             None,
+            "root",
             jiff::Timestamp::now(),
         )
         .unwrap();

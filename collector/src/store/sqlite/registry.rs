@@ -1,6 +1,7 @@
 //! The registry in SQLite. Changes come from the command line (`registry import`, `approve`,
-//! `registry remove`): each runs in one immediate transaction that also appends its events and
-//! bumps `registry_generation`, which tells a running collector to reload the registry.
+//! `registry remove`) and the console, and name who made them: each runs in one immediate
+//! transaction that also appends its events and bumps `registry_generation`, which tells a
+//! running collector to reload the registry.
 
 use hygie_proto::MacAddr;
 use jiff::Timestamp;
@@ -224,8 +225,9 @@ fn write(
 #[derive(Serialize)]
 struct Details<'a> {
     source: &'a str,
-    /// Who made the change (a console user); absent from changes made on the command line
-    /// and from every event written before the console, so older chains hash as they did.
+    /// Who made the change (a console user, or the operator of a command: `alice (sudo)`);
+    /// absent from changes nobody is named for and from every event written before, so older
+    /// chains hash as they did.
     #[serde(skip_serializing_if = "Option::is_none")]
     by: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -235,7 +237,8 @@ struct Details<'a> {
 }
 
 impl SqliteStore {
-    /// Applies a registry change in one transaction, with its events.
+    /// Applies a registry change nobody is named for (tests, tools) in one transaction, with its
+    /// events; people's changes go through [`SqliteStore::change_registry_by`].
     pub fn change_registry(
         &mut self,
         change: RegistryChange,
@@ -244,8 +247,8 @@ impl SqliteStore {
         self.change_registry_by(change, None, now)
     }
 
-    /// Applies a registry change made by `by` (a console user), recorded in its events'
-    /// details and so covered by the hash chain.
+    /// Applies a registry change made by `by` (a console user, or the operator of a command),
+    /// recorded in its events' details and so covered by the hash chain.
     pub fn change_registry_by(
         &mut self,
         change: RegistryChange,
@@ -403,7 +406,7 @@ mod tests {
     use crate::store::{Durability, EventFilter, InventoryReader};
 
     #[test]
-    fn console_changes_name_their_user_and_command_line_ones_keep_their_old_form() {
+    fn changes_name_who_made_them_and_anonymous_ones_keep_the_old_form() {
         let dir = tempfile::tempdir().unwrap();
         let mut store =
             SqliteStore::open_writer(&dir.path().join("inventory.sqlite"), Durability::Normal)
@@ -450,7 +453,7 @@ mod tests {
         assert_eq!(
             events[0].details,
             r#"{"source":"approve","after":{"name":"Monitor","location":"ICU"}}"#,
-            "no `by` from the command line: the format of the events before the console"
+            "no `by` when nobody is named: the format of the events written before"
         );
         assert!(
             events[1]

@@ -1,10 +1,19 @@
 //! The web console's local accounts. The store keeps what it is given: the console checks
 //! names and roles and hashes passwords (`crate::console`); nothing here sees a password.
+//!
+//! Invariants:
+//! 1. Every account change (add, password or role change, removal) appends exactly one event
+//!    to the hash-chained log (`account_added`, `account_changed`, `account_removed`), in the
+//!    same transaction: neither happens without the other, and a refused change appends none.
+//! 2. An account event holds the name, the role (and the role before, when a change altered
+//!    it) and who made the change (`by`); never the password or its hash.
 
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
 
-use super::{SqliteStore, from_micros, micros};
+use super::{SqliteStore, events, from_micros, micros};
+use crate::audit::{EventKind, NewEvent};
 use crate::store::StoreError;
 
 /// One console account as stored.
@@ -34,6 +43,21 @@ fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, 
     ))
 }
 
+/// The role of the account `name`; refused if there is none.
+fn role_of(
+    connection: &Connection,
+    name: &str,
+    context: &'static str,
+) -> Result<String, StoreError> {
+    connection
+        .query_row("SELECT role FROM users WHERE name = ?1", [name], |row| {
+            row.get(0)
+        })
+        .optional()
+        .map_err(StoreError::sqlite(context))?
+        .ok_or_else(|| StoreError::UnknownUser(name.to_owned()))
+}
+
 fn record(
     (name, role, password, created, changed): (String, String, String, i64, i64),
 ) -> Result<UserRecord, StoreError> {
@@ -46,62 +70,135 @@ fn record(
     })
 }
 
+/// An account event's details: who the account is, its role, and who changed it. Never the
+/// password or its hash (Invariant 2).
+#[derive(Serialize)]
+struct AccountDetails<'a> {
+    name: &'a str,
+    /// The role it has (after a change; when removed, the one it had).
+    role: &'a str,
+    /// The role before a change that altered it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_before: Option<&'a str>,
+    /// On a change: whether the password was replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_changed: Option<bool>,
+    by: &'a str,
+}
+
 impl SqliteStore {
-    /// Creates an account; refused if the name is taken.
+    /// Runs one account change in an immediate transaction with its event (Invariant 1):
+    /// `change` does the change and returns its event, or refuses.
+    fn account_change(
+        &mut self,
+        context: &'static str,
+        change: impl FnOnce(&Connection) -> Result<NewEvent, StoreError>,
+    ) -> Result<(), StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::sqlite(context))?;
+        let event = change(&transaction)?;
+        events::append(&transaction, &[event], self.sealer.as_ref())?;
+        transaction.commit().map_err(StoreError::sqlite(context))
+    }
+
+    /// Creates an account, with an `account_added` event naming `by`; refused if the name is
+    /// taken.
     pub fn add_user(
         &mut self,
         name: &str,
         role: &str,
         password_hash: &str,
+        by: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let inserted = self
-            .connection
-            .execute(
-                "INSERT INTO users (name, role, password, created_at, changed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (name) DO NOTHING",
-                params![name, role, password_hash, micros(now)],
-            )
-            .map_err(StoreError::sqlite("adding a console user"))?;
-        if inserted == 0 {
-            return Err(StoreError::UserExists(name.to_owned()));
-        }
-        Ok(())
+        let context = "adding a console user";
+        self.account_change(context, |connection| {
+            let inserted = connection
+                .execute(
+                    "INSERT INTO users (name, role, password, created_at, changed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (name) DO NOTHING",
+                    params![name, role, password_hash, micros(now)],
+                )
+                .map_err(StoreError::sqlite(context))?;
+            if inserted == 0 {
+                return Err(StoreError::UserExists(name.to_owned()));
+            }
+            Ok(NewEvent::new(
+                now,
+                None,
+                EventKind::AccountAdded,
+                &AccountDetails {
+                    name,
+                    role,
+                    role_before: None,
+                    password_changed: None,
+                    by,
+                },
+            ))
+        })
     }
 
-    /// Replaces an account's password hash and, if given, its role; ends its sessions.
+    /// Replaces an account's password hash and, if given, its role, with an `account_changed`
+    /// event naming `by`; ends its sessions.
     pub fn change_user(
         &mut self,
         name: &str,
         password_hash: Option<&str>,
         role: Option<&str>,
+        by: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let changed = self
-            .connection
-            .execute(
-                "UPDATE users SET password = coalesce(?2, password), role = coalesce(?3, role),
-                    changed_at = max(?4, changed_at + 1)
-                 WHERE name = ?1",
-                params![name, password_hash, role, micros(now)],
-            )
-            .map_err(StoreError::sqlite("changing a console user"))?;
-        if changed == 0 {
-            return Err(StoreError::UnknownUser(name.to_owned()));
-        }
-        Ok(())
+        let context = "changing a console user";
+        self.account_change(context, |connection| {
+            let before = role_of(connection, name, context)?;
+            connection
+                .execute(
+                    "UPDATE users SET password = coalesce(?2, password), role = coalesce(?3, role),
+                        changed_at = max(?4, changed_at + 1)
+                     WHERE name = ?1",
+                    params![name, password_hash, role, micros(now)],
+                )
+                .map_err(StoreError::sqlite(context))?;
+            let after = role.unwrap_or(&before);
+            Ok(NewEvent::new(
+                now,
+                None,
+                EventKind::AccountChanged,
+                &AccountDetails {
+                    name,
+                    role: after,
+                    role_before: Some(before.as_str()).filter(|before| *before != after),
+                    password_changed: Some(password_hash.is_some()),
+                    by,
+                },
+            ))
+        })
     }
 
-    /// Deletes an account; its sessions end with it.
-    pub fn remove_user(&mut self, name: &str) -> Result<(), StoreError> {
-        let removed = self
-            .connection
-            .execute("DELETE FROM users WHERE name = ?1", [name])
-            .map_err(StoreError::sqlite("removing a console user"))?;
-        if removed == 0 {
-            return Err(StoreError::UnknownUser(name.to_owned()));
-        }
-        Ok(())
+    /// Deletes an account, with an `account_removed` event naming `by`; its sessions end with
+    /// it.
+    pub fn remove_user(&mut self, name: &str, by: &str, now: Timestamp) -> Result<(), StoreError> {
+        let context = "removing a console user";
+        self.account_change(context, |connection| {
+            let role = role_of(connection, name, context)?;
+            connection
+                .execute("DELETE FROM users WHERE name = ?1", [name])
+                .map_err(StoreError::sqlite(context))?;
+            Ok(NewEvent::new(
+                now,
+                None,
+                EventKind::AccountRemoved,
+                &AccountDetails {
+                    name,
+                    role: &role,
+                    role_before: None,
+                    password_changed: None,
+                    by,
+                },
+            ))
+        })
     }
 
     /// Every account, by name.
@@ -133,37 +230,4 @@ impl SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accounts_are_added_changed_and_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("inventory.sqlite");
-        let mut store = SqliteStore::open_writer(&path, crate::store::Durability::Normal).unwrap();
-        let t0: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
-        store
-            .add_user("alice", "biomed", "$argon2id$x", t0)
-            .unwrap();
-        assert!(matches!(
-            store.add_user("alice", "viewer", "$argon2id$y", t0),
-            Err(StoreError::UserExists(_))
-        ));
-        // The same instant still moves changed_at: a session of that instant ends.
-        store
-            .change_user("alice", Some("$argon2id$z"), None, t0)
-            .unwrap();
-        let reader = SqliteStore::open_reader(&path).unwrap();
-        let alice = reader.user("alice").unwrap().unwrap();
-        assert_eq!(alice.password, "$argon2id$z");
-        assert_eq!(alice.role, "biomed");
-        assert!(alice.changed_at > t0);
-        assert_eq!(reader.users().unwrap().len(), 1);
-        store.remove_user("alice").unwrap();
-        assert!(reader.user("alice").unwrap().is_none());
-        assert!(matches!(
-            store.remove_user("alice"),
-            Err(StoreError::UnknownUser(_))
-        ));
-    }
-}
+mod tests;
