@@ -250,8 +250,29 @@ async fn steps(client: &Client, paths: &Paths) -> anyhow::Result<()> {
         sign_out(client).await?;
     }
 
-    // The biomedical engineer finds the unknown pulse oximeter from the overview.
+    // The biomedical engineer finds the unknown pulse oximeter from the overview, whose counts
+    // (taken when the collector started, before the agent reported) are recounted within
+    // seconds while it is viewed.
     sign_in(client, BASE, "bruno", PASSWORD).await?;
+    let mut counted = String::new();
+    for _ in 0..40 {
+        counted = client
+            .find(Locator::Css(
+                "a.tile[href=\"/assets?flag=unmanaged\"] strong",
+            ))
+            .await?
+            .text()
+            .await?;
+        if counted != "0" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        client.goto(&format!("{BASE}/")).await?;
+    }
+    anyhow::ensure!(
+        counted != "0",
+        "the overview still counts no unmanaged device"
+    );
     screenshot(client, &shots, "overview").await?;
     let link = format!("#unmanaged + table a[href=\"/assets/{OXIMETER}\"]");
     browser::click_then(client, &link, "#evidence").await?;

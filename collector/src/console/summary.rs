@@ -6,7 +6,10 @@
 //! 1. A page never waits for a recount once one exists: it is served the last one, which says
 //!    when it was taken. Before the first count ends, pages wait for it (one count, not one
 //!    per page).
-//! 2. A summary older than [`FRESH`] starts one recount in the background; never two at once.
+//! 2. A summary older than its freshness ([`fresh_for`]: twenty times what the count cost,
+//!    between a second and a minute) starts one recount in the background; never two at once.
+//!    A small inventory's overview is thus at most a page view behind, a million assets' at
+//!    most a minute, and counting never takes more than a twentieth of the time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,8 +24,11 @@ use crate::inventory::flags::Flag;
 use crate::store::InventoryReader;
 use crate::views::Counts;
 
-/// How long a summary is shown before a recount starts.
-pub(crate) const FRESH: Duration = Duration::from_secs(60);
+/// How long a summary that took `cost` to count is shown before a recount starts
+/// (Invariant 2).
+pub(crate) fn fresh_for(cost: Duration) -> Duration {
+    (cost * 20).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
 /// Days the chart covers.
 const CHART_DAYS: usize = 30;
 
@@ -37,7 +43,8 @@ pub(crate) struct Summary {
 /// The last summary, and whether a recount runs.
 #[derive(Debug, Default)]
 pub(crate) struct Summaries {
-    current: Mutex<Option<(Instant, Arc<Summary>)>>,
+    /// The last summary, when it was counted, and how long it stays fresh.
+    current: Mutex<Option<(Instant, Duration, Arc<Summary>)>>,
     recounting: AtomicBool,
 }
 
@@ -75,13 +82,18 @@ fn compute<R: InventoryReader>(store: &R, now: Timestamp) -> Result<Summary, DbE
 
 async fn recount(state: &Arc<State>) -> Result<Arc<Summary>, PageError> {
     let now = state.now();
+    let started = Instant::now();
     let summary = Arc::new(
         state
             .readers
             .read(move |query| compute(query.store(), now))
             .await?,
     );
-    *lock(&state.summaries.current) = Some((Instant::now(), Arc::clone(&summary)));
+    *lock(&state.summaries.current) = Some((
+        Instant::now(),
+        fresh_for(started.elapsed()),
+        Arc::clone(&summary),
+    ));
     Ok(summary)
 }
 
@@ -101,17 +113,17 @@ impl Summaries {
     /// The summary to show now (Invariants 1 and 2).
     pub(crate) async fn get(state: &Arc<State>) -> Result<Arc<Summary>, PageError> {
         let current = lock(&state.summaries.current).clone();
-        let Some((computed, summary)) = current else {
+        let Some((computed, fresh, summary)) = current else {
             // The start's count is under way: wait for it rather than count twice.
             while state.summaries.recounting.load(Ordering::Acquire) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                if let Some((_, summary)) = lock(&state.summaries.current).clone() {
+                if let Some((_, _, summary)) = lock(&state.summaries.current).clone() {
                     return Ok(summary);
                 }
             }
             return recount(state).await;
         };
-        if computed.elapsed() >= FRESH && !state.summaries.recounting.swap(true, Ordering::AcqRel) {
+        if computed.elapsed() >= fresh && !state.summaries.recounting.swap(true, Ordering::AcqRel) {
             let state = Arc::clone(state);
             tokio::spawn(async move {
                 if let Err(error) = recount(&state).await {
@@ -127,6 +139,23 @@ impl Summaries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invariant_2_a_count_stays_fresh_twenty_times_its_cost_between_a_second_and_a_minute() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            fresh_for(ms(4)),
+            Duration::from_secs(1),
+            "a small inventory"
+        );
+        assert_eq!(fresh_for(ms(200)), Duration::from_secs(4));
+        assert_eq!(
+            fresh_for(ms(2_700)),
+            Duration::from_secs(54),
+            "a million assets"
+        );
+        assert_eq!(fresh_for(Duration::from_secs(10)), Duration::from_secs(60));
+    }
 
     #[test]
     fn the_chart_starts_at_midnight_utc() {
