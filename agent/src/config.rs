@@ -13,27 +13,7 @@ use tonic::transport::Uri;
 use crate::discovery::settings::{DiscoverySection, DiscoverySettings};
 use crate::outbox::{DEFAULT_KEEP_ACKED, OutboxLimits};
 
-/// A configuration that cannot be used, with the offending file or key.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    // The parser's message (line, column, a caret under the fault) follows as the source.
-    #[error("{path} is not valid TOML")]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: Box<toml::de::Error>,
-    },
-    #[error("{key}: {reason}")]
-    Invalid { key: String, reason: String },
-    #[error(transparent)]
-    Discovery(#[from] crate::discovery::settings::InvalidSetting),
-}
+pub use hygie_daemon::ConfigError;
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -217,26 +197,14 @@ pub const MAX_KEEP_ACKED: Duration = Duration::from_secs(30 * 24 * 3600);
 impl AgentConfig {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = hygie_daemon::read_file(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_toml(&text, base).map_err(|error| match error {
-            ConfigError::Parse { source, .. } => ConfigError::Parse {
-                path: path.to_owned(),
-                source,
-            },
-            other => other,
-        })
+        Self::from_toml(&text, base).map_err(|error| error.in_file(path))
     }
 
     /// Parses and validates TOML text, resolving relative paths against `base`.
     pub fn from_toml(text: &str, base: &Path) -> Result<Self, ConfigError> {
-        let file: File = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: PathBuf::new(),
-            source: Box::new(source),
-        })?;
+        let file: File = hygie_daemon::parse_toml(text)?;
         let collector = file.collector;
         let endpoint: Uri = collector.endpoint.parse().map_err(|_| {
             invalid(

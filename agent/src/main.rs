@@ -142,14 +142,7 @@ fn main() -> ExitCode {
         Command::Run { .. } => "info",
         _ => "warn",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colours for a person at a terminal; none in the journal or a log file.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    hygie_daemon::init_logging(default_level);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // `| head` had what it wanted.

@@ -9,7 +9,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -21,7 +20,7 @@ fn main() -> ExitCode {
         return hygie_manuals::main(cli::Cli::command(), env!("CARGO_PKG_VERSION"), &dir);
     }
     let cli = cli::Cli::parse();
-    init_logging(if cli.is_serve() { "info" } else { "warn" });
+    hygie_daemon::init_logging(if cli.is_serve() { "info" } else { "warn" });
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -35,13 +34,3 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colours for a person at a terminal; none in the journal or a log file.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-}

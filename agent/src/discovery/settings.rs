@@ -20,6 +20,12 @@ pub struct InvalidSetting {
     reason: String,
 }
 
+impl From<InvalidSetting> for hygie_daemon::ConfigError {
+    fn from(setting: InvalidSetting) -> Self {
+        hygie_daemon::ConfigError::invalid(format!("discovery.{}", setting.key), setting.reason)
+    }
+}
+
 fn invalid(key: &'static str, reason: impl Into<String>) -> InvalidSetting {
     InvalidSetting {
         key,

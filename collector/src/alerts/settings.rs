@@ -182,7 +182,7 @@ const FACILITIES: [&str; 24] = [
 
 fn invalid(sink: &str, reason: impl std::fmt::Display) -> ConfigError {
     ConfigError::Invalid {
-        key: "alerts.sinks",
+        key: "alerts.sinks".into(),
         reason: format!("sink {sink:?}: {reason}"),
     }
 }
@@ -193,14 +193,14 @@ impl AlertsSection {
         let max_backlog = self.max_backlog.unwrap_or(DEFAULT_MAX_BACKLOG);
         if max_backlog == 0 {
             return Err(ConfigError::Invalid {
-                key: "alerts.max_backlog",
+                key: "alerts.max_backlog".into(),
                 reason: "must be at least 1".into(),
             });
         }
         let poll_interval = self.poll_interval.unwrap_or(DEFAULT_POLL);
         if poll_interval.is_zero() {
             return Err(ConfigError::Invalid {
-                key: "alerts.poll_interval",
+                key: "alerts.poll_interval".into(),
                 reason: "must be longer than zero".into(),
             });
         }

@@ -55,7 +55,7 @@ const MIN_INTERVAL: Duration = Duration::from_secs(60);
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
-        key,
+        key: key.into(),
         reason: reason.into(),
     }
 }

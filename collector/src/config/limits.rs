@@ -70,7 +70,7 @@ impl Default for Limits {
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
-        key,
+        key: key.into(),
         reason: reason.into(),
     }
 }
@@ -214,12 +214,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Limits, ConfigError> {
-        toml::from_str::<LimitsSection>(text)
-            .map_err(|source| ConfigError::Parse {
-                path: std::path::PathBuf::new(),
-                source: Box::new(source),
-            })?
-            .validate()
+        hygie_daemon::parse_toml::<LimitsSection>(text)?.validate()
     }
 
     #[test]

@@ -31,25 +31,7 @@ pub const DEFAULT_METRICS_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAd
 /// Where the embedded default keeps its data, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "hygie-data";
 
-/// A configuration that cannot be used, with the offending file or key.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    // The parser's message (line, column, a caret under the fault) follows as the source.
-    #[error("{path} is not valid TOML")]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: Box<toml::de::Error>,
-    },
-    #[error("{key}: {reason}")]
-    Invalid { key: &'static str, reason: String },
-}
+pub use hygie_daemon::ConfigError;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -186,18 +168,9 @@ impl CollectorConfig {
 
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = hygie_daemon::read_file(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_toml(&text, base).map_err(|error| match error {
-            ConfigError::Parse { source, .. } => ConfigError::Parse {
-                path: path.to_owned(),
-                source,
-            },
-            other => other,
-        })
+        Self::from_toml(&text, base).map_err(|error| error.in_file(path))
     }
 
     /// The configuration at `path`, or the embedded default when there is none.
@@ -207,13 +180,10 @@ impl CollectorConfig {
 
     /// Parses and validates TOML text; relative `data_dir` is taken against `base`.
     pub fn from_toml(text: &str, base: &Path) -> Result<Self, ConfigError> {
-        let file: File = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: PathBuf::new(),
-            source: Box::new(source),
-        })?;
+        let file: File = hygie_daemon::parse_toml(text)?;
         let listen = file.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen: SocketAddr = listen.parse().map_err(|_| ConfigError::Invalid {
-            key: "listen",
+            key: "listen".into(),
             reason: format!("{listen:?} is not an address:port such as 0.0.0.0:7443"),
         })?;
         let data_dir = base.join(
@@ -240,7 +210,7 @@ impl CollectorConfig {
         if let Some(max_rows) = file.history.max_rows {
             if max_rows == 0 {
                 return Err(ConfigError::Invalid {
-                    key: "history.max_rows",
+                    key: "history.max_rows".into(),
                     reason: "must be at least 1".into(),
                 });
             }
@@ -252,7 +222,7 @@ impl CollectorConfig {
         if let Some(max_age) = file.history.max_age {
             let max_age =
                 jiff::SignedDuration::try_from(max_age).map_err(|_| ConfigError::Invalid {
-                    key: "history.max_age",
+                    key: "history.max_age".into(),
                     reason: "too large".into(),
                 })?;
             writer.retention.max_age = max_age;
@@ -276,7 +246,7 @@ impl CollectorConfig {
             .metrics
             .validate(true, DEFAULT_METRICS_LISTEN)
             .map_err(|error| ConfigError::Invalid {
-                key: error.key,
+                key: error.key.into(),
                 reason: error.reason,
             })?;
         let glpi = file
@@ -318,12 +288,12 @@ fn flag_rules(section: FlagsSection) -> Result<FlagRules, ConfigError> {
         };
         if value.is_zero() {
             return Err(ConfigError::Invalid {
-                key,
+                key: key.into(),
                 reason: "must be longer than zero".into(),
             });
         }
         jiff::SignedDuration::try_from(value).map_err(|_| ConfigError::Invalid {
-            key,
+            key: key.into(),
             reason: "too large".into(),
         })
     };
@@ -348,7 +318,7 @@ fn flag_rules(section: FlagsSection) -> Result<FlagRules, ConfigError> {
         for gateway in &gateways {
             if gateway.ip.is_unspecified() || gateway.ip.is_multicast() {
                 return Err(ConfigError::Invalid {
-                    key: "flags.gateways",
+                    key: "flags.gateways".into(),
                     reason: format!("{} cannot be a gateway", gateway.ip),
                 });
             }
@@ -361,7 +331,7 @@ fn flag_rules(section: FlagsSection) -> Result<FlagRules, ConfigError> {
 fn positive(key: &'static str, value: usize) -> Result<usize, ConfigError> {
     if value == 0 {
         return Err(ConfigError::Invalid {
-            key,
+            key: key.into(),
             reason: "must be at least 1".into(),
         });
     }

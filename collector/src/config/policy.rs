@@ -28,7 +28,7 @@ struct SiteSection {
 impl PolicySection {
     pub(super) fn validate(self) -> Result<PolicySettings, ConfigError> {
         let invalid = |reason: String| ConfigError::Invalid {
-            key: "policy.sites",
+            key: "policy.sites".into(),
             reason,
         };
         let mut settings = PolicySettings::default();
