@@ -15,8 +15,9 @@ use super::settings::{AlertSettings, SinkSettings, Target, Transport};
 use super::source::{EventSource, SourceFactory, StoreSource};
 use super::state::{self, SinkState, StateError};
 use super::syslog::{self, Header};
-use super::transport::{SendError, SyslogClient, TlsSetupError};
+use super::transport::{SendError, SyslogClient};
 use super::webhook::{Secret, SecretError, WebhookClient};
+use crate::http_client::TrustError;
 use crate::store::SqliteStore;
 
 /// Alerting cannot start.
@@ -32,7 +33,7 @@ pub enum AlertsError {
     Tls {
         sink: String,
         #[source]
-        source: TlsSetupError,
+        source: TrustError,
     },
 }
 

@@ -46,8 +46,8 @@ pub enum GlpiError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Sent(#[from] sent::SentError),
-    #[error(transparent)]
-    Client(#[from] client::ClientError),
+    #[error("cannot set up TLS for GLPI ([glpi] ca_cert)")]
+    Trust(#[source] crate::http_client::TrustError),
     #[error(transparent)]
     File(#[from] crate::files::FileError),
     #[error("cannot read {path}")]
