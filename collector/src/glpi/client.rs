@@ -21,6 +21,7 @@ use super::settings::GlpiSettings;
 use crate::http_client::{
     ClientSettings, HttpClient, Response, Trust, TrustError, client_config, is_https,
 };
+use crate::metrics::GlpiMetrics;
 
 /// The header GLPI agents name themselves with.
 pub const AGENT_ID_HEADER: &str = "GLPI-Agent-ID";
@@ -184,6 +185,7 @@ pub struct GlpiClient {
     agent_id: String,
     compress: bool,
     token: Option<TokenSource>,
+    metrics: GlpiMetrics,
 }
 
 impl GlpiClient {
@@ -200,7 +202,20 @@ impl GlpiClient {
             agent_id: agent_id.to_owned(),
             compress: settings.compress,
             token,
+            metrics: GlpiMetrics::default(),
         })
+    }
+
+    /// Counts how documents end into `metrics` (by default, into nothing exposed).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: GlpiMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Where the scheduled push counts.
+    pub(super) fn metrics(&self) -> &GlpiMetrics {
+        &self.metrics
     }
 
     /// Forgets the cached token, so the next delivery asks for a new one.

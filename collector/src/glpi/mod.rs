@@ -74,10 +74,12 @@ pub enum GlpiError {
     Task(String),
 }
 
-/// Spawns the scheduled push when `[glpi] interval` is set; it stops with `shutdown`.
+/// Spawns the scheduled push when `[glpi] interval` is set, counting into `metrics`; it stops
+/// with `shutdown`.
 pub fn spawn_scheduled(
     config: &crate::config::CollectorConfig,
     shutdown: &tokio_util::sync::CancellationToken,
+    metrics: crate::metrics::GlpiMetrics,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let settings = config.glpi.clone()?;
     let interval = settings.interval?;
@@ -87,6 +89,7 @@ pub fn spawn_scheduled(
         settings,
         interval,
         shutdown.clone(),
+        metrics,
     )))
 }
 
