@@ -25,8 +25,9 @@
 mod trust;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -66,7 +67,8 @@ type Inner = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// An HTTP(S) client. Cloning shares its connections.
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Inner,
+    // Shared rather than copied: hyper-util's client is several hundred bytes.
+    inner: Arc<Inner>,
     settings: ClientSettings,
 }
 
@@ -235,7 +237,10 @@ impl HttpClient {
             .pool_idle_timeout(IDLE)
             .pool_max_idle_per_host(settings.idle_per_host)
             .build(connector);
-        Ok(HttpClient { inner, settings })
+        Ok(HttpClient {
+            inner: Arc::new(inner),
+            settings,
+        })
     }
 
     /// Sends `request` (its URI absolute) to `service` (named in errors, e.g. "GLPI") and reads

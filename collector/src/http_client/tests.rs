@@ -213,7 +213,9 @@ async fn a_closed_port_is_a_connect_error_that_says_what_to_check() {
     assert!(text.contains("that GLPI listens there"), "{text}");
 }
 
-fn make_pki(dir: &Path) -> crate::ca::PkiPaths {
+/// A CA and a server certificate for `localhost` and 127.0.0.1 in `dir` (other modules' TLS
+/// tests use it too).
+pub(crate) fn make_pki(dir: &Path) -> crate::ca::PkiPaths {
     let pki = crate::ca::PkiPaths::in_dir(dir);
     crate::ca::init(
         &pki,
@@ -228,7 +230,8 @@ fn make_pki(dir: &Path) -> crate::ca::PkiPaths {
     pki
 }
 
-fn acceptor(pki: &crate::ca::PkiPaths) -> tokio_rustls::TlsAcceptor {
+/// A TLS server presenting `pki`'s server certificate.
+pub(crate) fn tls_acceptor(pki: &crate::ca::PkiPaths) -> tokio_rustls::TlsAcceptor {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&pki.server_cert)
@@ -254,7 +257,7 @@ async fn https_is_verified_against_the_configured_ca_only() {
     let other = make_pki(&dir.path().join("other"));
     let port = serve(
         b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec(),
-        Some(acceptor(&pki)),
+        Some(tls_acceptor(&pki)),
         Heads::default(),
     )
     .await;

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::receivers::Hook;
 use super::{
-    Script, check_posts, eventually, make_pki, secret_file, settings, sink, tls_acceptor,
-    webhook_sink,
+    Script, check_posts, eventually, impostor_error, make_pki, secret_file, settings, tls_acceptor,
+    trusted_and_impostor, webhook_sink,
 };
 use crate::alerts::{prepare, state};
 use crate::metrics::CollectorMetrics;
@@ -40,14 +40,7 @@ async fn webhooks_over_https_are_verified_against_the_configured_ca() {
             ca.display()
         )
     };
-    let settings = settings(
-        dir.path(),
-        &format!(
-            "{}{}",
-            sink("soc", &body(&pki.ca_cert)),
-            sink("impostor-ca", &body(&other.ca_cert))
-        ),
-    );
+    let settings = trusted_and_impostor(dir.path(), "soc", [&pki, &other], body);
     let script = Script::default();
     let running = super::start(&settings, &script);
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -66,14 +59,7 @@ async fn webhooks_over_https_are_verified_against_the_configured_ca() {
         [1, 2, 3],
         "only the trusting sink delivers"
     );
-    let refused = state::load(&settings.state_dir, "impostor-ca")
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        refused.progress.cursor, 0,
-        "nothing settled without delivery"
-    );
-    let error = refused.last_error.unwrap_or_default();
+    let error = impostor_error(&settings);
     assert!(
         error.starts_with("TLS with the webhook receiver at https://localhost:")
             && error.contains("CA file"),

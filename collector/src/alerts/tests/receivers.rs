@@ -12,6 +12,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 
+/// Each TLS handshake a receiver saw: done, or why not.
+pub(super) type Handshakes = Arc<Mutex<Vec<Result<(), String>>>>;
+
 /// Messages a syslog receiver got, in arrival order.
 pub(super) type Inbox = Arc<Mutex<Vec<String>>>;
 
@@ -148,7 +151,7 @@ impl Hook {
         &self,
         listener: TcpListener,
         acceptor: tokio_rustls::TlsAcceptor,
-        handshakes: Arc<Mutex<Vec<Result<(), String>>>>,
+        handshakes: Handshakes,
     ) -> Receiver {
         self.serve(listener, Some((acceptor, handshakes))).await
     }
@@ -156,10 +159,7 @@ impl Hook {
     async fn serve(
         &self,
         listener: TcpListener,
-        tls: Option<(
-            tokio_rustls::TlsAcceptor,
-            Arc<Mutex<Vec<Result<(), String>>>>,
-        )>,
+        tls: Option<(tokio_rustls::TlsAcceptor, Handshakes)>,
     ) -> Receiver {
         let address = listener.local_addr().unwrap();
         let posted = Arc::clone(&self.posted);
