@@ -20,6 +20,7 @@ pub mod export;
 pub mod files;
 pub mod glpi;
 pub mod grpc;
+pub mod http_client;
 pub mod identity;
 pub mod ingest;
 pub mod inventory;

@@ -264,10 +264,11 @@ pub async fn serve(
 
     let stopping = CancellationToken::new();
     let service_metrics = metrics.service.clone();
+    let (alert_metrics, glpi_metrics) = (metrics.alerts.clone(), metrics.glpi.clone());
     if let Some(listener) = metrics_listener {
         tokio::spawn(listener.serve(exposition(metrics), stopping.clone()));
     }
-    let _glpi_push = crate::glpi::spawn_scheduled(&config, &stopping);
+    let _glpi_push = crate::glpi::spawn_scheduled(&config, &stopping, glpi_metrics);
     if let Some(console) = console {
         tokio::spawn(console.run(stopping.clone()));
     }
@@ -307,8 +308,13 @@ pub async fn serve(
             .serve_with_incoming_shutdown(incoming, stopping.clone().cancelled_owned()),
     );
 
-    let alerting = (!alerts.is_empty())
-        .then(|| tokio::spawn(alerts.run(config.database.clone(), stopping.clone())));
+    let alerting = (!alerts.is_empty()).then(|| {
+        tokio::spawn(
+            alerts
+                .with_metrics(alert_metrics)
+                .run(config.database.clone(), stopping.clone()),
+        )
+    });
     let mut writer_done = tokio::task::spawn_blocking(move || writer.join());
     tokio::pin!(shutdown);
     let result = tokio::select! {

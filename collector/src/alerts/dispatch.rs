@@ -15,8 +15,10 @@ use super::settings::{AlertSettings, SinkSettings, Target, Transport};
 use super::source::{EventSource, SourceFactory, StoreSource};
 use super::state::{self, SinkState, StateError};
 use super::syslog::{self, Header};
-use super::transport::{SendError, SyslogClient, TlsSetupError};
+use super::transport::{SendError, SyslogClient};
 use super::webhook::{Secret, SecretError, WebhookClient};
+use crate::http_client::TrustError;
+use crate::metrics::AlertMetrics;
 use crate::store::SqliteStore;
 
 /// Alerting cannot start.
@@ -32,7 +34,7 @@ pub enum AlertsError {
     Tls {
         sink: String,
         #[source]
-        source: TlsSetupError,
+        source: TrustError,
     },
 }
 
@@ -74,6 +76,7 @@ pub struct Dispatcher {
     max_backlog: u64,
     poll_interval: Duration,
     state_dir: PathBuf,
+    metrics: AlertMetrics,
 }
 
 fn collector_name() -> String {
@@ -122,6 +125,7 @@ pub fn prepare(settings: &AlertSettings) -> Result<Dispatcher, AlertsError> {
         max_backlog: settings.max_backlog,
         poll_interval: settings.poll_interval,
         state_dir: settings.state_dir.clone(),
+        metrics: AlertMetrics::default(),
     })
 }
 
@@ -180,6 +184,13 @@ impl Dispatcher {
         self.sinks.is_empty()
     }
 
+    /// Counts deliveries into `metrics` (by default, into nothing exposed).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: AlertMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Sends one test message to each sink, once, without touching cursors.
     pub async fn test(&mut self) -> Vec<(String, Result<(), SendError>)> {
         let mut results = Vec::with_capacity(self.sinks.len());
@@ -204,6 +215,7 @@ impl Dispatcher {
     pub async fn run_with(self, source: SourceFactory, stopping: CancellationToken) {
         let mut tasks = tokio::task::JoinSet::new();
         for sink in self.sinks {
+            let metrics = self.metrics.sink(&sink.settings.name);
             let runner = Runner::new(
                 sink.settings,
                 sink.client,
@@ -214,6 +226,7 @@ impl Dispatcher {
                 },
                 self.state_dir.clone(),
                 stopping.clone(),
+                metrics,
             );
             tasks.spawn(runner.run());
         }

@@ -14,6 +14,7 @@ use super::dispatch::{SinkClient, describe};
 use super::settings::SinkSettings;
 use super::source::{EventSource, SourceFactory};
 use super::state::{self, SinkState};
+use crate::metrics::SinkMetrics;
 use crate::store::StoreError;
 
 /// Events read from the log at a time.
@@ -55,6 +56,11 @@ pub(super) struct Runner {
     saved_at: Instant,
     last_delivery: Option<Timestamp>,
     last_error: Option<String>,
+    metrics: SinkMetrics,
+    /// The log's head at the last look, for the backlog figure.
+    head: i64,
+    /// The progress the metrics have counted up to.
+    counted: Progress,
 }
 
 impl Runner {
@@ -65,6 +71,7 @@ impl Runner {
         limits: Limits,
         state_dir: PathBuf,
         stopping: CancellationToken,
+        metrics: SinkMetrics,
     ) -> Runner {
         Runner {
             name: settings.name.clone(),
@@ -81,6 +88,9 @@ impl Runner {
             saved_at: Instant::now(),
             last_delivery: None,
             last_error: None,
+            metrics,
+            head: 0,
+            counted: Progress::default(),
         }
     }
 
@@ -171,6 +181,9 @@ impl Runner {
             self.last_delivery = state.last_delivery;
             self.last_error = state.last_error;
         }
+        // The metrics count from this start; the state file keeps the totals.
+        self.counted = progress;
+        self.head = head;
         tracing::info!(
             sink = %self.name,
             target = %describe(&self.settings.target),
@@ -188,12 +201,14 @@ impl Runner {
         ));
         // Saved at once: a sink that never ran must resume from here, not from a later head.
         self.save(true);
+        self.publish();
         Ok(())
     }
 
     /// Reads the log up to its head, or as far as the sink takes.
     async fn look(&mut self) -> Result<(), String> {
         let head = self.with_source(|source| source.head()).await?;
+        self.head = head;
         self.drive(Input::Head(head)).await;
         loop {
             let Some(core) = &self.core else {
@@ -248,6 +263,9 @@ impl Runner {
                                 Input::Delivered
                             }
                             Err(error) => {
+                                if !error.permanent {
+                                    self.metrics.failed();
+                                }
                                 self.last_error = Some(error.reason.clone());
                                 Input::Failed {
                                     permanent: error.permanent,
@@ -279,7 +297,28 @@ impl Runner {
                 }
             }
             self.save(false);
+            self.publish();
         }
+    }
+
+    /// Counts what the core settled since the last call, and the backlog now.
+    fn publish(&mut self) {
+        let Some(core) = &self.core else {
+            return;
+        };
+        let now = core.progress();
+        let before = self.counted;
+        self.metrics
+            .delivered(now.delivered.saturating_sub(before.delivered));
+        self.metrics
+            .suppressed(now.suppressed.saturating_sub(before.suppressed));
+        self.metrics
+            .refused(now.refused.saturating_sub(before.refused));
+        self.metrics
+            .dropped(now.dropped.saturating_sub(before.dropped));
+        self.counted = now;
+        self.metrics
+            .backlog(u64::try_from(self.head.saturating_sub(now.cursor)).unwrap_or(0));
     }
 
     /// Persists the progress (and the last error, for `alerts status`) when it changed: at

@@ -28,8 +28,6 @@ pub(crate) const DEFAULT_BURST: u32 = 100;
 pub(crate) const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(300);
 /// Default length of a suppression window, after which its summary is sent.
 pub(crate) const DEFAULT_SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
-/// Where webhooks over HTTPS find trusted CAs when none is configured (Debian's bundle).
-pub(crate) const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// The section as written.
 #[derive(Debug, Default, Deserialize)]
@@ -170,8 +168,9 @@ pub struct WebhookTarget {
     pub url: http::Uri,
     /// File holding the HMAC key (mode 0600 or stricter).
     pub secret_file: PathBuf,
-    /// CAs trusted for HTTPS (default: the system's bundle).
-    pub ca: PathBuf,
+    /// The only CAs trusted for HTTPS; `None`: the system's store
+    /// ([`crate::http_client::Trust`]).
+    pub ca: Option<PathBuf>,
 }
 
 const FACILITIES: [&str; 24] = [
@@ -475,7 +474,7 @@ fn webhook_target(
     Ok(WebhookTarget {
         url,
         secret_file,
-        ca: ca.unwrap_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE)),
+        ca,
     })
 }
 

@@ -1,4 +1,5 @@
-//! Syslog over UDP, TCP and TLS, and the TLS set-up webhooks share.
+//! Syslog over UDP, TCP and TLS (its TLS configuration is the one HTTPS uses:
+//! [`crate::http_client::client_config`]), and the error a failed delivery reports.
 //!
 //! Syslog over TCP and TLS has no acknowledgement (RFC 5425): a message counts as delivered
 //! once written and flushed to the connection. Before each write the connection is checked for
@@ -7,14 +8,11 @@
 //! message. Over UDP a message counts as delivered once the datagram is sent; an ICMP refusal
 //! reported by the kernel fails the next send.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use rustls::ClientConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::TlsConnector;
@@ -22,6 +20,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::settings::{SyslogTarget, Transport};
 use super::syslog;
+use crate::http_client::{Trust, TrustError, client_config};
 
 /// A message that was not delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,44 +48,8 @@ impl SendError {
     }
 }
 
-/// The CA file of a sink cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsSetupError {
-    #[error("cannot read the CA file {path}: {reason}")]
-    Read { path: PathBuf, reason: String },
-    #[error("the CA file {path} holds no certificate")]
-    Empty { path: PathBuf },
-    #[error("TLS set-up failed: {0}")]
-    Rustls(#[from] rustls::Error),
-}
-
-/// A TLS client trusting the CAs of `ca` (PEM), on ring.
-pub(crate) fn client_tls(ca: &Path) -> Result<ClientConfig, TlsSetupError> {
-    let read = |reason: String| TlsSetupError::Read {
-        path: ca.to_owned(),
-        reason,
-    };
-    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
-        .map_err(|error| read(error.to_string()))?
-        .collect::<Result<_, _>>()
-        .map_err(|error| read(error.to_string()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _ignored) = roots.add_parsable_certificates(certificates);
-    if added == 0 {
-        return Err(TlsSetupError::Empty {
-            path: ca.to_owned(),
-        });
-    }
-    Ok(
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
-}
-
 /// The name a receiver's certificate must carry.
-pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, SendError> {
+fn server_name(host: &str) -> Result<ServerName<'static>, SendError> {
     ServerName::try_from(host.to_owned())
         .map_err(|_| SendError::retry(format!("{host:?} is not a host name or address for TLS")))
 }
@@ -118,9 +81,11 @@ impl SyslogClient {
     pub(crate) fn new(
         target: &SyslogTarget,
         timeout: Duration,
-    ) -> Result<SyslogClient, TlsSetupError> {
+    ) -> Result<SyslogClient, TrustError> {
         let tls = match (&target.transport, &target.ca) {
-            (Transport::Tls, Some(ca)) => Some(TlsConnector::from(Arc::new(client_tls(ca)?))),
+            (Transport::Tls, Some(ca)) => Some(TlsConnector::from(Arc::new(client_config(
+                &Trust::CaFile(ca.clone()),
+            )?))),
             _ => None,
         };
         Ok(SyslogClient {

@@ -1,4 +1,5 @@
-//! Webhooks: a JSON body, signed with HMAC-SHA256, POSTed over HTTP/1.1 (TLS with rustls).
+//! Webhooks: a JSON body, signed with HMAC-SHA256, POSTed over HTTP/1.1 or HTTPS with the
+//! collector's one client ([`crate::http_client`]).
 //!
 //! The signature is `X-Hygie-Signature: sha256=<hex of HMAC-SHA256(secret, body)>` over the
 //! exact bytes of the body; receivers recompute it and compare in constant time. The body
@@ -16,30 +17,34 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use http::{Request, StatusCode, header};
+use http::{Request, header};
 use http_body_util::Full;
-use hyper_util::rt::TokioIo;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 use super::alert::Message;
 use super::settings::WebhookTarget;
-use super::transport::{SendError, client_tls, server_name};
+use super::transport::SendError;
+use crate::http_client::{
+    ClientSettings, HttpClient, Response, Trust, TrustError, client_config, is_https,
+};
 use crate::safe;
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-hygie-signature";
 /// The event id header (absent for summaries and tests).
 pub const EVENT_ID_HEADER: &str = "x-hygie-event-id";
+/// How webhook receivers are named in errors.
+const SERVICE: &str = "the webhook receiver";
+/// Most bytes of a receiver's answer read (quoted in errors; its meaning is its status).
+const MAX_REPLY: usize = 16 * 1024;
+/// Statuses that refuse a message for good (Invariant 8 of [`super`]).
+const REFUSALS: [u16; 4] = [400, 413, 415, 422];
 
 /// The HMAC key of a webhook, read from its file. Never printed.
 #[derive(Clone)]
@@ -221,14 +226,11 @@ pub fn body(message: &Message, collector: &str, now: Timestamp) -> Vec<u8> {
     serde_json::to_vec(&neutralise(Value::Object(map))).unwrap_or_default()
 }
 
-/// A webhook receiver: one connection per message (alerts are few: the rate limit sees to it).
+/// A webhook receiver, reached with a client of its own (its connection kept between alerts).
 pub(crate) struct WebhookClient {
     url: http::Uri,
-    host: String,
-    port: u16,
     secret: Secret,
-    tls: Option<TlsConnector>,
-    timeout: Duration,
+    http: HttpClient,
     collector: String,
 }
 
@@ -236,41 +238,37 @@ impl std::fmt::Debug for WebhookClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookClient")
             .field("url", &self.url)
-            .field("timeout", &self.timeout)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
 
 impl WebhookClient {
+    /// `timeout` bounds each delivery: connect, TLS, request and answer.
     pub(crate) fn new(
         target: &WebhookTarget,
         secret: Secret,
         timeout: Duration,
         collector: String,
-    ) -> Result<WebhookClient, super::transport::TlsSetupError> {
-        let https = target.url.scheme_str() == Some("https");
-        let tls = if https {
-            Some(TlsConnector::from(Arc::new(client_tls(&target.ca)?)))
+    ) -> Result<WebhookClient, TrustError> {
+        let tls = if is_https(&target.url) {
+            Some(client_config(&Trust::from_ca_file(target.ca.as_deref()))?)
         } else {
             None
         };
-        let host = target
-            .url
-            .host()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        Ok(WebhookClient {
-            port: target
-                .url
-                .port_u16()
-                .unwrap_or(if https { 443 } else { 80 }),
-            url: target.url.clone(),
-            host,
-            secret,
+        let http = HttpClient::new(
             tls,
-            timeout,
+            ClientSettings {
+                connect_timeout: timeout,
+                timeout,
+                max_reply: MAX_REPLY,
+                idle_per_host: 1,
+            },
+        )?;
+        Ok(WebhookClient {
+            url: target.url.clone(),
+            secret,
+            http,
             collector,
         })
     }
@@ -278,85 +276,32 @@ impl WebhookClient {
     /// POSTs the message; `Err` says whether to try again.
     pub(crate) async fn send(&self, message: &Message, now: Timestamp) -> Result<(), SendError> {
         let body = body(message, &self.collector, now);
-        let mut request = Request::post(
-            self.url
-                .path_and_query()
-                .map_or("/", http::uri::PathAndQuery::as_str),
-        )
-        .header(
-            header::HOST,
-            self.url
-                .authority()
-                .map_or("", http::uri::Authority::as_str),
-        )
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(
-            header::USER_AGENT,
-            concat!("hygie-collector/", env!("CARGO_PKG_VERSION")),
-        )
-        .header(SIGNATURE_HEADER, signature(&self.secret, &body));
+        let mut request = Request::post(self.url.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signature(&self.secret, &body));
         if let Message::Alert(alert) = message {
             request = request.header(EVENT_ID_HEADER, alert.event_id);
         }
         let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|error| SendError::retry(format!("cannot build the request: {error}")))?;
-        let status = tokio::time::timeout(self.timeout, self.exchange(request))
+        match self
+            .http
+            .send(SERVICE, request)
             .await
-            .map_err(|_| {
-                SendError::retry(format!(
-                    "no answer from {} within {:?}",
-                    self.url, self.timeout
-                ))
-            })??;
-        match status.as_u16() {
-            200..=299 => Ok(()),
-            400 | 413 | 415 | 422 => Err(SendError::refused(format!(
-                "{} refused the alert: HTTP {status}",
-                self.url
-            ))),
-            _ => Err(SendError::retry(format!(
-                "{} answered HTTP {status}",
-                self.url
-            ))),
-        }
-    }
-
-    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<StatusCode, SendError> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(|error| {
-                SendError::retry(format!(
-                    "cannot connect to {}:{}: {error}",
-                    self.host, self.port
-                ))
-            })?;
-        match &self.tls {
-            None => round_trip(tcp, request).await,
-            Some(connector) => {
-                let name = server_name(&self.host)?;
-                let stream = connector.connect(name, tcp).await.map_err(|error| {
-                    SendError::retry(format!("TLS with {} failed: {error}", self.host))
-                })?;
-                round_trip(stream, request).await
+            .and_then(Response::error_for_status)
+        {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .status()
+                    .is_some_and(|status| REFUSALS.contains(&status)) =>
+            {
+                Err(SendError::refused(error.to_string()))
             }
+            Err(error) => Err(SendError::retry(error.to_string())),
         }
     }
-}
-
-async fn round_trip<S>(stream: S, request: Request<Full<Bytes>>) -> Result<StatusCode, SendError>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let failed = |error: hyper::Error| SendError::retry(format!("HTTP exchange failed: {error}"));
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(failed)?;
-    let driver = tokio::spawn(connection);
-    let response = sender.send_request(request).await.map_err(failed);
-    drop(sender);
-    driver.abort();
-    Ok(response?.status())
 }
 
 #[cfg(test)]

@@ -3,28 +3,25 @@
 //! (`application/x-compress-zlib`), a `GLPI-Agent-ID` header naming the collector, and with
 //! GLPI 11's OAuth2 client credentials when configured ([`super::oauth`]).
 //!
-//! HTTP/1.1 over rustls with ring; the trust anchors are the configured CA file, else the
-//! system's store. What a reply means is decided by [`judge`], a pure function.
+//! The HTTP(S) client is the collector's one ([`crate::http_client`]): the trust anchors are
+//! the configured CA file, else the system's store. What a reply means is decided by
+//! [`judge`], a pure function.
 
 use std::io::{Read, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{Request, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use rustls::RootCertStore;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
+use http_body_util::Full;
 
 use super::oauth::{TokenError, TokenSource};
 use super::retry::Attempt;
 use super::settings::GlpiSettings;
+use crate::http_client::{
+    ClientSettings, HttpClient, Response, Trust, TrustError, client_config, is_https,
+};
+use crate::metrics::GlpiMetrics;
 
 /// The header GLPI agents name themselves with.
 pub const AGENT_ID_HEADER: &str = "GLPI-Agent-ID";
@@ -32,75 +29,33 @@ pub const AGENT_ID_HEADER: &str = "GLPI-Agent-ID";
 pub const ZLIB: &str = "application/x-compress-zlib";
 /// Largest reply read: GLPI's are a few hundred bytes.
 const MAX_REPLY: usize = 64 * 1024;
+/// How GLPI's inventory endpoint is named in errors.
+const SERVICE: &str = "GLPI";
 
-/// The client could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("cannot read the GLPI CA certificate {path}: {source}")]
-    Ca {
-        path: std::path::PathBuf,
-        #[source]
-        source: rustls::pki_types::pem::Error,
-    },
-    #[error("{path} holds no usable CA certificate")]
-    NoCa { path: std::path::PathBuf },
-    #[error("the system's trust store has no certificate: set [glpi] ca_cert")]
-    NoSystemRoots,
-    #[error("TLS settings: {0}")]
-    Tls(#[from] rustls::Error),
-    #[error("{0}")]
-    Url(String),
-}
-
-pub(super) type Https = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// The HTTP client GLPI and its token endpoint are reached with.
-pub(super) fn https_client(settings: &GlpiSettings) -> Result<Https, ClientError> {
-    let mut roots = RootCertStore::empty();
-    match &settings.ca_cert {
-        Some(path) => {
-            let certificates = CertificateDer::pem_file_iter(path)
-                .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-                .map_err(|source| ClientError::Ca {
-                    path: path.clone(),
-                    source,
-                })?;
-            let (added, _) = roots.add_parsable_certificates(certificates);
-            if added == 0 {
-                return Err(ClientError::NoCa { path: path.clone() });
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for error in &found.errors {
-                tracing::warn!(%error, "a certificate of the system's trust store cannot be read");
-            }
-            roots.add_parsable_certificates(found.certs);
-            if roots.is_empty() && settings.url.scheme_str() == Some("https") {
-                return Err(ClientError::NoSystemRoots);
-            }
-        }
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(settings.timeout));
-    // Request, reply, next request: no reason to let Nagle hold a segment back.
-    http.set_nodelay(true);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(settings.concurrency)
-        .build(connector))
+/// The HTTP client GLPI and its token endpoint are reached with: TLS set up when either URL
+/// is `https://` or a CA file is configured (so a bad one stops the push at once).
+pub(super) fn http_client(settings: &GlpiSettings) -> Result<HttpClient, TrustError> {
+    let needs_tls = is_https(&settings.url)
+        || settings
+            .oauth
+            .as_ref()
+            .is_some_and(|oauth| is_https(&oauth.token_url));
+    let tls = if needs_tls || settings.ca_cert.is_some() {
+        Some(client_config(&Trust::from_ca_file(
+            settings.ca_cert.as_deref(),
+        ))?)
+    } else {
+        None
+    };
+    HttpClient::new(
+        tls,
+        ClientSettings {
+            connect_timeout: settings.timeout,
+            timeout: settings.timeout,
+            max_reply: MAX_REPLY,
+            idle_per_host: settings.concurrency,
+        },
+    )
 }
 
 /// A reply, as received.
@@ -114,6 +69,20 @@ pub struct Reply {
     pub retry_after: Option<Duration>,
     /// The body, at most [`MAX_REPLY`] bytes.
     pub body: Vec<u8>,
+}
+
+impl From<Response> for Reply {
+    fn from(response: Response) -> Self {
+        Reply {
+            status: response.status.as_u16(),
+            content_type: response.header(CONTENT_TYPE).map(str::to_owned),
+            retry_after: response
+                .header(RETRY_AFTER)
+                .and_then(|text| text.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+            body: response.body.to_vec(),
+        }
+    }
 }
 
 /// What GLPI's reply means for the document (see [`super::retry`]). `oauth` says whether a
@@ -211,20 +180,20 @@ pub fn encode(body: &[u8], compress: bool) -> (Vec<u8>, &'static str) {
 /// Delivers documents to one GLPI.
 #[derive(Debug)]
 pub struct GlpiClient {
-    http: Https,
+    http: HttpClient,
     endpoint: Uri,
     agent_id: String,
     compress: bool,
-    timeout: Duration,
     token: Option<TokenSource>,
+    metrics: GlpiMetrics,
 }
 
 impl GlpiClient {
     /// A client for `settings`, naming itself `agent_id`.
     pub fn new(settings: &GlpiSettings, agent_id: &str) -> Result<Self, super::GlpiError> {
-        let http = https_client(settings)?;
+        let http = http_client(settings).map_err(super::GlpiError::Trust)?;
         let token = match &settings.oauth {
-            Some(oauth) => Some(TokenSource::new(oauth, http.clone(), settings.timeout)?),
+            Some(oauth) => Some(TokenSource::new(oauth, http.clone())?),
             None => None,
         };
         Ok(GlpiClient {
@@ -232,9 +201,21 @@ impl GlpiClient {
             endpoint: settings.inventory_endpoint(),
             agent_id: agent_id.to_owned(),
             compress: settings.compress,
-            timeout: settings.timeout,
             token,
+            metrics: GlpiMetrics::default(),
         })
+    }
+
+    /// Counts how documents end into `metrics` (by default, into nothing exposed).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: GlpiMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Where the scheduled push counts.
+    pub(super) fn metrics(&self) -> &GlpiMetrics {
+        &self.metrics
     }
 
     /// Forgets the cached token, so the next delivery asks for a new one.
@@ -262,11 +243,7 @@ impl GlpiClient {
         let (payload, content_type) = encode(body, self.compress);
         let mut request = Request::post(self.endpoint.clone())
             .header(CONTENT_TYPE, content_type)
-            .header(AGENT_ID_HEADER, self.agent_id.as_str())
-            .header(
-                USER_AGENT,
-                concat!("Hygie-collector/", env!("CARGO_PKG_VERSION")),
-            );
+            .header(AGENT_ID_HEADER, self.agent_id.as_str());
         if let Some(value) = &authorization {
             request = request.header(AUTHORIZATION, format!("Bearer {value}"));
         }
@@ -278,45 +255,12 @@ impl GlpiClient {
                 };
             }
         };
-        match tokio::time::timeout(self.timeout, fetch(&self.http, request)).await {
-            Ok(Ok(reply)) => judge(&reply, self.token.is_some()),
-            Ok(Err(reason)) => Attempt::Transient {
-                reason,
-                retry_after: None,
-            },
-            Err(_) => Attempt::Transient {
-                reason: format!("no reply from GLPI within {:?}", self.timeout),
+        match self.http.send(SERVICE, request).await {
+            Ok(response) => judge(&Reply::from(response), self.token.is_some()),
+            Err(error) => Attempt::Transient {
+                reason: error.to_string(),
                 retry_after: None,
             },
         }
     }
-}
-
-/// Sends `request` and reads the reply (bounded).
-pub(super) async fn fetch(http: &Https, request: Request<Full<Bytes>>) -> Result<Reply, String> {
-    let response = http
-        .request(request)
-        .await
-        .map_err(|error| format!("cannot reach GLPI: {}", hygie_proto::error_chain(&error)))?;
-    let (parts, body) = response.into_parts();
-    let header = |name| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|value: &http::HeaderValue| value.to_str().ok())
-            .map(str::to_owned)
-    };
-    let body = Limited::new(body, MAX_REPLY)
-        .collect()
-        .await
-        .map_err(|error| format!("cannot read GLPI's reply: {error}"))?
-        .to_bytes();
-    Ok(Reply {
-        status: parts.status.as_u16(),
-        content_type: header(CONTENT_TYPE),
-        retry_after: header(RETRY_AFTER)
-            .and_then(|text| text.trim().parse::<u64>().ok())
-            .map(Duration::from_secs),
-        body: body.to_vec(),
-    })
 }

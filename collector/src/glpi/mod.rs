@@ -46,8 +46,8 @@ pub enum GlpiError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Sent(#[from] sent::SentError),
-    #[error(transparent)]
-    Client(#[from] client::ClientError),
+    #[error("cannot set up TLS for GLPI ([glpi] ca_cert)")]
+    Trust(#[source] crate::http_client::TrustError),
     #[error(transparent)]
     File(#[from] crate::files::FileError),
     #[error("cannot read {path}")]
@@ -74,10 +74,12 @@ pub enum GlpiError {
     Task(String),
 }
 
-/// Spawns the scheduled push when `[glpi] interval` is set; it stops with `shutdown`.
+/// Spawns the scheduled push when `[glpi] interval` is set, counting into `metrics`; it stops
+/// with `shutdown`.
 pub fn spawn_scheduled(
     config: &crate::config::CollectorConfig,
     shutdown: &tokio_util::sync::CancellationToken,
+    metrics: crate::metrics::GlpiMetrics,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let settings = config.glpi.clone()?;
     let interval = settings.interval?;
@@ -87,6 +89,7 @@ pub fn spawn_scheduled(
         settings,
         interval,
         shutdown.clone(),
+        metrics,
     )))
 }
 

@@ -7,14 +7,17 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
+use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{Request, Uri};
 use http_body_util::Full;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::sync::Mutex;
 
-use super::client::{Https, fetch};
 use super::settings::OAuthSettings;
+use crate::http_client::HttpClient;
+
+/// How the token endpoint is named in errors.
+const SERVICE: &str = "GLPI's OAuth token endpoint";
 
 /// A token is renewed this long before GLPI says it expires, so none expires in flight.
 pub const RENEW_MARGIN: Duration = Duration::from_secs(60);
@@ -94,10 +97,9 @@ pub fn read_secret(path: &std::path::Path) -> Result<String, super::GlpiError> {
 
 /// Hands out a usable token, asking for one when needed.
 pub(super) struct TokenSource {
-    http: Https,
+    http: HttpClient,
     url: Uri,
     form: String,
-    timeout: Duration,
     cached: Mutex<Option<Token>>,
 }
 
@@ -127,15 +129,13 @@ pub fn grant_form(client_id: &str, secret: &str, scope: &str) -> String {
 impl TokenSource {
     pub(super) fn new(
         settings: &OAuthSettings,
-        http: Https,
-        timeout: Duration,
+        http: HttpClient,
     ) -> Result<Self, super::GlpiError> {
         let secret = read_secret(&settings.client_secret_file)?;
         Ok(TokenSource {
             http,
             url: settings.token_url.clone(),
             form: grant_form(&settings.client_id, &secret, &settings.scope),
-            timeout,
             cached: Mutex::new(None),
         })
     }
@@ -164,31 +164,17 @@ impl TokenSource {
         let request = Request::post(self.url.clone())
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(ACCEPT, "application/json")
-            .header(
-                USER_AGENT,
-                concat!("Hygie-collector/", env!("CARGO_PKG_VERSION")),
-            )
             .body(Full::new(Bytes::from(self.form.clone())))
             .map_err(|error| {
                 TokenError::Refused(format!("cannot build the token request: {error}"))
             })?;
         let asked_at = Instant::now();
-        let reply = match tokio::time::timeout(self.timeout, fetch(&self.http, request)).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(reason)) => {
-                return Err(TokenError::Transient(format!(
-                    "GLPI's OAuth token endpoint {}: {reason}",
-                    self.url
-                )));
-            }
-            Err(_) => {
-                return Err(TokenError::Transient(format!(
-                    "no reply from GLPI's OAuth token endpoint {} within {:?}",
-                    self.url, self.timeout
-                )));
-            }
-        };
-        judge_grant(reply.status, &reply.body, asked_at)
+        let reply = self
+            .http
+            .send(SERVICE, request)
+            .await
+            .map_err(|error| TokenError::Transient(error.to_string()))?;
+        judge_grant(reply.status.as_u16(), &reply.body, asked_at)
     }
 }
 

@@ -16,6 +16,7 @@ use super::document::{Document, DocumentContext, build};
 use super::retry::{Breaker, Delivery, Next, Outcome, RetryPolicy};
 use super::sent::{Delivered, SentState};
 use super::settings::{GlpiSettings, Selection};
+use crate::metrics::GlpiMetrics;
 use crate::store::listing::{Cursor, Listing, Order};
 use crate::store::{InventoryReader, SqliteStore};
 
@@ -330,6 +331,12 @@ impl Deliveries<'_> {
         let mut outcomes = futures::stream::iter(pending).buffer_unordered(self.concurrency.max(1));
         let mut delivered = Vec::new();
         while let Some((document, outcome)) = outcomes.next().await {
+            let metrics = self.client.metrics();
+            match &outcome {
+                Outcome::Delivered => metrics.document_delivered(),
+                Outcome::Refused { .. } => metrics.document_refused(),
+                Outcome::GaveUp { .. } | Outcome::Fatal { .. } => metrics.document_failed(),
+            }
             delivered.extend(report.note(document, &outcome));
             if breaker.record(&self.policy, &outcome) {
                 if report.stopped.is_none() {
@@ -360,11 +367,12 @@ pub async fn run_scheduled(
     settings: GlpiSettings,
     interval: Duration,
     shutdown: CancellationToken,
+    metrics: GlpiMetrics,
 ) {
     let client = match super::agent_id::load_or_create(&settings.agent_id_file)
         .and_then(|id| GlpiClient::new(&settings, &id.to_string()))
     {
-        Ok(client) => client,
+        Ok(client) => client.with_metrics(metrics.clone()),
         Err(error) => {
             tracing::error!(error = %hygie_proto::error_chain(&error), "the scheduled GLPI push cannot start; fix [glpi] and restart the collector");
             return;
@@ -389,14 +397,20 @@ pub async fn run_scheduled(
         .await
         {
             Ok(report) if report.is_complete() => {
+                metrics.push_ended(Some(true), Timestamp::now());
                 tracing::info!(took = ?started.elapsed(), "GLPI push: {report}");
             }
             Ok(report) => {
+                metrics.push_ended(Some(false), Timestamp::now());
                 tracing::warn!(took = ?started.elapsed(), "GLPI push: {report}");
             }
             Err(error) => {
+                metrics.push_ended(None, Timestamp::now());
                 tracing::warn!(error = %hygie_proto::error_chain(&error), "GLPI push failed; the next one runs at its time");
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

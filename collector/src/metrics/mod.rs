@@ -6,15 +6,21 @@
 //! - [`ServiceMetrics`], for the gRPC service: batches refused as invalid, Acks sent, open
 //!   streams, and per agent (agents are few: its certificate name and site as labels) when it
 //!   last reported and when its last batch was committed.
+//! - [`AlertMetrics`], for the alert sinks (per sink: they are configured, so few): alerts
+//!   delivered, suppressed by the rate limit, refused, events dropped, failed attempts, and
+//!   the backlog; and [`GlpiMetrics`], for the scheduled GLPI push: documents and pushes by
+//!   outcome. Counted by the tasks that deliver.
 //! - [`inventory::InventoryFigures`]: assets per category and per flag, unmanaged and managed
 //!   counts, read through the read port's `counts()` at most every [`inventory::MAX_AGE`]: a
 //!   scrape never waits for the writer and never costs more than one count per interval.
 //!
 //! No label carries a MAC, an address or anything a device sent: label values are sources,
-//! outcomes, categories and flags (closed lists), and agents' certificate identities.
+//! outcomes, categories and flags (closed lists), agents' certificate identities and the
+//! configured alert sinks' names.
 //! Handles are resolved once (a counter per source in an array), so counting on the ingest
 //! path is an atomic increment with no lookup and no allocation.
 
+mod deliveries;
 pub mod inventory;
 
 use std::path::PathBuf;
@@ -30,6 +36,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::identity::AgentIdentity;
+pub use deliveries::{AlertMetrics, GlpiMetrics, SinkMetrics};
 use inventory::InventoryFigures;
 
 /// One label whose value is one of a closed list.
@@ -46,6 +53,10 @@ pub struct CollectorMetrics {
     pub ingest: IngestMetrics,
     /// For the gRPC service.
     pub service: ServiceMetrics,
+    /// For the alert sinks.
+    pub alerts: AlertMetrics,
+    /// For the scheduled GLPI push.
+    pub glpi: GlpiMetrics,
     /// The registry, for the endpoint.
     pub registry: Registry,
     /// Figures read from the inventory at scrape time.
@@ -66,10 +77,14 @@ impl CollectorMetrics {
         );
         let ingest = IngestMetrics::register(&mut registry, &batches);
         let service = ServiceMetrics::register(&mut registry, &batches);
+        let alerts = AlertMetrics::register(&mut registry);
+        let glpi = GlpiMetrics::register(&mut registry);
         let inventory = Arc::new(InventoryFigures::register(&mut registry, database));
         CollectorMetrics {
             ingest,
             service,
+            alerts,
+            glpi,
             registry,
             inventory,
         }

@@ -42,6 +42,19 @@ fn every_collector_metric_is_under_the_prefix_and_counts_what_it_says() {
     agent.reported(at);
     agent.acknowledged(at);
     agent.refused();
+    let soc = metrics.alerts.sink("soc");
+    soc.delivered(3);
+    soc.suppressed(7);
+    soc.refused(1);
+    soc.dropped(2);
+    soc.failed();
+    soc.backlog(4);
+    let _idle = metrics.alerts.sink("archive");
+    metrics.glpi.document_delivered();
+    metrics.glpi.document_delivered();
+    metrics.glpi.document_refused();
+    metrics.glpi.push_ended(Some(true), at);
+    metrics.glpi.push_ended(None, at);
     metrics.inventory.set(
         &Counts {
             assets: 5,
@@ -117,13 +130,69 @@ fn every_collector_metric_is_under_the_prefix_and_counts_what_it_says() {
     assert_eq!(value("hygie_collector_assets_unmanaged", &[]), 3.0);
     assert_eq!(value("hygie_collector_assets_managed", &[]), 2.0);
     assert_eq!(value("hygie_collector_assets_listed", &[]), 5.0);
+    let soc = [("sink", "soc")];
+    assert_eq!(value("hygie_collector_alerts_delivered_total", &soc), 3.0);
+    assert_eq!(value("hygie_collector_alerts_suppressed_total", &soc), 7.0);
+    assert_eq!(value("hygie_collector_alerts_refused_total", &soc), 1.0);
+    assert_eq!(
+        value("hygie_collector_alert_events_dropped_total", &soc),
+        2.0
+    );
+    assert_eq!(
+        value("hygie_collector_alert_delivery_failures_total", &soc),
+        1.0
+    );
+    assert_eq!(value("hygie_collector_alert_backlog", &soc), 4.0);
+    assert_eq!(
+        value(
+            "hygie_collector_alerts_delivered_total",
+            &[("sink", "archive")]
+        ),
+        0.0,
+        "a sink is listed once started"
+    );
+    let outcome = |name| [("outcome", name)];
+    assert_eq!(
+        value(
+            "hygie_collector_glpi_documents_total",
+            &outcome("delivered")
+        ),
+        2.0
+    );
+    assert_eq!(
+        value("hygie_collector_glpi_documents_total", &outcome("refused")),
+        1.0
+    );
+    assert_eq!(
+        value("hygie_collector_glpi_documents_total", &outcome("failed")),
+        0.0
+    );
+    assert_eq!(
+        value("hygie_collector_glpi_pushes_total", &outcome("complete")),
+        1.0
+    );
+    assert_eq!(
+        value("hygie_collector_glpi_pushes_total", &outcome("incomplete")),
+        0.0
+    );
+    assert_eq!(
+        value("hygie_collector_glpi_pushes_total", &outcome("failed")),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "hygie_collector_glpi_last_complete_push_timestamp_seconds",
+            &[]
+        ),
+        1_800_000_000.0
+    );
     assert_eq!(value("hygie_build_info", &[("daemon", "collector")]), 1.0);
     // No label anywhere names a device.
     assert_eq!(
         scrape.label_names(),
         [
-            "agent", "category", "contract", "daemon", "flag", "le", "outcome", "site", "source",
-            "version"
+            "agent", "category", "contract", "daemon", "flag", "le", "outcome", "sink", "site",
+            "source", "version"
         ]
         .into()
     );

@@ -8,9 +8,12 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
+
+/// Each TLS handshake a receiver saw: done, or why not.
+pub(super) type Handshakes = Arc<Mutex<Vec<Result<(), String>>>>;
 
 /// Messages a syslog receiver got, in arrival order.
 pub(super) type Inbox = Arc<Mutex<Vec<String>>>;
@@ -140,30 +143,65 @@ impl Hook {
     }
 
     pub(super) async fn serve_on(&self, listener: TcpListener) -> Receiver {
+        self.serve(listener, None).await
+    }
+
+    /// Serves HTTPS with `acceptor`'s certificate; failed handshakes are recorded.
+    pub(super) async fn serve_tls_on(
+        &self,
+        listener: TcpListener,
+        acceptor: tokio_rustls::TlsAcceptor,
+        handshakes: Handshakes,
+    ) -> Receiver {
+        self.serve(listener, Some((acceptor, handshakes))).await
+    }
+
+    async fn serve(
+        &self,
+        listener: TcpListener,
+        tls: Option<(tokio_rustls::TlsAcceptor, Handshakes)>,
+    ) -> Receiver {
         let address = listener.local_addr().unwrap();
         let posted = Arc::clone(&self.posted);
         let status = Arc::clone(&self.status);
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
-            while let Ok((mut stream, _)) = listener.accept().await {
+            while let Ok((stream, _)) = listener.accept().await {
                 let posted = Arc::clone(&posted);
                 let status = Arc::clone(&status);
+                let tls = tls.clone();
                 connections.spawn(async move {
-                    let Some(request) = read_request(&mut stream).await else {
-                        return;
-                    };
-                    posted.lock().unwrap().push(request);
-                    let code = status.load(Ordering::SeqCst);
-                    let answer = format!(
-                        "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-                    );
-                    let _ = stream.write_all(answer.as_bytes()).await;
-                    let _ = stream.shutdown().await;
+                    match tls {
+                        None => answer(stream, &posted, &status).await,
+                        Some((acceptor, handshakes)) => match acceptor.accept(stream).await {
+                            Ok(stream) => {
+                                handshakes.lock().unwrap().push(Ok(()));
+                                answer(stream, &posted, &status).await;
+                            }
+                            Err(error) => handshakes.lock().unwrap().push(Err(error.to_string())),
+                        },
+                    }
                 });
             }
         });
         Receiver { address, task }
     }
+}
+
+/// Reads one request, records it, answers the status in force and closes.
+async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    posted: &Mutex<Vec<Posted>>,
+    status: &AtomicU16,
+) {
+    let Some(request) = read_request(&mut stream).await else {
+        return;
+    };
+    posted.lock().unwrap().push(request);
+    let code = status.load(Ordering::SeqCst);
+    let answer = format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    let _ = stream.write_all(answer.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Posted> {
