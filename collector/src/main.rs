@@ -33,4 +33,3 @@ fn main() -> ExitCode {
         }
     }
 }
-

@@ -118,10 +118,12 @@ mod tests {
         let source = std::error::Error::source(&error).unwrap().to_string();
         assert!(source.contains("line 1"), "{source}");
         let unknown = parse_toml::<Section>("listen = \"x\"\nlisen = 1\n").unwrap_err();
-        assert!(std::error::Error::source(&unknown)
-            .unwrap()
-            .to_string()
-            .contains("unknown field"));
+        assert!(
+            std::error::Error::source(&unknown)
+                .unwrap()
+                .to_string()
+                .contains("unknown field")
+        );
     }
 
     #[test]
