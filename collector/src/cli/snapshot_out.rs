@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use hygie_collector::export::signing::Signer25519;
-use hygie_collector::export::{SnapshotMeta, csv_format, html, json};
+use hygie_collector::export::{SignedRows, SnapshotMeta, csv_format, html, json};
 use hygie_collector::files;
 use hygie_collector::query::SnapshotSink;
 use hygie_collector::views::{AssetView, Counts};
@@ -68,11 +68,11 @@ fn spool_dir(out: &Path) -> &Path {
     }
 }
 
-/// The JSON writer fed by the snapshot as rows are read.
+/// The JSON writer fed by the snapshot as rows are read, its rows signed on the machine's cores.
 struct JsonSink<'a, W: Write> {
     signer: &'a Signer25519,
     out: Option<W>,
-    writer: Option<json::JsonWriter<'a, W>>,
+    rows: Option<SignedRows<json::JsonWriter<'a, W>>>,
     counts: Counts,
 }
 
@@ -81,15 +81,16 @@ impl<'a, W: Write> JsonSink<'a, W> {
         JsonSink {
             signer,
             out: Some(out),
-            writer: None,
+            rows: None,
             counts: Counts::zero(),
         }
     }
 
     fn finish(self, meta: &SnapshotMeta) -> std::io::Result<Counts> {
-        let Some(mut writer) = self.writer else {
+        let Some(rows) = self.rows else {
             return Err(std::io::Error::other("the snapshot wrote nothing"));
         };
+        let mut writer = rows.finish()?;
         writer.set_counts(self.counts.clone());
         writer.set_reconstruction(meta.reconstruction.clone());
         writer.finish()?;
@@ -103,25 +104,25 @@ impl<W: Write> SnapshotSink for JsonSink<'_, W> {
             .out
             .take()
             .ok_or_else(|| std::io::Error::other("a snapshot begins once"))?;
-        self.writer = Some(json::JsonWriter::begin(out, meta, self.signer)?);
+        let writer = json::JsonWriter::begin(out, meta, self.signer)?;
+        self.rows = Some(SignedRows::new(writer)?);
         Ok(())
     }
 
     fn row(&mut self, view: AssetView) -> std::io::Result<()> {
-        let Some(writer) = &mut self.writer else {
+        let Some(rows) = &mut self.rows else {
             return Err(std::io::Error::other("a row before the snapshot began"));
         };
-        writer.row(&view)?;
         self.counts.add(&view);
-        Ok(())
+        rows.row(view)
     }
 }
 
-/// The CSV writer fed by the snapshot as rows are read.
+/// The CSV writer fed by the snapshot as rows are read, its rows signed on the machine's cores.
 struct CsvSink<'a> {
     signer: &'a Signer25519,
     spool: Option<std::fs::File>,
-    writer: Option<csv_format::CsvWriter<'a, std::fs::File>>,
+    rows: Option<SignedRows<csv_format::CsvWriter<'a, std::fs::File>>>,
     counts: Counts,
 }
 
@@ -130,15 +131,16 @@ impl<'a> CsvSink<'a> {
         CsvSink {
             signer,
             spool: Some(spool),
-            writer: None,
+            rows: None,
             counts: Counts::zero(),
         }
     }
 
     fn finish(self, meta: &SnapshotMeta, out: impl Write) -> std::io::Result<Counts> {
-        let Some(mut writer) = self.writer else {
+        let Some(rows) = self.rows else {
             return Err(std::io::Error::other("the snapshot wrote nothing"));
         };
+        let mut writer = rows.finish()?;
         writer.set_counts(self.counts.clone());
         writer.set_reconstruction(meta.reconstruction.clone());
         writer.finish(out)?;
@@ -152,17 +154,17 @@ impl SnapshotSink for CsvSink<'_> {
             .spool
             .take()
             .ok_or_else(|| std::io::Error::other("a snapshot begins once"))?;
-        self.writer = Some(csv_format::CsvWriter::begin(spool, meta, self.signer));
+        let writer = csv_format::CsvWriter::begin(spool, meta, self.signer);
+        self.rows = Some(SignedRows::new(writer)?);
         Ok(())
     }
 
     fn row(&mut self, view: AssetView) -> std::io::Result<()> {
-        let Some(writer) = &mut self.writer else {
+        let Some(rows) = &mut self.rows else {
             return Err(std::io::Error::other("a row before the snapshot began"));
         };
-        writer.row(&view)?;
         self.counts.add(&view);
-        Ok(())
+        rows.row(view)
     }
 }
 

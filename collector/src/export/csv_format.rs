@@ -8,8 +8,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use super::signing::Signer25519;
 use super::{
-    FORMAT, Header, RowsDigest, SnapshotInput, SnapshotMeta, canonical, header, row_message,
-    sign_header,
+    Encoded, FORMAT, Header, RowEncoder, RowWriter, RowsDigest, SnapshotInput, SnapshotMeta,
+    canonical, header, row_message, sign_header,
 };
 use crate::safe;
 use crate::views::AssetView;
@@ -133,19 +133,63 @@ pub(crate) fn row_content(cells: &[String], index: usize) -> Vec<u8> {
 /// Writes a signed CSV snapshot row by row. The header line comes first and signs the rows'
 /// digest, so rows are staged in `spool` (a temporary file) and copied after it by
 /// [`CsvWriter::finish`]: memory stays flat, the disk holds the rows twice for a moment.
+/// [`super::SignedRows`] signs the rows on the other cores.
 #[derive(Debug)]
 pub struct CsvWriter<'a, S: Read + Write + Seek> {
-    spool: csv::Writer<S>,
+    spool: io::BufWriter<S>,
     signer: &'a Signer25519,
     header: Header,
     digest: RowsDigest,
+}
+
+/// Signs and encodes CSV rows apart from their writer: the bytes [`CsvWriter::row`] stages.
+#[derive(Debug, Clone)]
+pub struct CsvRows {
+    snapshot_id: String,
+    signer: Signer25519,
+}
+
+/// Appends the rows, each with its position (CSV records depend on nothing but their fields:
+/// rows encoded apart and put end to end are the bytes one writer would write).
+fn encode_rows<'v>(
+    snapshot_id: &str,
+    signer: &Signer25519,
+    rows: impl IntoIterator<Item = (usize, &'v AssetView)>,
+    encoded: &mut Encoded,
+) -> io::Result<()> {
+    let mut out = csv::WriterBuilder::new()
+        .flexible(true)
+        .buffer_capacity(16 * 1024)
+        .from_writer(&mut encoded.bytes);
+    for (index, view) in rows {
+        let mut record = cells(view);
+        let signature = signer.sign(&row_message(snapshot_id, &row_content(&record, index)));
+        encoded.signatures.push(signature);
+        record.push(index.to_string());
+        record.push(hex::encode(signature));
+        out.write_record(&record).map_err(io::Error::other)?;
+    }
+    out.flush()
+}
+
+impl RowEncoder for CsvRows {
+    fn encode(&self, rows: Vec<(usize, AssetView)>) -> io::Result<Encoded> {
+        let mut encoded = Encoded::with_capacity(rows.len());
+        encode_rows(
+            &self.snapshot_id,
+            &self.signer,
+            rows.iter().map(|(index, view)| (*index, view)),
+            &mut encoded,
+        )?;
+        Ok(encoded)
+    }
 }
 
 impl<'a, S: Read + Write + Seek> CsvWriter<'a, S> {
     /// Starts a snapshot of `meta`, staging rows in `spool`.
     pub fn begin(spool: S, meta: &SnapshotMeta, signer: &'a Signer25519) -> Self {
         CsvWriter {
-            spool: csv::WriterBuilder::new().flexible(true).from_writer(spool),
+            spool: io::BufWriter::with_capacity(64 * 1024, spool),
             signer,
             header: header(meta, signer),
             digest: RowsDigest::default(),
@@ -154,15 +198,20 @@ impl<'a, S: Read + Write + Seek> CsvWriter<'a, S> {
 
     /// Signs and stages the next row.
     pub fn row(&mut self, view: &AssetView) -> io::Result<()> {
-        let index = self.digest.rows();
-        let mut record = cells(view);
-        let signature = self
-            .signer
-            .sign(&row_message(&self.header.id, &row_content(&record, index)));
-        self.digest.push(&signature);
-        record.push(index.to_string());
-        record.push(hex::encode(signature));
-        self.spool.write_record(&record).map_err(io::Error::other)
+        let mut encoded = Encoded::default();
+        encode_rows(
+            &self.header.id,
+            self.signer,
+            [(self.digest.rows(), view)],
+            &mut encoded,
+        )?;
+        self.write_encoded(&encoded)
+    }
+
+    /// Gives the snapshot a chosen id, so that two writers sign the same rows alike.
+    #[cfg(test)]
+    pub(crate) fn set_id(&mut self, id: &str) {
+        self.header.id = id.to_owned();
     }
 
     /// Replaces the counts the header will state: for outputs that learn them from the rows
@@ -206,11 +255,34 @@ impl<'a, S: Read + Write + Seek> CsvWriter<'a, S> {
         let mut spool = self
             .spool
             .into_inner()
-            .map_err(|error| io::Error::other(error.to_string()))?;
+            .map_err(io::IntoInnerError::into_error)?;
         spool.seek(SeekFrom::Start(0))?;
         io::copy(&mut spool, &mut out)?;
         out.flush()?;
         Ok(header)
+    }
+}
+
+impl<S: Read + Write + Seek> RowWriter for CsvWriter<'_, S> {
+    type Encoder = CsvRows;
+
+    fn encoder(&self) -> CsvRows {
+        CsvRows {
+            snapshot_id: self.header.id.clone(),
+            signer: self.signer.clone(),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.digest.rows()
+    }
+
+    fn write_encoded(&mut self, encoded: &Encoded) -> io::Result<()> {
+        self.spool.write_all(&encoded.bytes)?;
+        for signature in &encoded.signatures {
+            self.digest.push(signature);
+        }
+        Ok(())
     }
 }
 

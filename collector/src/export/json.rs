@@ -8,18 +8,61 @@ use serde_json::json;
 
 use super::signing::Signer25519;
 use super::{
-    Header, RowsDigest, SnapshotInput, SnapshotMeta, canonical, header, row_message, sign_header,
+    Encoded, Header, RowEncoder, RowWriter, RowsDigest, SnapshotInput, SnapshotMeta, header,
+    row_message_of, sign_header,
 };
 use crate::views::AssetView;
 
-/// Writes a signed JSON snapshot row by row: [`JsonWriter::row`] for each asset, then
-/// [`JsonWriter::finish`] writes the header.
+/// Writes a signed JSON snapshot row by row: [`JsonWriter::row`] for each asset (or
+/// [`super::SignedRows`] to sign them on the other cores), then [`JsonWriter::finish`] writes
+/// the header.
 #[derive(Debug)]
 pub struct JsonWriter<'a, W: Write> {
     out: W,
     signer: &'a Signer25519,
     header: Header,
     digest: RowsDigest,
+}
+
+/// Signs and encodes JSON rows apart from their writer: the bytes [`JsonWriter::row`] writes.
+#[derive(Debug, Clone)]
+pub struct JsonRows {
+    snapshot_id: String,
+    signer: Signer25519,
+}
+
+/// Appends the row at `index` (with the separator before it) and returns its signature.
+fn encode_row(
+    snapshot_id: &str,
+    signer: &Signer25519,
+    index: usize,
+    view: &AssetView,
+    out: &mut Vec<u8>,
+) -> io::Result<[u8; 64]> {
+    let mut row = serde_json::to_value(view).map_err(io::Error::other)?;
+    row["row"] = json!(index);
+    let signature = signer.sign(&row_message_of(snapshot_id, &row));
+    row["signature"] = json!(hex::encode(signature));
+    out.extend_from_slice(if index == 0 { b"\n" } else { b",\n" });
+    serde_json::to_writer(&mut *out, &row).map_err(io::Error::other)?;
+    Ok(signature)
+}
+
+impl RowEncoder for JsonRows {
+    fn encode(&self, rows: Vec<(usize, AssetView)>) -> io::Result<Encoded> {
+        let mut encoded = Encoded::with_capacity(rows.len());
+        for (index, view) in &rows {
+            let signature = encode_row(
+                &self.snapshot_id,
+                &self.signer,
+                *index,
+                view,
+                &mut encoded.bytes,
+            )?;
+            encoded.signatures.push(signature);
+        }
+        Ok(encoded)
+    }
 }
 
 impl<'a, W: Write> JsonWriter<'a, W> {
@@ -36,17 +79,24 @@ impl<'a, W: Write> JsonWriter<'a, W> {
 
     /// Signs and writes the next row.
     pub fn row(&mut self, view: &AssetView) -> io::Result<()> {
-        let index = self.digest.rows();
-        let mut row = serde_json::to_value(view).map_err(io::Error::other)?;
-        row["row"] = json!(index);
-        let signature = self
-            .signer
-            .sign(&row_message(&self.header.id, &canonical(&row)));
-        row["signature"] = json!(hex::encode(signature));
-        self.digest.push(&signature);
-        self.out
-            .write_all(if index == 0 { b"\n" } else { b",\n" })?;
-        serde_json::to_writer(&mut self.out, &row).map_err(io::Error::other)
+        let mut bytes = Vec::new();
+        let signature = encode_row(
+            &self.header.id,
+            self.signer,
+            self.digest.rows(),
+            view,
+            &mut bytes,
+        )?;
+        self.write_encoded(&Encoded {
+            bytes,
+            signatures: vec![signature],
+        })
+    }
+
+    /// Gives the snapshot a chosen id, so that two writers sign the same rows alike.
+    #[cfg(test)]
+    pub(crate) fn set_id(&mut self, id: &str) {
+        self.header.id = id.to_owned();
     }
 
     /// Replaces the counts the header will state: for outputs that learn them from the rows
@@ -75,6 +125,29 @@ impl<'a, W: Write> JsonWriter<'a, W> {
         self.out.write_all(b"}\n")?;
         self.out.flush()?;
         Ok((self.out, header))
+    }
+}
+
+impl<W: Write> RowWriter for JsonWriter<'_, W> {
+    type Encoder = JsonRows;
+
+    fn encoder(&self) -> JsonRows {
+        JsonRows {
+            snapshot_id: self.header.id.clone(),
+            signer: self.signer.clone(),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.digest.rows()
+    }
+
+    fn write_encoded(&mut self, encoded: &Encoded) -> io::Result<()> {
+        self.out.write_all(&encoded.bytes)?;
+        for signature in &encoded.signatures {
+            self.digest.push(signature);
+        }
+        Ok(())
     }
 }
 

@@ -16,11 +16,19 @@
 //! snapshots pretty-printed by earlier versions had this order too); CSV stages its rows in a
 //! temporary file and writes the header line first, as its format requires. Verification
 //! streams too ([`verify`]).
+//!
+//! Speed: signing and checking signatures are most of the work, so both run on every core
+//! ([`SignedRows`] for exports, `pipeline`), a few chunks of rows in flight, in order; verify
+//! checks each chunk's signatures at once (`batch`) and falls back to one check per row to
+//! name the first bad one. Files are byte for byte what one thread would write (Ed25519 is
+//! deterministic), and verdicts are those of one check per row.
 
+mod batch;
 pub mod csv_format;
 pub mod html;
 pub mod json;
 pub mod netbox;
+mod pipeline;
 pub mod signing;
 pub mod verify;
 mod verify_json;
@@ -187,6 +195,20 @@ pub(crate) fn row_message(snapshot_id: &str, content: &[u8]) -> Vec<u8> {
     message
 }
 
+/// The message a row signature signs, for a JSON row: its canonical bytes written in place.
+pub(crate) fn row_message_of(snapshot_id: &str, row: &serde_json::Value) -> Vec<u8> {
+    let mut message = Vec::with_capacity(1024);
+    message.extend_from_slice(b"hygie-row\0");
+    message.extend_from_slice(snapshot_id.as_bytes());
+    message.push(0);
+    let prefix = message.len();
+    // Plain JSON values always serialize (and `canonical` is empty if one did not).
+    if serde_json::to_writer(&mut message, &Sorted(row)).is_err() {
+        message.truncate(prefix);
+    }
+    message
+}
+
 /// The message a header signature signs.
 pub(crate) fn header_message(canonical_header: &[u8]) -> Vec<u8> {
     let mut message = b"hygie-header\0".to_vec();
@@ -197,26 +219,123 @@ pub(crate) fn header_message(canonical_header: &[u8]) -> Vec<u8> {
 /// Serializes a JSON value with object keys sorted at every level: the canonical bytes that
 /// are hashed and signed.
 pub fn canonical(value: &serde_json::Value) -> Vec<u8> {
-    fn sorted(value: &serde_json::Value) -> serde_json::Value {
-        match value {
+    let mut bytes = Vec::with_capacity(1024);
+    // Plain JSON values always serialize.
+    if serde_json::to_writer(&mut bytes, &Sorted(value)).is_err() {
+        bytes.clear();
+    }
+    bytes
+}
+
+/// A JSON value serialized with its objects' keys in order, as a sorted copy of it would be,
+/// without the copy.
+struct Sorted<'a>(&'a serde_json::Value);
+
+impl serde::Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
             serde_json::Value::Object(map) => {
                 let mut entries: Vec<_> = map.iter().collect();
                 entries.sort_by(|a, b| a.0.cmp(b.0));
-                serde_json::Value::Object(
-                    entries
-                        .into_iter()
-                        .map(|(key, value)| (key.clone(), sorted(value)))
-                        .collect(),
-                )
+                let mut object = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    object.serialize_entry(key, &Sorted(value))?;
+                }
+                object.end()
             }
-            serde_json::Value::Array(items) => {
-                serde_json::Value::Array(items.iter().map(sorted).collect())
-            }
-            other => other.clone(),
+            serde_json::Value::Array(items) => serializer.collect_seq(items.iter().map(Sorted)),
+            other => other.serialize(serializer),
         }
     }
-    // Plain JSON values always serialize.
-    serde_json::to_vec(&sorted(value)).unwrap_or_default()
+}
+
+/// Rows signed and encoded, in the bytes their writer writes, with their signatures in order.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    bytes: Vec<u8>,
+    signatures: Vec<[u8; 64]>,
+}
+
+impl Encoded {
+    fn with_capacity(rows: usize) -> Self {
+        Encoded {
+            bytes: Vec::with_capacity(rows * 1024),
+            signatures: Vec::with_capacity(rows),
+        }
+    }
+}
+
+/// Signs and encodes rows of one snapshot apart from its writer, on another thread.
+pub trait RowEncoder: Send + Sync + 'static {
+    /// The rows, each with its position, as the writer's own `row` would write them.
+    fn encode(&self, rows: Vec<(usize, AssetView)>) -> std::io::Result<Encoded>;
+}
+
+/// A snapshot writer that takes rows encoded by its [`RowEncoder`].
+pub trait RowWriter {
+    /// Its encoder.
+    type Encoder: RowEncoder;
+    /// An encoder for the rows of this snapshot.
+    fn encoder(&self) -> Self::Encoder;
+    /// Rows written so far.
+    fn rows(&self) -> usize;
+    /// Writes the next rows, encoded.
+    fn write_encoded(&mut self, encoded: &Encoded) -> std::io::Result<()>;
+}
+
+/// Rows per chunk handed to a signing thread.
+const SIGN_CHUNK: usize = 128;
+
+/// A snapshot writer fed rows that are signed and encoded on the machine's cores
+/// ([`pipeline`]) while the caller reads the next ones: the same bytes as the writer's own
+/// `row`, in the same order, in a fraction of the time (signing is most of an export's work).
+/// Memory stays flat: a few chunks of rows are in flight at a time.
+#[derive(Debug)]
+pub struct SignedRows<W: RowWriter> {
+    writer: W,
+    pool: pipeline::Ordered<(usize, AssetView), std::io::Result<Encoded>>,
+    next: usize,
+}
+
+impl<W: RowWriter> SignedRows<W> {
+    /// Starts the signing threads for `writer`'s rows.
+    pub fn new(writer: W) -> std::io::Result<Self> {
+        let encoder = writer.encoder();
+        let pool = pipeline::Ordered::new(pipeline::workers(), SIGN_CHUNK, move |rows| {
+            encoder.encode(rows)
+        })?;
+        Ok(SignedRows {
+            next: writer.rows(),
+            writer,
+            pool,
+        })
+    }
+
+    /// Hands over the next row; writes those that are ready.
+    pub fn row(&mut self, view: AssetView) -> std::io::Result<()> {
+        self.pool
+            .push((self.next, view))
+            .map_err(std::io::Error::other)?;
+        self.next += 1;
+        self.write_ready()
+    }
+
+    fn write_ready(&mut self) -> std::io::Result<()> {
+        while let Some(encoded) = self.pool.ready().map_err(std::io::Error::other)? {
+            self.writer.write_encoded(&encoded?)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rows still in flight; returns the writer (to finish the snapshot with).
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.pool.flush().map_err(std::io::Error::other)?;
+        self.write_ready()?;
+        let SignedRows { writer, pool, .. } = self;
+        drop(pool);
+        Ok(writer)
+    }
 }
 
 /// Signs a header: returns its canonical digest (hex) and signature (hex).

@@ -31,8 +31,8 @@ pub enum KeyError {
     Exists { path: PathBuf },
 }
 
-/// A snapshot signer.
-#[derive(Debug)]
+/// A snapshot signer (cloned for the threads that sign an export's rows).
+#[derive(Debug, Clone)]
 pub struct Signer25519 {
     key: SigningKey,
 }
@@ -141,16 +141,28 @@ impl Verifier25519 {
 
     /// Whether `signature` (hex) signs `message`.
     pub fn verify(&self, message: &[u8], signature: &str) -> bool {
-        let Some(bytes) = hex::decode(signature)
-            .ok()
-            .and_then(|bytes| <[u8; 64]>::try_from(bytes.as_slice()).ok())
-        else {
-            return false;
-        };
+        signature_from_hex(signature).is_some_and(|bytes| self.verify_bytes(message, &bytes))
+    }
+
+    /// Whether `signature` (64 raw bytes) signs `message`: the check every other one (batches
+    /// included) must agree with.
+    pub fn verify_bytes(&self, message: &[u8], signature: &[u8; 64]) -> bool {
         self.key
-            .verify(message, &Signature::from_bytes(&bytes))
+            .verify(message, &Signature::from_bytes(signature))
             .is_ok()
     }
+
+    /// The key itself, for checking many signatures at once.
+    pub(crate) fn key(&self) -> &VerifyingKey {
+        &self.key
+    }
+}
+
+/// The 64 bytes of a signature written in hex, if it is that.
+pub(crate) fn signature_from_hex(text: &str) -> Option<[u8; 64]> {
+    let mut bytes = [0u8; 64];
+    hex::decode_to_slice(text, &mut bytes).ok()?;
+    Some(bytes)
 }
 
 /// Creates the signing key pair at `private` (and its `.pub`) if there is none yet; true if

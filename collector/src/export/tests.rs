@@ -300,3 +300,203 @@ fn snapshots_in_the_earlier_pretty_layout_or_with_the_header_first_still_verify(
     );
     assert!(verify(header_first.as_bytes(), &verifier).is_ok());
 }
+
+/// `count` rows: the three of [`input`] over and over, each with its own MAC.
+fn many(count: usize) -> SnapshotInput {
+    let mut input = input();
+    let base = input.assets.clone();
+    input.assets = (0..count)
+        .map(|index| {
+            let mut view = base[index % base.len()].clone();
+            view.mac = format!(
+                "02:00:00:{:02x}:{:02x}:{:02x}",
+                index >> 16,
+                (index >> 8) & 0xff,
+                index & 0xff
+            )
+            .parse()
+            .unwrap();
+            view
+        })
+        .collect();
+    input.counts = counts(&input.assets);
+    input
+}
+
+/// What `canonical` wrote before it serialized in place: a sorted deep copy.
+fn canonical_by_copy(value: &serde_json::Value) -> Vec<u8> {
+    fn sorted(value: &serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                serde_json::Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(key, value)| (key.clone(), sorted(value)))
+                        .collect(),
+                )
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(sorted).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    serde_json::to_vec(&sorted(value)).unwrap()
+}
+
+#[test]
+fn canonical_bytes_are_those_of_a_sorted_copy() {
+    let (signer, _) = keys();
+    let document: serde_json::Value =
+        serde_json::from_str(&json::write(&input(), &signer)).unwrap();
+    let nested = serde_json::json!({
+        "z": [{"b": 1, "a": [3, {"y": null, "x": true}]}, "é\u{1b}\"", 1.5e300],
+        "a": {"é": -1, "e": 18446744073709551615u64, "": ""},
+    });
+    for value in document["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain([&document["snapshot"], &nested])
+    {
+        assert_eq!(canonical(value), canonical_by_copy(value));
+    }
+}
+
+/// Rows signed on other threads are the bytes the writer's own `row` writes, across chunks.
+#[test]
+fn rows_signed_on_other_threads_are_the_bytes_of_row_by_row() {
+    let (signer, verifier) = keys();
+    let input = many(300);
+    let meta = input.meta();
+
+    let mut one = json::JsonWriter::begin(Vec::new(), &meta, &signer).unwrap();
+    one.set_id("00112233445566778899aabbccddeeff");
+    for view in &input.assets {
+        one.row(view).unwrap();
+    }
+    let mut other = json::JsonWriter::begin(Vec::new(), &meta, &signer).unwrap();
+    other.set_id("00112233445566778899aabbccddeeff");
+    let mut rows = SignedRows::new(other).unwrap();
+    for view in &input.assets {
+        rows.row(view.clone()).unwrap();
+    }
+    let (one, one_header) = one.finish().unwrap();
+    let (other, other_header) = rows.finish().unwrap().finish().unwrap();
+    assert_eq!(one_header, other_header);
+    assert_eq!(
+        String::from_utf8(one).unwrap(),
+        String::from_utf8(other.clone()).unwrap()
+    );
+    assert_eq!(verify(&other, &verifier).unwrap().header.rows, 300);
+
+    let spool = || std::io::Cursor::new(Vec::new());
+    let mut one = csv_format::CsvWriter::begin(spool(), &meta, &signer);
+    one.set_id("00112233445566778899aabbccddeeff");
+    for view in &input.assets {
+        one.row(view).unwrap();
+    }
+    let mut other = csv_format::CsvWriter::begin(spool(), &meta, &signer);
+    other.set_id("00112233445566778899aabbccddeeff");
+    let mut rows = SignedRows::new(other).unwrap();
+    for view in &input.assets {
+        rows.row(view.clone()).unwrap();
+    }
+    let (mut one_bytes, mut other_bytes) = (Vec::new(), Vec::new());
+    one.finish(&mut one_bytes).unwrap();
+    rows.finish().unwrap().finish(&mut other_bytes).unwrap();
+    assert_eq!(
+        String::from_utf8(one_bytes).unwrap(),
+        String::from_utf8(other_bytes.clone()).unwrap()
+    );
+    assert_eq!(verify(&other_bytes, &verifier).unwrap().header.rows, 300);
+}
+
+/// With rows checked in batches on other threads, the row named is still the first at fault,
+/// wherever it sits in a batch, and whatever else is wrong further on.
+#[test]
+fn the_first_bad_row_is_named_across_batches() {
+    let (signer, verifier) = keys();
+    let input = many(700);
+    let json = json::write(&input, &signer);
+    let csv = String::from_utf8(csv_format::write(&input, &signer)).unwrap();
+    assert!(verify(json.as_bytes(), &verifier).is_ok());
+    assert!(verify(csv.as_bytes(), &verifier).is_ok());
+    let json_lines: Vec<&str> = json.lines().collect();
+    let csv_lines: Vec<&str> = csv.lines().collect();
+    // JSON rows are lines 1..=700 of the file, CSV rows lines 2..=701.
+    let alter = |line: &str| line.replacen("\"kind\":\"", "\"kind\":\"x", 1);
+    // The second cell (the addresses) gets one more digit.
+    let alter_csv = |line: &str| line.replacen(',', ",9", 1);
+    for bad in [0, 255, 256, 511, 699] {
+        let mac = input.assets[bad].mac.to_string();
+        let row_error = Err(Tampered::Row {
+            row: bad,
+            mac: mac.clone(),
+        });
+        let mut lines = json_lines.clone();
+        let altered = alter(lines[1 + bad]);
+        assert_ne!(altered, lines[1 + bad]);
+        lines[1 + bad] = &altered;
+        assert_eq!(
+            verify(lines.join("\n").as_bytes(), &verifier),
+            row_error,
+            "json row {bad}"
+        );
+        // A row out of place and a broken file further on do not hide it.
+        let later = (bad + 90).min(699);
+        if later > bad {
+            let mut removed_later = lines.clone();
+            removed_later.remove(1 + later);
+            assert_eq!(
+                verify(removed_later.join("\n").as_bytes(), &verifier),
+                row_error,
+                "json row {bad}, row {later} removed"
+            );
+        }
+        // JSON is read whole for its header first: a broken file is unreadable, as before.
+        let cut = lines[..(bad + 41).min(701)].join("\n");
+        assert!(
+            matches!(
+                verify(format!("{cut}\n{{broken").as_bytes(), &verifier),
+                Err(Tampered::Unreadable(reason)) if reason.contains("line")
+            ),
+            "json row {bad}, broken further on"
+        );
+
+        let mut lines = csv_lines.clone();
+        let altered = alter_csv(lines[2 + bad]);
+        assert_ne!(altered, lines[2 + bad]);
+        lines[2 + bad] = &altered;
+        assert_eq!(
+            verify(lines.join("\n").as_bytes(), &verifier),
+            row_error,
+            "csv row {bad}"
+        );
+        if later > bad {
+            let mut removed_later = lines.clone();
+            removed_later.remove(2 + later);
+            assert_eq!(
+                verify(removed_later.join("\n").as_bytes(), &verifier),
+                row_error,
+                "csv row {bad}, row {later} removed"
+            );
+        }
+        let mut cut = lines[..(bad + 43).min(702)].join("\n").into_bytes();
+        cut.extend_from_slice(b"\n\xff\xfe,broken\n");
+        assert_eq!(
+            verify(&cut, &verifier),
+            row_error,
+            "csv row {bad}, broken further on"
+        );
+    }
+    // Nothing altered but a row removed far on: that row is named, as before.
+    let mut lines = json_lines.clone();
+    lines.remove(1 + 600);
+    assert!(matches!(
+        verify(lines.join("\n").as_bytes(), &verifier),
+        Err(Tampered::Moved { row: 600, .. })
+    ));
+}

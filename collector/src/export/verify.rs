@@ -3,9 +3,13 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::batch;
 use super::csv_format::{self, COLUMNS, COLUMNS_V1};
-use super::signing::Verifier25519;
-use super::{FORMAT, FORMAT_V1, Header, RowsDigest, canonical, header_message, row_message};
+use super::pipeline::{self, Ordered};
+use super::signing::{Verifier25519, signature_from_hex};
+use super::{
+    FORMAT, FORMAT_V1, Header, RowsDigest, canonical, header_message, row_message, row_message_of,
+};
 use std::io::{Read, Seek, SeekFrom};
 
 /// A snapshot that checked out.
@@ -101,87 +105,181 @@ pub(crate) fn check_header_digest(header_value: &Value, digest: &str) -> Result<
     Ok(())
 }
 
-/// Checks rows one at a time against a verified header: position, signature, then (at the
-/// end) their number and digest.
+/// Checks rows against a verified header, in order: position as each row is read, signature
+/// in batches on the other cores ([`super::batch`], [`super::pipeline`]), then (at the end)
+/// their number and digest. The first row at fault is the one named, whichever check finds it
+/// first: a failure found as a row is read waits for the rows before it to be checked.
 pub(crate) struct RowCheck<'a> {
     header: &'a Header,
-    trusted: &'a Verifier25519,
     digest: RowsDigest,
     failure: Option<Tampered>,
+    signatures: Ordered<Pending, Option<(usize, String)>>,
+}
+
+/// A row read, its signature not yet checked.
+struct Pending {
+    index: usize,
+    mac: String,
+    content: Content,
+    signature: Option<[u8; 64]>,
+}
+
+/// What a row's signed message is made of.
+enum Content {
+    /// A JSON row without its signature member.
+    Json(Value),
+    /// A CSV row's cells, without position and signature.
+    Csv(Vec<String>),
+}
+
+/// Checks the signatures of a chunk of rows: the first bad one's position and MAC.
+fn check_chunk(
+    snapshot_id: &str,
+    trusted: &Verifier25519,
+    rows: Vec<Pending>,
+) -> Option<(usize, String)> {
+    let signed: Vec<batch::Signed> = rows
+        .iter()
+        .map(|row| batch::Signed {
+            message: match &row.content {
+                Content::Json(value) => row_message_of(snapshot_id, value),
+                Content::Csv(cells) => {
+                    row_message(snapshot_id, &csv_format::row_content(cells, row.index))
+                }
+            },
+            signature: row.signature,
+        })
+        .collect();
+    let bad = batch::first_bad(trusted, &signed)?;
+    rows.into_iter().nth(bad).map(|row| (row.index, row.mac))
 }
 
 impl<'a> RowCheck<'a> {
-    pub(crate) fn new(header: &'a Header, trusted: &'a Verifier25519) -> Self {
-        RowCheck {
+    pub(crate) fn new(header: &'a Header, trusted: &Verifier25519) -> Result<Self, Tampered> {
+        let snapshot_id = header.id.clone();
+        let trusted = trusted.clone();
+        let signatures = Ordered::new(pipeline::workers(), batch::CHUNK, move |rows| {
+            check_chunk(&snapshot_id, &trusted, rows)
+        })
+        .map_err(|error| Tampered::Unreadable(format!("cannot start checking: {error}")))?;
+        Ok(RowCheck {
             header,
-            trusted,
             digest: RowsDigest::default(),
             failure: None,
+            signatures,
+        })
+    }
+
+    /// The first row refused so far, waiting for every row read to be checked when `all`;
+    /// kept as the failure.
+    fn settle(&mut self, all: bool) -> Option<Tampered> {
+        if self.failure.is_none() {
+            let settled = if all { self.signatures.flush() } else { Ok(()) };
+            let mut result = settled.and_then(|()| self.signatures.ready());
+            loop {
+                match result {
+                    Ok(Some(None)) => result = self.signatures.ready(),
+                    Ok(Some(Some((row, mac)))) => {
+                        self.failure = Some(Tampered::Row { row, mac });
+                        break;
+                    }
+                    Ok(None) => break,
+                    Err(stopped) => {
+                        self.failure = Some(Tampered::Unreadable(stopped.to_string()));
+                        break;
+                    }
+                }
+            }
+        }
+        self.failure.clone()
+    }
+
+    /// `tampered`, found as the current row was read, unless a row before it is at fault.
+    fn refuse(&mut self, tampered: Tampered) -> Tampered {
+        self.settle(true).unwrap_or_else(|| {
+            self.failure = Some(tampered.clone());
+            tampered
+        })
+    }
+
+    /// Hands the row to the signature checks; the first row refused so far, if any.
+    fn check_signature(&mut self, pending: Pending) -> Result<(), Tampered> {
+        if let Some(signature) = &pending.signature {
+            self.digest.push(signature);
+        } else {
+            self.digest.push(&[0; 64]);
+        }
+        if let Err(stopped) = self.signatures.push(pending) {
+            return Err(self.refuse(Tampered::Unreadable(stopped.to_string())));
+        }
+        match self.settle(false) {
+            Some(tampered) => Err(tampered),
+            None => Ok(()),
         }
     }
 
-    /// Keeps `tampered` as the reason and returns its message (to abort a parse with).
-    fn fail(&mut self, tampered: Tampered) -> String {
-        let message = tampered.to_string();
-        self.failure = Some(tampered);
-        message
-    }
-
-    /// Checks the next JSON row.
+    /// Checks the next JSON row; the message to abort the parse with if a row is at fault.
     pub(crate) fn json_row(&mut self, mut row: Value) -> Result<(), String> {
         let index = self.digest.rows();
         let mac = row["mac"].as_str().unwrap_or("?").to_owned();
         let signature = row
             .as_object_mut()
             .and_then(|object| object.remove("signature"))
-            .and_then(|value| value.as_str().map(str::to_owned))
-            .unwrap_or_default();
+            .and_then(|value| value.as_str().and_then(signature_from_hex));
         if row["row"].as_u64() != u64::try_from(index).ok() {
             let found = row["row"].to_string();
-            return Err(self.fail(Tampered::Moved {
-                row: index,
-                mac,
-                found,
-            }));
+            return Err(self
+                .refuse(Tampered::Moved {
+                    row: index,
+                    mac,
+                    found,
+                })
+                .to_string());
         }
-        let message = row_message(&self.header.id, &canonical(&row));
-        if !self.trusted.verify(&message, &signature) {
-            return Err(self.fail(Tampered::Row { row: index, mac }));
-        }
-        self.digest.push(&signature_bytes(&signature));
-        Ok(())
+        self.check_signature(Pending {
+            index,
+            mac,
+            content: Content::Json(row),
+            signature,
+        })
+        .map_err(|tampered| tampered.to_string())
     }
 
     /// Checks the next CSV row (its fields, position and signature included).
-    fn csv_row(&mut self, fields: &[String], columns: usize) -> Result<(), Tampered> {
+    fn csv_row(&mut self, mut fields: Vec<String>, columns: usize) -> Result<(), Tampered> {
         let index = self.digest.rows();
         let mac = fields.first().cloned().unwrap_or_default();
         if fields.len() != columns || columns < 2 {
-            return Err(Tampered::Row { row: index, mac });
+            return Err(self.refuse(Tampered::Row { row: index, mac }));
         }
-        let (cells, tail) = fields.split_at(columns - 2);
-        if tail[0] != index.to_string() {
-            return Err(Tampered::Moved {
+        let signature = fields.pop().unwrap_or_default();
+        let position = fields.pop().unwrap_or_default();
+        if position != index.to_string() {
+            return Err(self.refuse(Tampered::Moved {
                 row: index,
                 mac,
-                found: tail[0].clone(),
-            });
+                found: position,
+            }));
         }
-        let message = row_message(&self.header.id, &csv_format::row_content(cells, index));
-        if !self.trusted.verify(&message, &tail[1]) {
-            return Err(Tampered::Row { row: index, mac });
-        }
-        self.digest.push(&signature_bytes(&tail[1]));
-        Ok(())
+        self.check_signature(Pending {
+            index,
+            mac,
+            content: Content::Csv(fields),
+            signature: signature_from_hex(&signature),
+        })
     }
 
-    /// The reason a row was refused, if one was.
+    /// The reason a row was refused, if one was, once every row read is checked.
     pub(crate) fn failure(&mut self) -> Option<Tampered> {
-        self.failure.take()
+        self.settle(true)
     }
 
-    /// Checks the number of rows and their digest against the header.
-    pub(crate) fn finish(self) -> Result<(), Tampered> {
+    /// Checks the number of rows and their digest against the header, once every row's
+    /// signature is checked.
+    pub(crate) fn finish(mut self) -> Result<(), Tampered> {
+        if let Some(tampered) = self.settle(true) {
+            return Err(tampered);
+        }
         if self.digest.rows() != self.header.rows {
             return Err(Tampered::Count {
                 signed: self.header.rows,
@@ -193,13 +291,6 @@ impl<'a> RowCheck<'a> {
         }
         Ok(())
     }
-}
-
-fn signature_bytes(text: &str) -> [u8; 64] {
-    hex::decode(text)
-        .ok()
-        .and_then(|bytes| <[u8; 64]>::try_from(bytes.as_slice()).ok())
-        .unwrap_or([0; 64])
 }
 
 fn verify_csv<R: Read>(source: R, trusted: &Verifier25519) -> Result<Verified, Tampered> {
@@ -232,10 +323,16 @@ fn verify_csv<R: Read>(source: R, trusted: &Verifier25519) -> Result<Verified, T
     if columns.iter().ne(columns_of_format.iter().copied()) {
         return Err(Tampered::Unreadable("unexpected columns".into()));
     }
-    let mut check = RowCheck::new(&header, trusted);
-    while let Some(record) = next()? {
+    let mut check = RowCheck::new(&header, trusted)?;
+    loop {
+        let record = match next() {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
+            // A row before the unreadable part may be at fault: it is named first.
+            Err(unreadable) => return Err(check.refuse(unreadable)),
+        };
         let fields: Vec<String> = record.iter().map(str::to_owned).collect();
-        check.csv_row(&fields, columns_of_format.len())?;
+        check.csv_row(fields, columns_of_format.len())?;
     }
     check.finish()?;
     Ok(Verified {

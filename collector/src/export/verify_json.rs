@@ -72,6 +72,58 @@ impl<'de> serde::Deserialize<'de> for Unique {
     }
 }
 
+/// Any JSON value, checked for repeated keys as [`Unique`] is, without being kept: the first
+/// pass reads every row, and building each one only to drop it cost as much as the check.
+struct NoRepeats;
+
+impl<'de> serde::Deserialize<'de> for NoRepeats {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Walk;
+        impl<'de> Visitor<'de> for Walk {
+            type Value = NoRepeats;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<NoRepeats, E> {
+                Ok(NoRepeats)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<NoRepeats, E> {
+                Ok(NoRepeats)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<NoRepeats, E> {
+                Ok(NoRepeats)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<NoRepeats, E> {
+                Ok(NoRepeats)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<NoRepeats, E> {
+                Ok(NoRepeats)
+            }
+            fn visit_unit<E>(self) -> Result<NoRepeats, E> {
+                Ok(NoRepeats)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NoRepeats, A::Error> {
+                while seq.next_element::<NoRepeats>()?.is_some() {}
+                Ok(NoRepeats)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoRepeats, A::Error> {
+                let mut keys = std::collections::BTreeSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if keys.contains(&key) {
+                        return Err(de::Error::custom(format!(
+                            "key {key:?} appears twice in one object"
+                        )));
+                    }
+                    map.next_value::<NoRepeats>()?;
+                    keys.insert(key);
+                }
+                Ok(NoRepeats)
+            }
+        }
+        deserializer.deserialize_any(Walk)
+    }
+}
+
 /// The rows array of the first pass: each row checked for repeated keys, then dropped.
 struct SkimRows;
 
@@ -85,7 +137,7 @@ impl<'de> DeserializeSeed<'de> for SkimRows {
                 f.write_str("the `assets` array")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-                while seq.next_element::<Unique>()?.is_some() {}
+                while seq.next_element::<NoRepeats>()?.is_some() {}
                 Ok(())
             }
         }
@@ -199,7 +251,7 @@ pub(crate) fn verify_json<R: Read + Seek>(
     source
         .seek(SeekFrom::Start(0))
         .map_err(|error| Tampered::Unreadable(error.to_string()))?;
-    let mut check = RowCheck::new(&header, trusted);
+    let mut check = RowCheck::new(&header, trusted)?;
     let mut ignored = None;
     let result = pass(
         std::io::BufReader::new(&mut *source),
