@@ -17,7 +17,7 @@ use crate::views::AssetView;
 
 pub use hygie_proto::text::{render_table, short_time};
 pub use policy::policy_tables;
-pub use rows::{RowFormat, RowWriter, defused_json};
+pub use rows::{ListingWriter, RowFormat, defused_json};
 
 mod policy;
 mod rows;

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use clap::ValueEnum;
-use hygie_collector::report::{self, RowFormat, RowWriter};
+use hygie_collector::report::{self, ListingWriter, RowFormat};
 use hygie_collector::views::AssetView;
 
 /// Output of one-record commands.
@@ -49,7 +49,7 @@ pub(crate) fn stream_rows<T>(
     format: RowFormat,
     source: impl FnOnce(&mut dyn FnMut(AssetView) -> bool) -> Result<T>,
 ) -> Result<T> {
-    let mut writer = RowWriter::new(format, std::io::BufWriter::new(std::io::stdout().lock()));
+    let mut writer = ListingWriter::new(format, std::io::BufWriter::new(std::io::stdout().lock()));
     let mut failed: Option<std::io::Error> = None;
     let outcome = source(&mut |view| match writer.row(&view) {
         Ok(()) => true,

@@ -30,19 +30,19 @@ pub fn defused_json(text: &str) -> String {
     safe
 }
 
-/// A listing being written into `out`: [`RowWriter::row`] per asset, then
-/// [`RowWriter::finish`], which closes the document (an unfinished one is visibly cut).
+/// A listing being written into `out`: [`ListingWriter::row`] per asset, then
+/// [`ListingWriter::finish`], which closes the document (an unfinished one is visibly cut).
 #[derive(Debug)]
-pub struct RowWriter<W: Write> {
+pub struct ListingWriter<W: Write> {
     format: RowFormat,
     out: W,
     rows: u64,
 }
 
-impl<W: Write> RowWriter<W> {
+impl<W: Write> ListingWriter<W> {
     /// A listing in `format` into `out`; nothing is written before the first row or the end.
     pub fn new(format: RowFormat, out: W) -> Self {
-        RowWriter {
+        ListingWriter {
             format,
             out,
             rows: 0,
@@ -94,11 +94,13 @@ mod tests {
 
     #[test]
     fn empty_listings_are_whole_documents() {
-        let json = RowWriter::new(RowFormat::Json, Vec::new())
+        let json = ListingWriter::new(RowFormat::Json, Vec::new())
             .finish()
             .unwrap();
         assert_eq!(json, b"[]\n");
-        let csv = RowWriter::new(RowFormat::Csv, Vec::new()).finish().unwrap();
+        let csv = ListingWriter::new(RowFormat::Csv, Vec::new())
+            .finish()
+            .unwrap();
         assert_eq!(csv, super::super::assets_csv_header());
     }
 

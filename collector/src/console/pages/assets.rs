@@ -19,7 +19,7 @@ use crate::console::auth::{Nav, SignedIn};
 use crate::console::db::DbError;
 use crate::console::html::query_string;
 use crate::inventory::flags::Flag;
-use crate::report::{RowFormat, RowWriter};
+use crate::report::{ListingWriter, RowFormat};
 use crate::store::InventoryReader;
 use crate::store::listing::{Cursor, Filter, Listing, Order, Page};
 
@@ -275,14 +275,7 @@ pub(crate) async fn csv(
     user: SignedIn,
     Query(form): Query<FilterQuery>,
 ) -> Result<Response, PageError> {
-    user.require(Capability::Read)?;
-    let listing = form.listing(None)?;
-    Ok(download::stream(
-        &state.readers,
-        "text/csv; charset=utf-8",
-        "hygie-assets.csv",
-        move |query, out| write_listing(query, &listing, RowFormat::Csv, out),
-    ))
+    download_listing(&state, &user, &form, RowFormat::Csv)
 }
 
 /// Every asset of the filter, as a JSON array (one asset a line), as `assets --format json`
@@ -292,13 +285,27 @@ pub(crate) async fn json(
     user: SignedIn,
     Query(form): Query<FilterQuery>,
 ) -> Result<Response, PageError> {
+    download_listing(&state, &user, &form, RowFormat::Json)
+}
+
+/// The whole listing of the form's filter and order, streamed in `format`.
+fn download_listing(
+    state: &Arc<State>,
+    user: &SignedIn,
+    form: &FilterQuery,
+    format: RowFormat,
+) -> Result<Response, PageError> {
     user.require(Capability::Read)?;
     let listing = form.listing(None)?;
+    let (content_type, file_name) = match format {
+        RowFormat::Csv => ("text/csv; charset=utf-8", "hygie-assets.csv"),
+        RowFormat::Json => ("application/json", "hygie-assets.json"),
+    };
     Ok(download::stream(
         &state.readers,
-        "application/json",
-        "hygie-assets.json",
-        move |query, out| write_listing(query, &listing, RowFormat::Json, out),
+        content_type,
+        file_name,
+        move |query, out| write_listing(query, &listing, format, out),
     ))
 }
 
@@ -309,7 +316,7 @@ fn write_listing(
     format: RowFormat,
     out: &mut impl Write,
 ) -> Result<(), String> {
-    let mut writer = RowWriter::new(format, out);
+    let mut writer = ListingWriter::new(format, out);
     let mut failed = None;
     query
         .list(listing, &mut |view| match writer.row(&view) {
